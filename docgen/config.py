@@ -1,0 +1,85 @@
+"""docgen's settings, one `BaseSettings` per concern, all read from the environment.
+
+Nothing else in docgen reads `os.environ`: it asks one of these classes. They are cheap to
+build, so callers build them when needed (tests change the environment between cases).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("docgen", appauthor=False))
+
+
+class HomeSettings(BaseSettings):
+    """Where docgen keeps its local state (embedded database, generated master key)."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCGEN_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Directory for the embedded PostgreSQL data and the generated master key.",
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+
+class DatabaseSettings(HomeSettings):
+    """Which PostgreSQL docgen uses."""
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL (postgresql://user:pass@host:port/db). Unset: an embedded "
+            "PostgreSQL under DOCGEN_HOME, started on first use."
+        ),
+    )
+    connect_timeout: int = Field(
+        default=5, ge=1, description="Seconds to wait for a PostgreSQL connection."
+    )
+    pool_size: int = Field(
+        default=10, ge=1, description="Connections kept open per process (jobs use one each)."
+    )
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or not self.database_url.get_secret_value().strip()
+
+
+class SecuritySettings(HomeSettings):
+    """The master key that encrypts organizations' API keys at rest."""
+
+    master_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Base64 of 32 random bytes: the AES-256-GCM key for stored API keys. Unset with the "
+            "embedded database: generated once into DOCGEN_HOME/master.key (mode 0600)."
+        ),
+    )
+
+
+class LLMSettings(BaseSettings):
+    """Defaults for LLM calls that an organization's own settings do not override."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCGEN_LLM_", extra="ignore")
+
+    default_model: str = Field(default="gpt-4o", description="Model used when an org sets none.")
+    request_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds before one LLM request is abandoned."
+    )
+    pricing_file: Path | None = Field(
+        default=None,
+        description=(
+            "JSON file {model: {input, output, cached_input}} in USD per 1M tokens, merged over "
+            "the built-in table."
+        ),
+    )

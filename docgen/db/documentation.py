@@ -1,0 +1,193 @@
+"""metadata.object_documentation: versions of an object's documentation.
+
+A new version is numbered max+1 under a lock on the object row and becomes the only current
+one in the same transaction; the partial unique index `object_documentation_one_current`
+makes a second current row impossible even for code that forgets this module.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection
+
+from docgen.errors import NotFound
+
+LAYER_COLUMNS = (
+    "executive_summary",
+    "business_narrative",
+    "transformation_cards",
+    "code_explanations",
+    "business_rules",
+    "impact_analysis",
+)
+_JSON_COLUMNS = set(LAYER_COLUMNS[1:]) | {"generation_metadata"}
+
+
+class Documentation(BaseModel):
+    """One version of an object's documentation (layers as stored JSON)."""
+
+    id: UUID
+    object_id: UUID
+    organization_id: UUID
+    executive_summary: str | None = None
+    business_narrative: dict[str, Any] | None = None
+    transformation_cards: list[dict[str, Any]] = Field(default_factory=list)
+    code_explanations: list[dict[str, Any]] = Field(default_factory=list)
+    business_rules: list[dict[str, Any]] = Field(default_factory=list)
+    impact_analysis: dict[str, Any] | None = None
+    complexity_score: int | None = None
+    version: int
+    is_current: bool
+    generation_status: str
+    generated_by_model: str | None = None
+    generation_metadata: dict[str, Any] = Field(default_factory=dict)
+    job_id: UUID | None = None
+    input_hash: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+_SELECT = (
+    "SELECT id, object_id, organization_id, executive_summary, business_narrative,"
+    " transformation_cards, code_explanations, business_rules, impact_analysis,"
+    " complexity_score, version, is_current, generation_status, generated_by_model,"
+    " generation_metadata, job_id, input_hash, created_at, updated_at"
+    " FROM metadata.object_documentation"
+)
+
+
+def _doc(row: sa.Row[Any]) -> Documentation:
+    return Documentation.model_validate(row._mapping)
+
+
+def insert_version(
+    conn: Connection,
+    organization_id: UUID,
+    object_id: UUID,
+    *,
+    layers: dict[str, Any],
+    complexity_score: int | None,
+    generated_by_model: str | None,
+    generation_metadata: dict[str, Any],
+    generation_status: str = "completed",
+    job_id: UUID | None = None,
+    input_hash: str | None = None,
+) -> Documentation:
+    """Store a new current version; the previous current one stays as history."""
+    locked = conn.execute(
+        sa.text(
+            "SELECT id FROM metadata.objects WHERE id = :o AND organization_id = :org FOR UPDATE"
+        ),
+        {"o": object_id, "org": organization_id},
+    ).first()
+    if locked is None:
+        raise NotFound(f"object {object_id} does not exist in organization {organization_id}")
+    version = conn.execute(
+        sa.text(
+            "SELECT coalesce(max(version), 0) + 1 FROM metadata.object_documentation"
+            " WHERE object_id = :o"
+        ),
+        {"o": object_id},
+    ).scalar_one()
+    conn.execute(
+        sa.text(
+            "UPDATE metadata.object_documentation SET is_current = false, updated_at = now()"
+            " WHERE object_id = :o AND is_current"
+        ),
+        {"o": object_id},
+    )
+    values: dict[str, Any] = {column: layers.get(column) for column in LAYER_COLUMNS}
+    for column in ("transformation_cards", "code_explanations", "business_rules"):
+        if values[column] is None:
+            values[column] = []
+    values.update(
+        object_id=object_id,
+        organization_id=organization_id,
+        complexity_score=complexity_score,
+        version=version,
+        is_current=True,
+        generation_status=generation_status,
+        generated_by_model=generated_by_model,
+        generation_metadata=generation_metadata,
+        job_id=job_id,
+        input_hash=input_hash,
+    )
+    names = list(values)
+    placeholders = [f"CAST(:{n} AS jsonb)" if n in _JSON_COLUMNS else f":{n}" for n in names]
+    params = {
+        n: (json.dumps(v) if n in _JSON_COLUMNS and v is not None else v)
+        for n, v in values.items()
+    }
+    row = conn.execute(
+        sa.text(
+            f"INSERT INTO metadata.object_documentation ({', '.join(names)})"
+            f" VALUES ({', '.join(placeholders)}) RETURNING id"
+        ),
+        params,
+    ).one()
+    return get(conn, row.id)
+
+
+def get(conn: Connection, documentation_id: UUID) -> Documentation:
+    row = conn.execute(sa.text(f"{_SELECT} WHERE id = :i"), {"i": documentation_id}).first()
+    if row is None:
+        raise NotFound(f"unknown documentation {documentation_id}")
+    return _doc(row)
+
+
+def current(conn: Connection, object_id: UUID) -> Documentation | None:
+    row = conn.execute(
+        sa.text(f"{_SELECT} WHERE object_id = :o AND is_current"), {"o": object_id}
+    ).first()
+    return _doc(row) if row else None
+
+
+def current_for_objects(conn: Connection, object_ids: list[UUID]) -> dict[UUID, Documentation]:
+    rows = conn.execute(
+        sa.text(f"{_SELECT} WHERE object_id = ANY(:ids) AND is_current"),
+        {"ids": list(object_ids)},
+    )
+    return {r.object_id: _doc(r) for r in rows}
+
+
+def history(conn: Connection, object_id: UUID) -> list[Documentation]:
+    rows = conn.execute(sa.text(f"{_SELECT} WHERE object_id = :o ORDER BY version"), {"o": object_id})
+    return [_doc(r) for r in rows]
+
+
+def get_version(conn: Connection, object_id: UUID, version: int) -> Documentation:
+    row = conn.execute(
+        sa.text(f"{_SELECT} WHERE object_id = :o AND version = :v"), {"o": object_id, "v": version}
+    ).first()
+    if row is None:
+        raise NotFound(f"object {object_id} has no documentation version {version}")
+    return _doc(row)
+
+
+def make_current(conn: Connection, object_id: UUID, version: int) -> Documentation:
+    """Make an existing version the current one again (rollback); history is kept."""
+    target = get_version(conn, object_id, version)
+    conn.execute(
+        sa.text("SELECT id FROM metadata.objects WHERE id = :o FOR UPDATE"), {"o": object_id}
+    )
+    conn.execute(
+        sa.text(
+            "UPDATE metadata.object_documentation SET is_current = false, updated_at = now()"
+            " WHERE object_id = :o AND is_current AND version <> :v"
+        ),
+        {"o": object_id, "v": version},
+    )
+    conn.execute(
+        sa.text(
+            "UPDATE metadata.object_documentation SET is_current = true, updated_at = now()"
+            " WHERE id = :i"
+        ),
+        {"i": target.id},
+    )
+    return get(conn, target.id)

@@ -1,0 +1,196 @@
+"""metadata.documentation_jobs and the brief's helper functions, called from Python.
+
+The counters and status live in plpgsql (sql/001_foundation.sql) so they stay atomic under
+concurrent callers; these wrappers only name them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection
+
+from docgen.errors import NotFound
+
+JobStatus = Literal["queued", "processing", "completed", "failed", "cancelled", "paused"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+class Job(BaseModel):
+    """One row of metadata.documentation_jobs, with the brief's column names."""
+
+    id: UUID
+    organization_id: UUID
+    connection_id: UUID | None = None
+    object_ids: list[UUID]
+    total_objects: int
+    processed_objects: int
+    failed_objects: int
+    skipped_objects: int
+    status: JobStatus
+    current_object_id: UUID | None = None
+    progress_percentage: Decimal
+    estimated_completion_time: datetime | None = None
+    average_processing_time_ms: int | None = None
+    api_provider: str
+    model_name: str
+    total_tokens_used: int
+    prompt_tokens_used: int
+    completion_tokens_used: int
+    estimated_cost: Decimal
+    estimated_tokens: int
+    actual_cost: Decimal
+    layers_completed: dict[str, int] = Field(default_factory=dict)
+    layers_failed: dict[str, int] = Field(default_factory=dict)
+    triggered_by_user_id: UUID | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    prefect_flow_run_id: UUID | None = None
+    error_log: list[dict[str, Any]] = Field(default_factory=list)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    paused_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+def _job(row: sa.Row[Any]) -> Job:
+    return Job.model_validate(row._mapping)
+
+
+def insert_job(
+    conn: Connection,
+    organization_id: UUID,
+    object_ids: list[UUID],
+    *,
+    model_name: str,
+    api_provider: str = "openai",
+    triggered_by_user_id: UUID | None = None,
+    options: dict[str, Any] | None = None,
+    estimated_tokens: dict[UUID, int] | None = None,
+    estimated_costs: dict[UUID, Decimal] | None = None,
+) -> Job:
+    """Insert a queued job and one pending per-object row per object, in the given order."""
+    estimated_tokens = estimated_tokens or {}
+    estimated_costs = estimated_costs or {}
+    row = conn.execute(
+        sa.text(
+            "INSERT INTO metadata.documentation_jobs (organization_id, object_ids, total_objects,"
+            " api_provider, model_name, triggered_by_user_id, options, estimated_tokens,"
+            " estimated_cost) VALUES (:o, :ids, :n, :p, :m, :u, CAST(:opt AS jsonb), :et, :ec)"
+            " RETURNING *"
+        ),
+        {
+            "o": organization_id,
+            "ids": list(object_ids),
+            "n": len(object_ids),
+            "p": api_provider,
+            "m": model_name,
+            "u": triggered_by_user_id,
+            "opt": json.dumps(options or {}),
+            "et": sum(estimated_tokens.values()),
+            "ec": sum(estimated_costs.values(), Decimal(0)),
+        },
+    ).one()
+    if object_ids:
+        conn.execute(
+            sa.text(
+                "INSERT INTO metadata.documentation_job_objects"
+                " (job_id, object_id, position, estimated_tokens, estimated_cost)"
+                " VALUES (:j, :o, :p, :t, :c)"
+            ),
+            [
+                {
+                    "j": row.id,
+                    "o": object_id,
+                    "p": position,
+                    "t": estimated_tokens.get(object_id, 0),
+                    "c": estimated_costs.get(object_id, Decimal(0)),
+                }
+                for position, object_id in enumerate(object_ids)
+            ],
+        )
+    return _job(row)
+
+
+def get_job(conn: Connection, job_id: UUID) -> Job:
+    row = conn.execute(
+        sa.text("SELECT * FROM metadata.documentation_jobs WHERE id = :j"), {"j": job_id}
+    ).first()
+    if row is None:
+        raise NotFound(f"unknown job {job_id}")
+    return _job(row)
+
+
+def list_jobs(conn: Connection, organization_id: UUID, limit: int = 50) -> list[Job]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT * FROM metadata.documentation_jobs WHERE organization_id = :o"
+            " ORDER BY created_at DESC LIMIT :l"
+        ),
+        {"o": organization_id, "l": limit},
+    )
+    return [_job(r) for r in rows]
+
+
+# --- the brief's helper functions ---------------------------------------------------------
+
+
+def increment_processed_objects(conn: Connection, job_id: UUID) -> int:
+    return int(
+        conn.execute(
+            sa.text("SELECT metadata.increment_processed_objects(:j)"), {"j": job_id}
+        ).scalar_one()
+    )
+
+
+def increment_failed_objects(conn: Connection, job_id: UUID) -> int:
+    return int(
+        conn.execute(
+            sa.text("SELECT metadata.increment_failed_objects(:j)"), {"j": job_id}
+        ).scalar_one()
+    )
+
+
+def update_job_status(
+    conn: Connection, job_id: UUID, status: str, error_details: dict[str, Any] | None = None
+) -> Job:
+    row = conn.execute(
+        sa.text("SELECT * FROM metadata.update_job_status(:j, :s, CAST(:e AS jsonb))"),
+        {"j": job_id, "s": status, "e": json.dumps(error_details) if error_details else None},
+    ).one()
+    return _job(row)
+
+
+def reopen_job(conn: Connection, job_id: UUID, reason: str = "rerun") -> Job:
+    row = conn.execute(
+        sa.text("SELECT * FROM metadata.reopen_job(:j, :r)"), {"j": job_id, "r": reason}
+    ).one()
+    return _job(row)
+
+
+def update_average_processing_time(conn: Connection, job_id: UUID) -> int | None:
+    return conn.execute(  # type: ignore[no-any-return]
+        sa.text("SELECT metadata.update_average_processing_time(:j)"), {"j": job_id}
+    ).scalar_one()
+
+
+def update_estimated_completion(conn: Connection, job_id: UUID) -> datetime | None:
+    return conn.execute(  # type: ignore[no-any-return]
+        sa.text("SELECT metadata.update_estimated_completion(:j)"), {"j": job_id}
+    ).scalar_one()
+
+
+def get_documentation_summary(conn: Connection, object_id: UUID) -> dict[str, Any] | None:
+    return conn.execute(  # type: ignore[no-any-return]
+        sa.text("SELECT metadata.get_documentation_summary(:o)"), {"o": object_id}
+    ).scalar_one()

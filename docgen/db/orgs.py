@@ -1,0 +1,288 @@
+"""Organizations, their users and roles, and their LLM settings (API key encrypted)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.engine import Connection
+
+from docgen import crypto
+from docgen.errors import (
+    AlreadyExists,
+    APIKeyError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+
+Role = Literal["admin", "member"]
+ROLES: tuple[Role, ...] = ("admin", "member")
+Provider = Literal["openai", "offline"]
+PROVIDERS: tuple[Provider, ...] = ("openai", "offline")
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+class Organization(BaseModel):
+    id: UUID
+    name: str
+    created_at: datetime
+
+
+class User(BaseModel):
+    id: UUID
+    email: str
+    is_system: bool
+
+
+class OrgLLMSettings(BaseModel):
+    """An organization's LLM settings; the API key stays encrypted in `encrypted_key`."""
+
+    organization_id: UUID
+    provider: Provider
+    base_url: str | None
+    model: str
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    structured_outputs: bool
+    encrypted_key: crypto.EncryptedKey | None = None
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    @property
+    def has_api_key(self) -> bool:
+        return self.encrypted_key is not None
+
+
+def _parse_uuid(ref: str) -> UUID | None:
+    try:
+        return UUID(str(ref))
+    except ValueError:
+        return None
+
+
+# --- organizations -------------------------------------------------------------------------
+
+
+def create_organization(conn: Connection, name: str) -> Organization:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("organization name is empty")
+    if len(name) > 200:
+        raise InvalidInput("organization name is longer than 200 characters")
+    exists = conn.execute(
+        sa.text("SELECT 1 FROM enterprise.organizations WHERE lower(name) = lower(:n)"),
+        {"n": name},
+    ).first()
+    if exists:
+        raise AlreadyExists(f"an organization named {name!r} already exists")
+    try:
+        with conn.begin_nested():
+            row = conn.execute(
+                sa.text(
+                    "INSERT INTO enterprise.organizations (name) VALUES (:n)"
+                    " RETURNING id, name, created_at"
+                ),
+                {"n": name},
+            ).one()
+    except sa.exc.IntegrityError:
+        raise AlreadyExists(f"an organization named {name!r} already exists") from None
+    conn.execute(
+        sa.text("INSERT INTO enterprise.organization_llm_settings (organization_id) VALUES (:o)"),
+        {"o": row.id},
+    )
+    return Organization.model_validate(row._mapping)
+
+
+def get_organization(conn: Connection, ref: str | UUID) -> Organization:
+    """An organization by id or by (case-insensitive) name."""
+    as_uuid = ref if isinstance(ref, UUID) else _parse_uuid(ref)
+    if as_uuid is not None:
+        row = conn.execute(
+            sa.text("SELECT id, name, created_at FROM enterprise.organizations WHERE id = :i"),
+            {"i": as_uuid},
+        ).first()
+    else:
+        row = conn.execute(
+            sa.text(
+                "SELECT id, name, created_at FROM enterprise.organizations"
+                " WHERE lower(name) = lower(:n)"
+            ),
+            {"n": str(ref).strip()},
+        ).first()
+    if row is None:
+        raise NotFound(f"unknown organization {str(ref)!r}")
+    return Organization.model_validate(row._mapping)
+
+
+def list_organizations(conn: Connection) -> list[Organization]:
+    rows = conn.execute(
+        sa.text("SELECT id, name, created_at FROM enterprise.organizations ORDER BY name")
+    )
+    return [Organization.model_validate(r._mapping) for r in rows]
+
+
+# --- users and roles -----------------------------------------------------------------------
+
+
+def add_user(
+    conn: Connection, organization_id: UUID, email: str, role: str, *, is_system: bool = False
+) -> User:
+    """Add (or re-role) a user in an organization; the same email is the same user everywhere."""
+    email = email.strip()
+    if not _EMAIL.match(email):
+        raise InvalidInput(f"{email!r} is not an email address")
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    row = conn.execute(
+        sa.text(
+            "INSERT INTO enterprise.users (email, is_system) VALUES (:e, :s)"
+            " ON CONFLICT (lower(email)) DO UPDATE SET email = enterprise.users.email"
+            " RETURNING id, email, is_system"
+        ),
+        {"e": email, "s": is_system},
+    ).one()
+    conn.execute(
+        sa.text(
+            "INSERT INTO enterprise.organization_members (organization_id, user_id, role)"
+            " VALUES (:o, :u, :r)"
+            " ON CONFLICT (organization_id, user_id) DO UPDATE SET role = EXCLUDED.role"
+        ),
+        {"o": organization_id, "u": row.id, "r": role},
+    )
+    return User.model_validate(row._mapping)
+
+
+def get_user(conn: Connection, ref: str | UUID) -> User:
+    """A user by id or by (case-insensitive) email."""
+    as_uuid = ref if isinstance(ref, UUID) else _parse_uuid(ref)
+    if as_uuid is not None:
+        query, params = "SELECT id, email, is_system FROM enterprise.users WHERE id = :v", as_uuid
+    else:
+        query = "SELECT id, email, is_system FROM enterprise.users WHERE lower(email) = lower(:v)"
+        params = str(ref).strip()
+    row = conn.execute(sa.text(query), {"v": params}).first()
+    if row is None:
+        raise NotFound(f"unknown user {str(ref)!r}")
+    return User.model_validate(row._mapping)
+
+
+def get_role(conn: Connection, organization_id: UUID, user_id: UUID) -> Role | None:
+    role = conn.execute(
+        sa.text(
+            "SELECT role FROM enterprise.organization_members"
+            " WHERE organization_id = :o AND user_id = :u"
+        ),
+        {"o": organization_id, "u": user_id},
+    ).scalar()
+    return role  # type: ignore[no-any-return]
+
+
+def require_admin(conn: Connection, organization: Organization, user: User) -> None:
+    """Raise PermissionDenied unless `user` is an admin of `organization`."""
+    role = get_role(conn, organization.id, user.id)
+    if role != "admin":
+        what = "not a member" if role is None else f"a {role}, not an admin"
+        raise PermissionDenied(f"user {user.email} is {what} of organization {organization.name}")
+
+
+# --- LLM settings and the API key ----------------------------------------------------------
+
+_SETTINGS_COLUMNS = (
+    "organization_id, provider, base_url, model, requests_per_minute, tokens_per_minute,"
+    " structured_outputs, api_key_ciphertext, api_key_nonce"
+)
+
+
+def get_llm_settings(conn: Connection, organization_id: UUID) -> OrgLLMSettings:
+    row = conn.execute(
+        sa.text(
+            f"SELECT {_SETTINGS_COLUMNS} FROM enterprise.organization_llm_settings"
+            " WHERE organization_id = :o"
+        ),
+        {"o": organization_id},
+    ).first()
+    if row is None:
+        raise NotFound(f"unknown organization {organization_id}")
+    data = dict(row._mapping)
+    ciphertext, nonce = data.pop("api_key_ciphertext"), data.pop("api_key_nonce")
+    if ciphertext is not None:
+        data["encrypted_key"] = crypto.EncryptedKey(nonce=bytes(nonce), ciphertext=bytes(ciphertext))
+    return OrgLLMSettings.model_validate(data)
+
+
+def set_provider(
+    conn: Connection,
+    organization_id: UUID,
+    provider: str,
+    *,
+    base_url: str | None = None,
+    model: str | None = None,
+    requests_per_minute: int | None = None,
+    tokens_per_minute: int | None = None,
+    structured_outputs: bool | None = None,
+) -> OrgLLMSettings:
+    """Change an organization's provider settings; options left None keep their value."""
+    if provider not in PROVIDERS:
+        raise InvalidInput(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
+    if base_url is not None and not re.match(r"^https?://\S+$", base_url):
+        raise InvalidInput(f"base URL must start with http:// or https://, not {base_url!r}")
+    if model is not None and not model.strip():
+        raise InvalidInput("model name is empty")
+    for label, value in (("--rpm", requests_per_minute), ("--tpm", tokens_per_minute)):
+        if value is not None and value <= 0:
+            raise InvalidInput(f"{label} must be a positive number, not {value}")
+    get_llm_settings(conn, organization_id)  # NotFound for an unknown org
+    conn.execute(
+        sa.text(
+            "UPDATE enterprise.organization_llm_settings SET provider = :p,"
+            " base_url = coalesce(:b, base_url), model = coalesce(:m, model),"
+            " requests_per_minute = coalesce(:rpm, requests_per_minute),"
+            " tokens_per_minute = coalesce(:tpm, tokens_per_minute),"
+            " structured_outputs = coalesce(:so, structured_outputs), updated_at = now()"
+            " WHERE organization_id = :o"
+        ),
+        {
+            "p": provider,
+            "b": base_url,
+            "m": model.strip() if model else None,
+            "rpm": requests_per_minute,
+            "tpm": tokens_per_minute,
+            "so": structured_outputs,
+            "o": organization_id,
+        },
+    )
+    return get_llm_settings(conn, organization_id)
+
+
+def set_api_key(conn: Connection, organization_id: UUID, api_key: str, master_key: bytes) -> None:
+    """Store `api_key` encrypted for the organization's OpenAI-compatible provider."""
+    api_key = api_key.strip()
+    if not api_key:
+        raise InvalidInput("the API key is empty (nothing was read from stdin)")
+    if any(ch.isspace() for ch in api_key):
+        raise InvalidInput("the API key contains whitespace; give exactly one key on stdin")
+    get_llm_settings(conn, organization_id)  # NotFound for an unknown org
+    encrypted = crypto.encrypt_api_key(api_key, organization_id, "openai", master_key)
+    conn.execute(
+        sa.text(
+            "UPDATE enterprise.organization_llm_settings SET api_key_ciphertext = :c,"
+            " api_key_nonce = :n, api_key_updated_at = now(), updated_at = now()"
+            " WHERE organization_id = :o"
+        ),
+        {"c": encrypted.ciphertext, "n": encrypted.nonce, "o": organization_id},
+    )
+
+
+def decrypt_api_key(settings: OrgLLMSettings, master_key: bytes) -> str:
+    """The organization's API key in clear text; call only right before building a client."""
+    if settings.encrypted_key is None:
+        raise APIKeyError("No OpenAI API key configured for organization")
+    return crypto.decrypt_api_key(
+        settings.encrypted_key, settings.organization_id, "openai", master_key
+    )

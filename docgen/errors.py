@@ -1,0 +1,137 @@
+"""Every error docgen raises on purpose, named by its cause.
+
+    DocgenError
+     ├── ConfigError               a setting is missing or malformed (DOCGEN_MASTER_KEY, pricing file)
+     ├── InvalidInput              the user gave a value docgen cannot use (bad role, empty key,
+     │                             empty selection, unknown option)
+     ├── NotFound                  an organization, user, object, job or version does not exist
+     ├── AlreadyExists             a unique name is taken (organization name)
+     ├── PermissionDenied          the user is not an admin of the organization, or an object
+     │                             belongs to another organization
+     ├── InvalidJobState           a job cannot move to the asked status (terminal, already running)
+     ├── RepositoryError           PostgreSQL failed in a way the caller cannot fix
+     │    ├── DatabaseUnavailable  the server cannot be reached (wrong URL, down, restarting)
+     │    └── MigrationError       an applied migration was edited or is missing, or the schema
+     │                             is behind the code
+     ├── KeyDecryptionError        a stored API key does not decrypt: wrong master key, tampered
+     │                             ciphertext, or a key copied from another organization
+     ├── ProviderError             the LLM call failed; `retryable` says if trying again may help
+     │    ├── APIKeyError          401/403, or no key configured; never retried
+     │    ├── RateLimited          429; carries `retry_after` seconds when the server sent one
+     │    ├── ProviderUnavailable  5xx, timeouts, connection errors; retried
+     │    ├── InvalidLLMResponse   broken or schema-violating JSON, finish_reason=length; retried
+     │    └── ContentFiltered      finish_reason=content_filter; not retried
+     └── SourceError               an ingestion source cannot be read (missing path, bad manifest)
+
+Third-party errors (openai, sqlalchemy/psycopg, sqlglot) are translated into these at one
+boundary each (`docgen.providers.openai_compat`, `docgen.db.engine`), with `raise ... from exc`.
+Messages are one line, name what was wrong, and never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class DocgenError(Exception):
+    """Base of every error docgen raises on purpose; the CLI prints its message as one line."""
+
+    #: process exit code used by the CLI for this kind of error
+    exit_code = 1
+
+
+class ConfigError(DocgenError):
+    """A setting is missing or malformed (environment variable, key file, pricing table)."""
+
+
+class InvalidInput(DocgenError):
+    """A value given by the user cannot be used (bad role, empty API key, empty selection)."""
+
+    exit_code = 2
+
+
+class NotFound(DocgenError):
+    """An organization, user, object, job or documentation version does not exist."""
+
+
+class AlreadyExists(DocgenError):
+    """A name that must be unique is already taken."""
+
+
+class PermissionDenied(DocgenError):
+    """The acting user may not do this (not an admin, or the object is another org's)."""
+
+
+class InvalidJobState(DocgenError):
+    """A job cannot move to the requested status from the one it is in."""
+
+
+class RepositoryError(DocgenError):
+    """PostgreSQL failed in a way the caller cannot fix by changing its input."""
+
+
+class DatabaseUnavailable(RepositoryError):
+    """The PostgreSQL server cannot be reached (wrong URL, server down or restarting)."""
+
+
+class MigrationError(RepositoryError):
+    """The schema and the migration files disagree (edited or missing file, not upgraded)."""
+
+
+class KeyDecryptionError(DocgenError):
+    """A stored API key fails to decrypt: wrong master key, tampering, or another org's key."""
+
+
+class ProviderError(DocgenError):
+    """The LLM provider could not produce a usable answer for one call."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, layer: str | None = None) -> None:
+        super().__init__(message)
+        self.layer = layer
+
+
+class APIKeyError(ProviderError):
+    """The provider refused the API key (401/403) or no key is configured; never retried."""
+
+    retryable = False
+
+
+class RateLimited(ProviderError):
+    """The provider answered 429; `retry_after` is the server's Retry-After in seconds."""
+
+    retryable = True
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, layer: str | None = None
+    ) -> None:
+        super().__init__(message, layer=layer)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    """A 5xx answer, a timeout or a broken connection; trying again may succeed."""
+
+    retryable = True
+
+
+class InvalidLLMResponse(ProviderError):
+    """The answer was not valid JSON, broke the layer's schema, or was cut off (length).
+
+    `raw` keeps the first part of the offending text for the logs (secrets already removed).
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, raw: str = "", layer: str | None = None) -> None:
+        super().__init__(message, layer=layer)
+        self.raw = raw[:2000]
+
+
+class ContentFiltered(ProviderError):
+    """The provider's content filter stopped the answer; the same prompt would be stopped again."""
+
+    retryable = False
+
+
+class SourceError(DocgenError):
+    """An ingestion source cannot be read: missing path, malformed manifest, unreachable DB."""

@@ -60,8 +60,8 @@ def load_master_key(
     if not database.embedded:
         raise ConfigError(
             "DOCGEN_MASTER_KEY is not set; it is required with DOCGEN_DATABASE_URL "
-            "(generate one with: python -c \"import base64,os;"
-            "print(base64.b64encode(os.urandom(32)).decode())\")"
+            '(generate one with: python -c "import base64,os;'
+            'print(base64.b64encode(os.urandom(32)).decode())")'
         )
     return _key_file(security.home)
 

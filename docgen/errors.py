@@ -1,7 +1,7 @@
 """Every error docgen raises on purpose, named by its cause.
 
     DocgenError
-     ├── ConfigError               a setting is missing or malformed (DOCGEN_MASTER_KEY, pricing file)
+     ├── ConfigError               a setting is missing or malformed (master key, pricing)
      ├── InvalidInput              the user gave a value docgen cannot use (bad role, empty key,
      │                             empty selection, unknown option)
      ├── NotFound                  an organization, user, object, job or version does not exist

@@ -21,7 +21,7 @@ CREATE TABLE enterprise.users (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     email text NOT NULL CHECK (email ~ '^[^@\s]+@[^@\s]+$'),
     -- system users (the nightly re-documentation) cannot log in; they only trigger jobs
-    is_system boolean NOT NULL DEFAULT false,
+    is_system boolean NOT NULL DEFAULT FALSE,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX users_email_key ON enterprise.users (lower(email));
@@ -45,7 +45,7 @@ CREATE TABLE enterprise.organization_llm_settings (
     requests_per_minute integer CHECK (requests_per_minute > 0),
     tokens_per_minute integer CHECK (tokens_per_minute > 0),
     -- true: response_format json_schema (strict); false: json_object + validation
-    structured_outputs boolean NOT NULL DEFAULT true,
+    structured_outputs boolean NOT NULL DEFAULT TRUE,
     api_key_ciphertext bytea,
     api_key_nonce bytea,
     api_key_updated_at timestamptz,
@@ -82,7 +82,7 @@ CREATE TABLE metadata.objects (
     dialect text,
     -- [{name, data_type, description}]
     columns jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(columns) = 'array'),
-    upstream_object_ids uuid [] NOT NULL DEFAULT '{}',
+    upstream_object_ids uuid[] NOT NULL DEFAULT '{}',
     source_path text,
     -- additions: where it came from and what people already wrote about it
     source_kind text CHECK (source_kind IN ('dbt', 'sql', 'postgres', 'python', 'manual')),
@@ -90,7 +90,7 @@ CREATE TABLE metadata.objects (
     schema_name text,
     description text,
     materialization text,
-    tags text [] NOT NULL DEFAULT '{}',
+    tags text[] NOT NULL DEFAULT '{}',
     properties jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(properties) = 'object'),
     content_hash text NOT NULL,
     -- set when a re-ingest no longer finds the object; its documentation is kept
@@ -112,7 +112,7 @@ CREATE TABLE metadata.documentation_jobs (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL REFERENCES enterprise.organizations (id) ON DELETE CASCADE,
     connection_id uuid REFERENCES enterprise.github_connections (id) ON DELETE SET NULL,
-    object_ids uuid [] NOT NULL,
+    object_ids uuid[] NOT NULL,
     total_objects integer NOT NULL CHECK (total_objects >= 0),
     processed_objects integer NOT NULL DEFAULT 0 CHECK (processed_objects >= 0),
     failed_objects integer NOT NULL DEFAULT 0 CHECK (failed_objects >= 0),
@@ -171,7 +171,7 @@ CREATE TABLE metadata.object_documentation (
     impact_analysis jsonb,
     complexity_score integer CHECK (complexity_score BETWEEN 1 AND 5),
     version integer NOT NULL CHECK (version >= 1),
-    is_current boolean NOT NULL DEFAULT false,
+    is_current boolean NOT NULL DEFAULT FALSE,
     generation_status text NOT NULL DEFAULT 'pending'
         CHECK (generation_status IN ('pending', 'processing', 'completed', 'failed')),
     generated_by_model text,
@@ -247,6 +247,29 @@ ON metadata.documentation_generation_logs (object_id, created_at);
 -- Custom SQLSTATEs: DGN01 not found, DGJ01 refused status change.
 -- ---------------------------------------------------------------------------------------
 
+-- Raise the right error when a counter update matched no row: unknown job (DGN01) or a
+-- count that would pass its bound (DGJ01), i.e. an object counted twice.
+CREATE FUNCTION metadata._job_counter_refused(job_id uuid, counter text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_job metadata.documentation_jobs;
+BEGIN
+    SELECT * INTO v_job FROM metadata.documentation_jobs AS j
+     WHERE j.id = _job_counter_refused.job_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'documentation job % does not exist', job_id USING ERRCODE = 'DGN01';
+    END IF;
+    IF counter = 'processed' THEN
+        RAISE EXCEPTION 'job % already counts all % objects as processed', job_id,
+            v_job.total_objects USING ERRCODE = 'DGJ01';
+    END IF;
+    RAISE EXCEPTION 'job % cannot count more failed objects (% processed, % failed, % skipped)',
+        job_id, v_job.processed_objects, v_job.failed_objects, v_job.skipped_objects
+        USING ERRCODE = 'DGJ01';
+END;
+$$;
+
 -- Count one more finished object (documented, failed or skipped) and recompute progress.
 CREATE FUNCTION metadata.increment_processed_objects(job_id uuid)
 RETURNS integer
@@ -262,9 +285,10 @@ BEGIN
            END,
            updated_at = now()
      WHERE j.id = increment_processed_objects.job_id
+       AND j.processed_objects < j.total_objects
     RETURNING j.processed_objects INTO v_processed;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'documentation job % does not exist', job_id USING ERRCODE = 'DGN01';
+        PERFORM metadata._job_counter_refused(job_id, 'processed');
     END IF;
     RETURN v_processed;
 END;
@@ -281,9 +305,10 @@ BEGIN
        SET failed_objects = j.failed_objects + 1,
            updated_at = now()
      WHERE j.id = increment_failed_objects.job_id
+       AND j.failed_objects + j.skipped_objects < j.processed_objects
     RETURNING j.failed_objects INTO v_failed;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'documentation job % does not exist', job_id USING ERRCODE = 'DGN01';
+        PERFORM metadata._job_counter_refused(job_id, 'failed');
     END IF;
     RETURN v_failed;
 END;

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from docgen.cli import db, org
 from docgen.errors import DocgenError
@@ -48,11 +48,18 @@ def main(argv: list[str] | None = None) -> None:
         command.main(args=argv, prog_name="docgen", standalone_mode=False)
     except DocgenError as exc:
         _fail(str(exc), exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("aborted", 130)
-    except click.UsageError as exc:
-        _fail(exc.format_message(), 2)
+    except TyperException as exc:  # typer's bundled click: usage errors (missing argument...)
+        if getattr(exc, "exit_code", None) == 0:  # --help, no_args_is_help
+            sys.exit(0)
+        show = getattr(exc, "format_message", None)
+        message = show() if show else str(exc)
+        code = int(getattr(exc, "exit_code", 2) or 2)
+        if not message.strip():  # help was printed instead (no_args_is_help)
+            sys.exit(code)
+        _fail(message, code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)

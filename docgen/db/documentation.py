@@ -121,8 +121,7 @@ def insert_version(
     names = list(values)
     placeholders = [f"CAST(:{n} AS jsonb)" if n in _JSON_COLUMNS else f":{n}" for n in names]
     params = {
-        n: (json.dumps(v) if n in _JSON_COLUMNS and v is not None else v)
-        for n, v in values.items()
+        n: (json.dumps(v) if n in _JSON_COLUMNS and v is not None else v) for n, v in values.items()
     }
     row = conn.execute(
         sa.text(
@@ -157,7 +156,9 @@ def current_for_objects(conn: Connection, object_ids: list[UUID]) -> dict[UUID, 
 
 
 def history(conn: Connection, object_id: UUID) -> list[Documentation]:
-    rows = conn.execute(sa.text(f"{_SELECT} WHERE object_id = :o ORDER BY version"), {"o": object_id})
+    rows = conn.execute(
+        sa.text(f"{_SELECT} WHERE object_id = :o ORDER BY version"), {"o": object_id}
+    )
     return [_doc(r) for r in rows]
 
 

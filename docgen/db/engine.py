@@ -25,8 +25,8 @@ from docgen.db import embedded
 from docgen.errors import (
     DatabaseUnavailable,
     DocgenError,
-    InvalidJobState,
     InvalidInput,
+    InvalidJobState,
     NotFound,
     PermissionDenied,
     RepositoryError,
@@ -63,6 +63,12 @@ def mask_url(url: str) -> str:
     if not password:
         return url
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url, count=1)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    sa_url = make_url(_sqlalchemy_url(url)).set(database=database)
+    return sa_url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def resolve_url(settings: DatabaseSettings | None = None) -> str:

@@ -179,18 +179,18 @@ def reopen_job(conn: Connection, job_id: UUID, reason: str = "rerun") -> Job:
 
 
 def update_average_processing_time(conn: Connection, job_id: UUID) -> int | None:
-    return conn.execute(  # type: ignore[no-any-return]
+    return conn.execute(
         sa.text("SELECT metadata.update_average_processing_time(:j)"), {"j": job_id}
     ).scalar_one()
 
 
 def update_estimated_completion(conn: Connection, job_id: UUID) -> datetime | None:
-    return conn.execute(  # type: ignore[no-any-return]
+    return conn.execute(
         sa.text("SELECT metadata.update_estimated_completion(:j)"), {"j": job_id}
     ).scalar_one()
 
 
 def get_documentation_summary(conn: Connection, object_id: UUID) -> dict[str, Any] | None:
-    return conn.execute(  # type: ignore[no-any-return]
+    return conn.execute(
         sa.text("SELECT metadata.get_documentation_summary(:o)"), {"o": object_id}
     ).scalar_one()

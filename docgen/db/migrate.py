@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -103,24 +104,37 @@ def upgrade(engine: Engine, folder: Path | None = None) -> list[Migration]:
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
         try:
             conn.execute(sa.text(_LEDGER))
+            todo = _check(migrations, _applied(conn))
             conn.commit()
-            for migration in _check(migrations, _applied(conn)):
-                # a raw cursor without parameters: psycopg sends the file as one simple query,
-                # so '%' and several statements need no escaping
-                conn.connection.dbapi_connection.cursor().execute(migration.sql)  # type: ignore[union-attr]
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO public.docgen_schema_migrations (version, filename, checksum)"
-                        " VALUES (:v, :f, :c)"
-                    ),
-                    {"v": migration.version, "f": migration.path.name, "c": migration.checksum},
-                )
-                conn.commit()
+            for migration in todo:
+                with conn.begin():
+                    _run_file(conn, migration)
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO public.docgen_schema_migrations"
+                            " (version, filename, checksum) VALUES (:v, :f, :c)"
+                        ),
+                        {"v": migration.version, "f": migration.path.name, "c": migration.checksum},
+                    )
                 applied_now.append(migration)
         finally:
             conn.rollback()
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+            conn.commit()
     return applied_now
+
+
+def _run_file(conn: Connection, migration: Migration) -> None:
+    # A raw cursor without parameters: psycopg sends the file as one simple query, so '%'
+    # and several statements need no escaping. It runs inside the caller's transaction.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(migration.sql)
+    except psycopg.Error as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MigrationError(f"sql/{migration.path.name} failed: {first_line}") from exc
+    finally:
+        cursor.close()
 
 
 def ensure_current(engine: Engine, *, apply: bool) -> None:

@@ -158,9 +158,7 @@ def downstream_ids(conn: Connection, object_id: UUID) -> list[UUID]:
     return [r.id for r in rows]
 
 
-def resolve_selection(
-    conn: Connection, organization_id: UUID, selection: Selection
-) -> list[UUID]:
+def resolve_selection(conn: Connection, organization_id: UUID, selection: Selection) -> list[UUID]:
     """The selected object ids, de-duplicated, in a stable order (explicit ids first).
 
     Explicit ids must exist and belong to the organization; globs and --all only see the
@@ -186,7 +184,8 @@ def resolve_selection(
             if obj.id in seen:
                 continue
             if selection.all or any(
-                fnmatch.fnmatchcase(obj.name, pattern) or fnmatch.fnmatchcase(obj.unique_key, pattern)
+                fnmatch.fnmatchcase(obj.name, pattern)
+                or fnmatch.fnmatchcase(obj.unique_key, pattern)
                 for pattern in selection.select
             ):
                 seen.add(obj.id)

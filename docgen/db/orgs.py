@@ -162,11 +162,12 @@ def get_user(conn: Connection, ref: str | UUID) -> User:
     """A user by id or by (case-insensitive) email."""
     as_uuid = ref if isinstance(ref, UUID) else _parse_uuid(ref)
     if as_uuid is not None:
-        query, params = "SELECT id, email, is_system FROM enterprise.users WHERE id = :v", as_uuid
+        query = "SELECT id, email, is_system FROM enterprise.users WHERE id = :v"
+        value: object = as_uuid
     else:
         query = "SELECT id, email, is_system FROM enterprise.users WHERE lower(email) = lower(:v)"
-        params = str(ref).strip()
-    row = conn.execute(sa.text(query), {"v": params}).first()
+        value = str(ref).strip()
+    row = conn.execute(sa.text(query), {"v": value}).first()
     if row is None:
         raise NotFound(f"unknown user {str(ref)!r}")
     return User.model_validate(row._mapping)
@@ -180,7 +181,7 @@ def get_role(conn: Connection, organization_id: UUID, user_id: UUID) -> Role | N
         ),
         {"o": organization_id, "u": user_id},
     ).scalar()
-    return role  # type: ignore[no-any-return]
+    return role
 
 
 def require_admin(conn: Connection, organization: Organization, user: User) -> None:
@@ -212,7 +213,9 @@ def get_llm_settings(conn: Connection, organization_id: UUID) -> OrgLLMSettings:
     data = dict(row._mapping)
     ciphertext, nonce = data.pop("api_key_ciphertext"), data.pop("api_key_nonce")
     if ciphertext is not None:
-        data["encrypted_key"] = crypto.EncryptedKey(nonce=bytes(nonce), ciphertext=bytes(ciphertext))
+        data["encrypted_key"] = crypto.EncryptedKey(
+            nonce=bytes(nonce), ciphertext=bytes(ciphertext)
+        )
     return OrgLLMSettings.model_validate(data)
 
 

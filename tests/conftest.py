@@ -1,0 +1,156 @@
+"""Shared fixtures: a real PostgreSQL database per test session, the CLI as a subprocess.
+
+PostgreSQL: DOCGEN_TEST_DATABASE_URL (an admin URL such as
+postgresql://postgres@127.0.0.1:5432/postgres) selects an existing server; unset, the tests
+start the embedded PostgreSQL that a new user gets, in a temporary DOCGEN_HOME. Either way
+the session creates a fresh database, applies sql/ with docgen's own runner, and drops it
+at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import Engine
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from docgen.crypto import generate_master_key  # noqa: E402
+from docgen.db import embedded, migrate  # noqa: E402
+from docgen.db import orgs as orgs_repo  # noqa: E402
+from docgen.db.engine import create_engine, dispose_all, transaction, with_database  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a database on the server the tests use, with rights to create databases."""
+    url = os.environ.get("DOCGEN_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    home = tmp_path_factory.mktemp("embedded-home")
+    embedded.start(home)
+    yield embedded.server_uri(home, "postgres")
+    dispose_all()
+    embedded.stop(home)
+
+
+def create_database(admin_url: str, prefix: str = "docgen_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(admin_url, name)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh database for this test session, migrated with docgen's runner."""
+    url = create_database(pg_admin_url)
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url
+    dispose_all()
+    drop_database(pg_admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def master_key_b64() -> str:
+    return generate_master_key()
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, master_key_b64: str
+) -> dict[str, str]:
+    """docgen's environment pointing at the session database; returned for subprocesses."""
+    values = {
+        "DOCGEN_DATABASE_URL": database_url,
+        "DOCGEN_HOME": str(tmp_path / "docgen-home"),
+        "DOCGEN_MASTER_KEY": master_key_b64,
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@dataclass
+class OrgFixture:
+    id: uuid.UUID
+    name: str
+    admin_id: uuid.UUID
+    admin_email: str
+    member_id: uuid.UUID
+    member_email: str
+
+
+def make_org(engine: Engine, label: str = "org") -> OrgFixture:
+    """A new organization with one admin and one member (unique names per call)."""
+    suffix = uuid.uuid4().hex[:8]
+    with transaction(engine) as conn:
+        organization = orgs_repo.create_organization(conn, f"{label}-{suffix}")
+        admin = orgs_repo.add_user(conn, organization.id, f"admin-{suffix}@example.com", "admin")
+        member = orgs_repo.add_user(conn, organization.id, f"member-{suffix}@example.com", "member")
+    return OrgFixture(
+        organization.id, organization.name, admin.id, admin.email, member.id, member.email
+    )
+
+
+@pytest.fixture
+def org(engine: Engine) -> OrgFixture:
+    return make_org(engine)
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m docgen ARGS` as a real process (stdin closed unless `input`)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "docgen", *args],
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+    )
+
+
+@pytest.fixture
+def cli(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """run_cli bound to the test environment."""
+
+    def _run(*args: str, input: str | None = None, **extra_env: str):  # type: ignore[no-untyped-def]
+        return run_cli(*args, env={**env, **extra_env}, input=input)
+
+    return _run

@@ -1,0 +1,143 @@
+"""`docgen org ...` and `docgen db ...` as a user runs them: ids on stdout, one-line errors."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from docgen.crypto import generate_master_key
+from tests.conftest import run_cli
+from tests.test_crypto import PLANTED_KEY, find_in_database
+
+
+def one_line_error(result, code: int = 1) -> str:  # type: ignore[no-untyped-def]
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("docgen: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_org_lifecycle(cli, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    name = f"Acme-{uuid.uuid4().hex[:6]}"
+    created = cli("org", "create", name)
+    assert created.returncode == 0, created.stderr
+    org_id = uuid.UUID(created.stdout.strip().splitlines()[-1])
+
+    user = cli("org", "add-user", name, "ana@example.com", "--role", "admin")
+    assert user.returncode == 0, user.stderr
+    uuid.UUID(user.stdout.strip().splitlines()[-1])
+
+    provider = cli(
+        "org",
+        "set-provider",
+        str(org_id),
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "gpt-4o-mini",
+        "--rpm",
+        "60",
+        "--tpm",
+        "1000",
+    )
+    assert provider.returncode == 0, provider.stderr
+
+    stored = cli("org", "set-key", name, input=PLANTED_KEY + "\n")
+    assert stored.returncode == 0, stored.stderr
+    assert PLANTED_KEY not in stored.stdout + stored.stderr
+
+    shown = cli("org", "show", name, "--json")
+    assert shown.returncode == 0
+    assert '"api_key_set": true' in shown.stdout and '"model": "gpt-4o-mini"' in shown.stdout
+    assert PLANTED_KEY not in shown.stdout
+    assert cli("org", "verify-key", name).returncode == 0
+    assert find_in_database(database_url, PLANTED_KEY) == []
+
+
+def test_unknown_org(cli) -> None:  # type: ignore[no-untyped-def]
+    line = one_line_error(cli("org", "add-user", "no-such-org", "a@example.com", "--role", "admin"))
+    assert "unknown organization 'no-such-org'" in line
+
+
+def test_duplicate_org_name(cli) -> None:  # type: ignore[no-untyped-def]
+    name = f"Dup-{uuid.uuid4().hex[:6]}"
+    assert cli("org", "create", name).returncode == 0
+    line = one_line_error(cli("org", "create", name.upper()))
+    assert "already exists" in line
+
+
+def test_bad_role(cli) -> None:  # type: ignore[no-untyped-def]
+    name = f"Role-{uuid.uuid4().hex[:6]}"
+    cli("org", "create", name)
+    line = one_line_error(cli("org", "add-user", name, "b@example.com", "--role", "owner"), 2)
+    assert "role must be one of admin, member" in line
+
+
+def test_empty_key_on_stdin(cli) -> None:  # type: ignore[no-untyped-def]
+    name = f"Key-{uuid.uuid4().hex[:6]}"
+    cli("org", "create", name)
+    assert "API key is empty" in one_line_error(cli("org", "set-key", name, input="\n"), 2)
+    assert "API key is empty" in one_line_error(cli("org", "set-key", name), 2)  # stdin closed
+
+
+def test_unreachable_database_url() -> None:
+    result = run_cli(
+        "org",
+        "list",
+        env={"DOCGEN_DATABASE_URL": "postgresql://bob:hunter2secret@127.0.0.1:1/docgen"},
+    )
+    line = one_line_error(result)
+    assert "cannot reach PostgreSQL at postgresql://bob:***@127.0.0.1:1/docgen" in line
+    assert "hunter2secret" not in result.stderr + result.stdout
+
+
+def test_non_postgres_url() -> None:
+    line = one_line_error(run_cli("org", "list", env={"DOCGEN_DATABASE_URL": "mysql://x@h/db"}))
+    assert "must be a postgresql:// URL" in line
+
+
+@pytest.mark.parametrize(
+    ("master_key", "expected"),
+    [
+        ("%%%not-base64", "DOCGEN_MASTER_KEY is not valid base64"),
+        ("c2hvcnQ=", "DOCGEN_MASTER_KEY must be base64 of 32 bytes"),
+    ],
+)
+def test_corrupted_master_key(cli, master_key: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    name = f"Mk-{uuid.uuid4().hex[:6]}"
+    cli("org", "create", name)
+    result = cli("org", "set-key", name, input=PLANTED_KEY, DOCGEN_MASTER_KEY=master_key)
+    assert expected in one_line_error(result)
+
+
+def test_wrong_master_key(cli) -> None:  # type: ignore[no-untyped-def]
+    name = f"Wk-{uuid.uuid4().hex[:6]}"
+    cli("org", "create", name)
+    assert cli("org", "set-key", name, input=PLANTED_KEY).returncode == 0
+    result = cli("org", "verify-key", name, DOCGEN_MASTER_KEY=generate_master_key())
+    line = one_line_error(result)
+    assert "does not decrypt" in line and PLANTED_KEY not in result.stderr
+
+
+def test_bad_provider_values(cli) -> None:  # type: ignore[no-untyped-def]
+    name = f"Prov-{uuid.uuid4().hex[:6]}"
+    cli("org", "create", name)
+    assert "provider must be one of" in one_line_error(
+        cli("org", "set-provider", name, "gemini"), 2
+    )
+    assert "base URL must start" in one_line_error(
+        cli("org", "set-provider", name, "openai", "--base-url", "ftp://x"), 2
+    )
+    assert "--rpm must be a positive" in one_line_error(
+        cli("org", "set-provider", name, "openai", "--rpm", "0"), 2
+    )
+
+
+def test_usage_error_is_one_line(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("org", "create")
+    assert result.returncode == 2
+    assert "Missing argument" in one_line_error(result, 2)

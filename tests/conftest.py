@@ -154,3 +154,12 @@ def cli(env: dict[str, str]):  # type: ignore[no-untyped-def]
         return run_cli(*args, env={**env, **extra_env}, input=input)
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server (temporary SQLite) for the whole session (~12 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield

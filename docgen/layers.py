@@ -1,0 +1,187 @@
+"""The six documentation layers: pydantic models, their counts, and strict JSON schemas.
+
+Field names follow the brief (camelCase), because they are the stored JSON and the words the
+LLM sees. OpenAI structured outputs need an object at the top, so the three list layers are
+requested wrapped (`{"cards": [...]}`) and stored unwrapped (the column holds the list).
+
+    layer                  stored as        count   critical
+    executive_summary      text             2-3 sentences   yes
+    business_narrative     object           -       yes
+    transformation_cards   list of cards    3-7     no
+    code_explanations      list             3-6     no
+    business_rules         list             2-5     no
+    impact_analysis        object           -       no
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+LayerName = Literal[
+    "executive_summary",
+    "business_narrative",
+    "transformation_cards",
+    "code_explanations",
+    "business_rules",
+    "impact_analysis",
+]
+LAYER_NAMES: tuple[LayerName, ...] = (
+    "executive_summary",
+    "business_narrative",
+    "transformation_cards",
+    "code_explanations",
+    "business_rules",
+    "impact_analysis",
+)
+CRITICAL_LAYERS: frozenset[str] = frozenset({"executive_summary", "business_narrative"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+class ExecutiveSummary(_Strict):
+    """Layer 1: plain text, 2-3 sentences: what it calculates, why it matters, who uses it."""
+
+    text: str = Field(min_length=20, max_length=1200)
+
+    _check = field_validator("text")(_not_blank)
+
+
+class BusinessNarrative(_Strict):
+    """Layer 2: the story for business analysts."""
+
+    whatItDoes: str = Field(description="2-3 sentences on what this data model does.")
+    dataJourney: list[str] = Field(
+        min_length=2, max_length=8, description="The steps the data goes through, in order."
+    )
+    businessImpact: str = Field(description="How it affects decisions.")
+
+
+class TransformationCard(_Strict):
+    stepNumber: int = Field(ge=1, le=20)
+    title: str
+    input: str
+    logic: str
+    output: str
+    whyItMatters: str
+
+
+class TransformationCards(_Strict):
+    """Layer 3: 3-7 step-by-step transformation cards."""
+
+    cards: list[TransformationCard] = Field(min_length=3, max_length=7)
+
+
+class CodeExplanation(_Strict):
+    codeBlock: str
+    plainEnglish: str
+    businessContext: str
+
+
+class CodeExplanations(_Strict):
+    """Layer 4: 3-6 pieces of code beside their plain-English meaning."""
+
+    explanations: list[CodeExplanation] = Field(min_length=3, max_length=6)
+
+
+class BusinessRule(_Strict):
+    rule: str
+    codeReference: str
+    impact: str
+
+
+class BusinessRules(_Strict):
+    """Layer 5: 2-5 business rules found in the code."""
+
+    rules: list[BusinessRule] = Field(min_length=2, max_length=5)
+
+
+class UsedBy(_Strict):
+    team: str
+    frequency: str
+    purpose: str
+
+
+class ImpactAnalysis(_Strict):
+    """Layer 6: who uses it and what breaks without it."""
+
+    usedBy: list[UsedBy] = Field(min_length=1, max_length=6)
+    questionsAnswered: list[str] = Field(min_length=1, max_length=8)
+    downstreamImpact: str
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """How one layer is requested, validated and stored."""
+
+    name: LayerName
+    model: type[_Strict]
+    #: key holding the list in the wrapped response (list layers), else None
+    list_key: str | None
+    critical: bool
+    #: completion budget from the brief (max_tokens sent to the provider)
+    max_completion_tokens: int
+    is_json: bool = True
+
+    def stored_value(self, parsed: BaseModel) -> Any:
+        """The value kept in object_documentation's column for this layer."""
+        if not self.is_json:
+            return parsed.text  # type: ignore[attr-defined]
+        data = parsed.model_dump(mode="json")
+        return data[self.list_key] if self.list_key else data
+
+    def empty_value(self) -> Any:
+        """What a failed non-critical layer degrades to."""
+        return [] if self.list_key else None
+
+    def validate_stored(self, value: Any) -> BaseModel:
+        """Re-validate a stored value against the layer's model (for tests and exports)."""
+        if not self.is_json:
+            return self.model.model_validate({"text": value})
+        wrapped = {self.list_key: value} if self.list_key else value
+        return self.model.model_validate(wrapped)
+
+
+LAYERS: dict[LayerName, LayerSpec] = {
+    spec.name: spec
+    for spec in (
+        LayerSpec("executive_summary", ExecutiveSummary, None, True, 200, is_json=False),
+        LayerSpec("business_narrative", BusinessNarrative, None, True, 500),
+        LayerSpec("transformation_cards", TransformationCards, "cards", False, 900),
+        LayerSpec("code_explanations", CodeExplanations, "explanations", False, 1000),
+        LayerSpec("business_rules", BusinessRules, "rules", False, 500),
+        LayerSpec("impact_analysis", ImpactAnalysis, None, False, 500),
+    )
+}
+
+
+def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema in the form OpenAI structured outputs accept with strict=true:
+    every object closed (additionalProperties false) and every property required."""
+    schema = copy.deepcopy(model.model_json_schema())
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                node["additionalProperties"] = False
+                node["required"] = list(node["properties"])
+            node.pop("default", None)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+
+    visit(schema)
+    return schema

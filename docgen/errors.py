@@ -17,6 +17,7 @@
      │                             ciphertext, or a key copied from another organization
      ├── ProviderError             the LLM call failed; `retryable` says if trying again may help
      │    ├── APIKeyError          401/403, or no key configured; never retried
+     │    ├── QuotaExceeded        429 insufficient_quota: no credit left; never retried
      │    ├── RateLimited          429; carries `retry_after` seconds when the server sent one
      │    ├── ProviderUnavailable  5xx, timeouts, connection errors; retried
      │    ├── InvalidLLMResponse   broken or schema-violating JSON, finish_reason=length; retried
@@ -29,6 +30,8 @@ Messages are one line, name what was wrong, and never contain a secret.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class DocgenError(Exception):
@@ -84,16 +87,29 @@ class ProviderError(DocgenError):
     """The LLM provider could not produce a usable answer for one call."""
 
     retryable: bool = False
+    #: True when the error concerns the organization's credentials or account, so trying
+    #: more objects is pointless and the whole job fails at once
+    fails_job: bool = False
 
-    def __init__(self, message: str, *, layer: str | None = None) -> None:
+    def __init__(self, message: str, *, layer: str | None = None, usage: Any = None) -> None:
         super().__init__(message)
         self.layer = layer
+        #: docgen.pricing.Usage of the answer that was rejected, when it consumed tokens
+        self.usage = usage
 
 
 class APIKeyError(ProviderError):
     """The provider refused the API key (401/403) or no key is configured; never retried."""
 
     retryable = False
+    fails_job = True
+
+
+class QuotaExceeded(ProviderError):
+    """429 insufficient_quota: the account has no credit left; waiting does not help."""
+
+    retryable = False
+    fails_job = True
 
 
 class RateLimited(ProviderError):
@@ -122,8 +138,10 @@ class InvalidLLMResponse(ProviderError):
 
     retryable = True
 
-    def __init__(self, message: str, *, raw: str = "", layer: str | None = None) -> None:
-        super().__init__(message, layer=layer)
+    def __init__(
+        self, message: str, *, raw: str = "", layer: str | None = None, usage: Any = None
+    ) -> None:
+        super().__init__(message, layer=layer, usage=usage)
         self.raw = raw[:2000]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -177,6 +177,8 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
                 node["additionalProperties"] = False
                 node["required"] = list(node["properties"])
             node.pop("default", None)
+            if isinstance(node.get("title"), str) and ("type" in node or "anyOf" in node):
+                node.pop("title")  # titles only cost prompt tokens
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):
@@ -185,3 +187,57 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     visit(schema)
     return schema
+
+
+# --- the response envelope -----------------------------------------------------------------
+# One schema for all six calls of an object. OpenAI places a structured-output schema in
+# front of the system message, so per-layer schemas would give each call a different prefix
+# and defeat prompt caching; with one envelope the six calls share schema, system message and
+# context, and differ only in the last message (which key to fill).
+
+#: envelope key -> layer
+ENVELOPE_KEYS: dict[LayerName, str] = {
+    "executive_summary": "executiveSummary",
+    "business_narrative": "businessNarrative",
+    "transformation_cards": "transformationCards",
+    "code_explanations": "codeExplanations",
+    "business_rules": "businessRules",
+    "impact_analysis": "impactAnalysis",
+}
+
+
+class LayerEnvelope(_Strict):
+    """The JSON object every layer call returns: the requested key filled, the others null."""
+
+    executiveSummary: str | None
+    businessNarrative: BusinessNarrative | None
+    transformationCards: (
+        Annotated[list[TransformationCard], Field(min_length=3, max_length=7)] | None
+    )
+    codeExplanations: Annotated[list[CodeExplanation], Field(min_length=3, max_length=6)] | None
+    businessRules: Annotated[list[BusinessRule], Field(min_length=2, max_length=5)] | None
+    impactAnalysis: ImpactAnalysis | None
+
+
+ENVELOPE_SCHEMA_NAME = "docgen_layer"
+
+
+def envelope_schema() -> dict[str, Any]:
+    return strict_json_schema(LayerEnvelope)
+
+
+def parse_layer(layer: LayerName, data: Any) -> BaseModel:
+    """Validate the requested layer out of a decoded envelope (raises pydantic's
+    ValidationError or ValueError naming what is wrong)."""
+    if not isinstance(data, dict):
+        raise ValueError("the answer is not a JSON object")
+    key = ENVELOPE_KEYS[layer]
+    value = data.get(key)
+    if value is None:
+        raise ValueError(f"the answer has no {key!r}")
+    spec = LAYERS[layer]
+    if not spec.is_json:
+        if not isinstance(value, str):
+            raise ValueError(f"{key!r} is not a string")
+        return spec.model.model_validate({"text": value})
+    return spec.model.model_validate({spec.list_key: value} if spec.list_key else value)

@@ -1,0 +1,17 @@
+"""Layer 4, code explanations: 3-6 pieces of code beside their plain-English meaning."""
+
+KEY = "codeExplanations"
+
+INSTRUCTION = """\
+Fill codeExplanations only; set every other key to null.
+
+Pick the 3 to 6 pieces of the code that matter most to the business meaning (filters, \
+conditions, calculations, the way tables are combined, deduplication, time windows) and \
+explain each:
+- codeBlock: the exact fragment from the code, at most 3 lines, copied as written (no code \
+fences, no reformatting).
+- plainEnglish: what it does, in one plain sentence a non-technical reader understands.
+- businessContext: why the business needs it, in one sentence.
+Reference for shape only (do not copy): {"codeBlock": "where status = 'completed'", \
+"plainEnglish": "Only orders that were completed are counted.", "businessContext": \
+"Cancelled or pending orders would inflate revenue."}"""

@@ -29,10 +29,12 @@ SQL_WEIGHTS = {
     "case_branches": 0.75,
     "set_operations": 1.5,
     "aggregations": 0.5,
+    "group_bys": 1.0,
     "filters": 0.5,
 }
 PYTHON_WEIGHTS = {
     "functions": 1.0,
+    "filters": 1.0,
     "merges": 2.0,
     "groupbys": 1.5,
     "lambdas": 1.5,
@@ -67,6 +69,7 @@ def sql_features(code: str, dialect: str | None = None) -> tuple[dict[str, int],
         features["case_branches"] += len(list(statement.find_all(exp.If)))  # WHEN branches
         features["set_operations"] += len(list(statement.find_all(exp.SetOperation)))
         features["aggregations"] += len(list(statement.find_all(exp.AggFunc)))
+        features["group_bys"] += len(list(statement.find_all(exp.Group)))
         features["filters"] += len(list(statement.find_all(exp.Where, exp.Having, exp.Qualify)))
     return features, "sqlglot"
 
@@ -85,6 +88,7 @@ def _keyword_features(code: str) -> dict[str, int]:
         "case_branches": count(r"\bwhen\b"),
         "set_operations": count(r"\bunion\b|\bintersect\b|\bexcept\b"),
         "aggregations": count(r"\b(sum|count|avg|min|max)\s*\("),
+        "group_bys": count(r"\bgroup\s+by\b"),
         "filters": count(r"\bwhere\b|\bhaving\b|\bqualify\b"),
     }
 
@@ -96,6 +100,7 @@ def python_features(code: str) -> tuple[dict[str, int], str]:
         text = code
         return {
             "functions": len(re.findall(r"^\s*def\s", text, re.M)),
+            "filters": len(re.findall(r"\.(filter|query|where)\(", text)),
             "merges": len(re.findall(r"\.(merge|join)\(", text)),
             "groupbys": len(re.findall(r"\.(groupby|groupBy)\(", text)),
             "lambdas": len(re.findall(r"\blambda\b|\.apply\(", text)),
@@ -113,10 +118,14 @@ def python_features(code: str) -> tuple[dict[str, int], str]:
             features["branches"] += 1
         elif isinstance(node, ast.Lambda):
             features["lambdas"] += 1
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Compare | ast.BoolOp):
+            features["filters"] += 1  # boolean mask: df[df["status"] == "completed"]
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             name = node.func.attr
             features["method_calls"] += 1
-            if name in ("merge", "join"):
+            if name in ("filter", "query", "where"):
+                features["filters"] += 1
+            elif name in ("merge", "join"):
                 features["merges"] += 1
             elif name in ("groupby", "groupBy", "pivot", "pivot_table"):
                 features["groupbys"] += 1

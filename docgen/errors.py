@@ -22,6 +22,8 @@
      │    ├── ProviderUnavailable  5xx, timeouts, connection errors; retried
      │    ├── InvalidLLMResponse   broken or schema-violating JSON, finish_reason=length; retried
      │    └── ContentFiltered      finish_reason=content_filter; not retried
+     ├── DocumentationGenerationError  a critical layer (summary, narrative) failed, so the
+     │                             object gets no new documentation version
      └── SourceError               an ingestion source cannot be read (missing path, bad manifest)
 
 Third-party errors (openai, sqlalchemy/psycopg, sqlglot) are translated into these at one
@@ -149,6 +151,16 @@ class ContentFiltered(ProviderError):
     """The provider's content filter stopped the answer; the same prompt would be stopped again."""
 
     retryable = False
+
+
+class DocumentationGenerationError(DocgenError):
+    """A critical layer failed for an object, so it gets no new documentation version."""
+
+    def __init__(self, message: str, *, layer: str, outcomes: Any = None) -> None:
+        super().__init__(message)
+        self.layer = layer
+        #: the layer outcomes so far (their usage still counts toward tokens and cost)
+        self.outcomes = outcomes
 
 
 class SourceError(DocgenError):

@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile  # noqa: E402
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -23,11 +25,18 @@ from sqlalchemy.engine import Engine
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Prefect keeps task results (the layer cache) under its home: a throwaway one for tests.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="docgen-tests-prefect-")
+os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", os.path.join(_PREFECT_HOME, "storage"))
 
 from docgen.crypto import generate_master_key  # noqa: E402
 from docgen.db import embedded, migrate  # noqa: E402
 from docgen.db import orgs as orgs_repo  # noqa: E402
 from docgen.db.engine import create_engine, dispose_all, transaction, with_database  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.fake_openai import FakeOpenAI
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -163,3 +172,35 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The session's fake OpenAI server, emptied of requests, faults and limits."""
+    fake_openai_server.reset()
+    yield fake_openai_server
+    fake_openai_server.reset()
+
+
+def use_openai(
+    engine: Engine,
+    org: OrgFixture,
+    server: FakeOpenAI,
+    api_key: str = "sk-test-key-0123456789",
+    **settings: object,
+) -> str:
+    """Point the organization at the fake server with an encrypted key; returns the key."""
+    from docgen.crypto import load_master_key
+
+    with transaction(engine) as conn:
+        orgs_repo.set_provider(conn, org.id, "openai", base_url=server.base_url, **settings)  # type: ignore[arg-type]
+        orgs_repo.set_api_key(conn, org.id, api_key, load_master_key())
+    return api_key

@@ -8,7 +8,8 @@ import pytest
 
 from docgen.crypto import generate_master_key
 from tests.conftest import run_cli
-from tests.test_crypto import PLANTED_KEY, find_in_database
+from tests.crypto_probe import find_in_database
+from tests.test_crypto import PLANTED_KEY
 
 
 def one_line_error(result, code: int = 1) -> str:  # type: ignore[no-untyped-def]

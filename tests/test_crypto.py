@@ -7,7 +7,6 @@ import os
 import stat
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -17,29 +16,9 @@ from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.errors import APIKeyError, ConfigError, KeyDecryptionError
 from tests.conftest import OrgFixture, make_org
+from tests.crypto_probe import find_in_database
 
 PLANTED_KEY = "sk-planted-" + "Zx9" * 12
-
-
-def find_in_database(url: str, needle: str) -> list[str]:
-    """Every table (docgen's schemas) whose rows contain `needle` as text or as bytes."""
-    hits = []
-    hex_needle = needle.encode().hex()
-    with psycopg.connect(url) as conn:
-        tables = conn.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables"
-            " WHERE table_schema IN ('enterprise', 'metadata', 'public')"
-            " AND table_type = 'BASE TABLE'"
-        ).fetchall()
-        for schema, table in tables:
-            count = conn.execute(
-                f'SELECT count(*) FROM "{schema}"."{table}" AS t'
-                " WHERE strpos(t::text, %s) > 0 OR strpos(t::text, %s) > 0",
-                (needle, hex_needle),
-            ).fetchone()
-            if count and count[0]:
-                hits.append(f"{schema}.{table}")
-    return hits
 
 
 def test_round_trip_and_binding(engine: Engine, org: OrgFixture, env: dict[str, str]) -> None:

@@ -41,6 +41,8 @@ ERROR_MAP: tuple[tuple[type[Exception], type[ProviderError]], ...] = (
     (openai.UnprocessableEntityError, ProviderError),
     (openai.ConflictError, ProviderUnavailable),
     (openai.APIResponseValidationError, InvalidLLMResponse),
+    (openai.LengthFinishReasonError, InvalidLLMResponse),
+    (openai.ContentFilterFinishReasonError, ContentFiltered),
     (openai.APIStatusError, ProviderError),
     (openai.OpenAIError, ProviderError),
 )

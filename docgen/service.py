@@ -1,0 +1,366 @@
+"""DocumentationGenerationService: the six layers for one object (the brief's Phase 2).
+
+    service = DocumentationGenerationService(engine, organization_id)
+    service.initialize()                       # org settings; API key decrypted here, once
+    generated = service.generate_documentation_for_object(object_id)
+    service.store_documentation(object_id, generated)
+
+Layers run in the brief's order, sequentially by default; `concurrent_layers=True` runs the
+four non-critical JSON layers at the same time once the two critical ones succeeded (the
+first call has then written OpenAI's prompt cache for the shared prefix). Summary and
+narrative are critical: if one fails, DocumentationGenerationError and nothing is stored.
+The other layers degrade to empty and are reported in `failed_layers`.
+
+This class tries each layer once. Retries with backoff are Prefect's (tasks/layers.py), and
+the flows call `generate_layer`, `assemble` and `store_documentation` one by one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from sqlalchemy.engine import Connection, Engine
+
+from docgen import crypto
+from docgen.complexity import Complexity, compute_complexity
+from docgen.config import LLMSettings
+from docgen.context import ObjectContext, load_context
+from docgen.db import documentation, orgs
+from docgen.db.engine import transaction
+from docgen.db.logs import insert_layer_logs
+from docgen.errors import DocumentationGenerationError, PermissionDenied, ProviderError
+from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName
+from docgen.pricing import PricingTable, Usage, load_pricing
+from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
+from docgen.providers.base import LayerRequest, LayerResult, Provider
+from docgen.providers.offline import OfflineProvider
+from docgen.providers.openai_compat import OpenAICompatibleProvider
+from docgen.redact import one_line
+
+#: called before each LLM call with the layer request (the client-side rate limiter hooks here)
+BeforeCall = Callable[[LayerRequest], None]
+
+
+@dataclass
+class LayerOutcome:
+    """What happened to one layer of one object (one log row)."""
+
+    layer: LayerName
+    status: Literal["completed", "failed"]
+    value: Any = None
+    usage: Usage = field(default_factory=Usage)
+    duration_ms: int = 0
+    finish_reason: str | None = None
+    model: str | None = None
+    attempts: int = 1
+    error: str | None = None
+
+    @classmethod
+    def from_result(cls, result: LayerResult) -> LayerOutcome:
+        return cls(
+            layer=result.layer,
+            status="completed",
+            value=result.value,
+            usage=result.usage,
+            duration_ms=result.duration_ms,
+            finish_reason=result.finish_reason,
+            model=result.model,
+            attempts=result.attempts,
+        )
+
+    @classmethod
+    def from_error(
+        cls,
+        layer: LayerName,
+        error: BaseException,
+        *,
+        model: str,
+        duration_ms: int = 0,
+        attempts: int = 1,
+        usage: Usage | None = None,
+    ) -> LayerOutcome:
+        """A failed layer; `error` text is already redacted by the provider."""
+        finish = {"InvalidLLMResponse": "length", "ContentFiltered": "content_filter"}.get(
+            type(error).__name__
+        )
+        if finish == "length" and "finish_reason=length" not in str(error):
+            finish = None
+        carried = getattr(error, "usage", None)
+        return cls(
+            layer=layer,
+            status="failed",
+            value=LAYERS[layer].empty_value(),
+            usage=usage if usage is not None else (carried or Usage()),
+            duration_ms=duration_ms,
+            finish_reason=finish,
+            model=model,
+            attempts=attempts,
+            error=one_line(f"{type(error).__name__}: {error}", 1000),
+        )
+
+
+@dataclass
+class GeneratedDocumentation:
+    """Six layer outcomes for one object, with everything needed to store them."""
+
+    object_id: UUID
+    input_hash: str
+    model: str
+    provider: str
+    outcomes: dict[LayerName, LayerOutcome]
+    complexity: Complexity
+    cost_usd: Decimal
+    duration_ms: int
+    pricing_warning: str | None = None
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for outcome in self.outcomes.values():
+            total = total + outcome.usage
+        return total
+
+    @property
+    def failed_layers(self) -> list[LayerName]:
+        return [n for n, o in self.outcomes.items() if o.status == "failed"]
+
+    @property
+    def layers(self) -> dict[str, Any]:
+        return {name: outcome.value for name, outcome in self.outcomes.items()}
+
+    def metadata(self) -> dict[str, Any]:
+        usage = self.usage
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "prompt_version": PROMPT_VERSION,
+            "tokens": {
+                "prompt": usage.prompt_tokens,
+                "completion": usage.completion_tokens,
+                "cached": usage.cached_tokens,
+                "total": usage.total_tokens,
+            },
+            "cost_usd": str(self.cost_usd),
+            "duration_ms": self.duration_ms,
+            "failed_layers": self.failed_layers,
+            "layers": {
+                name: {
+                    "status": o.status,
+                    "tokens": o.usage.total_tokens,
+                    "ms": o.duration_ms,
+                    "finish_reason": o.finish_reason,
+                    "attempts": o.attempts,
+                    "error": o.error,
+                }
+                for name, o in self.outcomes.items()
+            },
+            "complexity": {
+                "score": self.complexity.score,
+                "points": self.complexity.points,
+                "method": self.complexity.method,
+                "features": self.complexity.features,
+            },
+            **({"pricing_warning": self.pricing_warning} if self.pricing_warning else {}),
+        }
+
+
+class DocumentationGenerationService:
+    """Generates and stores documentation for the objects of one organization."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        organization_id: UUID,
+        *,
+        provider: Provider | None = None,
+        concurrent_layers: bool = False,
+        pricing: PricingTable | None = None,
+        before_call: BeforeCall | None = None,
+    ) -> None:
+        self.engine = engine
+        self.organization_id = organization_id
+        self.concurrent_layers = concurrent_layers
+        self.pricing = pricing or load_pricing()
+        self.before_call = before_call
+        self._provider = provider
+        self.settings: orgs.OrgLLMSettings | None = None
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def initialize(self) -> None:
+        """Load the organization's LLM settings and build its provider (decrypting the key)."""
+        if self._provider is not None:
+            return
+        with transaction(self.engine) as conn:
+            self.settings = orgs.get_llm_settings(conn, self.organization_id)
+        self._provider = build_provider(self.settings)
+
+    @property
+    def provider(self) -> Provider:
+        if self._provider is None:
+            self.initialize()
+        assert self._provider is not None
+        return self._provider
+
+    def close(self) -> None:
+        if self._provider is not None:
+            self._provider.close()
+
+    # -- one object ----------------------------------------------------------------------
+
+    def fetch_object_metadata(
+        self, object_id: UUID, conn: Connection | None = None
+    ) -> ObjectContext:
+        """The object's context; refuses objects of another organization."""
+        if conn is None:
+            with transaction(self.engine) as own:
+                return self.fetch_object_metadata(object_id, own)
+        ctx = load_context(conn, object_id)
+        if ctx.object.organization_id != self.organization_id:
+            raise PermissionDenied(
+                f"object {object_id} does not belong to organization {self.organization_id}"
+            )
+        return ctx
+
+    def input_hash(self, ctx: ObjectContext) -> str:
+        return context_hash(ctx, self.provider.model)
+
+    def layer_request(self, ctx: ObjectContext, layer: LayerName) -> LayerRequest:
+        return LayerRequest(
+            layer=layer,
+            context=ctx,
+            messages=build_messages(ctx, layer),
+            cache_key=self.input_hash(ctx),
+        )
+
+    def generate_layer(self, ctx: ObjectContext, layer: LayerName) -> LayerResult:
+        """One try at one layer (raises a ProviderError subclass on failure)."""
+        request = self.layer_request(ctx, layer)
+        if self.before_call is not None:
+            self.before_call(request)
+        return self.provider.generate(request)
+
+    def _outcome(self, ctx: ObjectContext, layer: LayerName) -> LayerOutcome:
+        started = time.perf_counter()
+        try:
+            return LayerOutcome.from_result(self.generate_layer(ctx, layer))
+        except ProviderError as exc:
+            return LayerOutcome.from_error(
+                layer,
+                exc,
+                model=self.provider.model,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+            )
+
+    def generate_documentation_for_object(
+        self, object_id: UUID | ObjectContext
+    ) -> GeneratedDocumentation:
+        """All six layers, critical ones first; raises if a critical layer fails."""
+        ctx = (
+            object_id
+            if isinstance(object_id, ObjectContext)
+            else self.fetch_object_metadata(object_id)
+        )
+        started = time.perf_counter()
+        outcomes: dict[LayerName, LayerOutcome] = {}
+        for layer in LAYER_NAMES:
+            if layer in CRITICAL_LAYERS:
+                outcomes[layer] = self._outcome(ctx, layer)
+                check_critical(outcomes, layer, ctx.object.name)
+        rest = [layer for layer in LAYER_NAMES if layer not in CRITICAL_LAYERS]
+        if self.concurrent_layers:
+            with ThreadPoolExecutor(max_workers=len(rest)) as pool:
+                for layer, outcome in zip(
+                    rest, pool.map(lambda n: self._outcome(ctx, n), rest), strict=True
+                ):
+                    outcomes[layer] = outcome
+        else:
+            for layer in rest:
+                outcomes[layer] = self._outcome(ctx, layer)
+        return self.assemble(ctx, outcomes, duration_ms=int((time.perf_counter() - started) * 1000))
+
+    def assemble(
+        self, ctx: ObjectContext, outcomes: dict[LayerName, LayerOutcome], *, duration_ms: int
+    ) -> GeneratedDocumentation:
+        """Outcomes + complexity + cost, in the brief's layer order."""
+        ordered = {layer: outcomes[layer] for layer in LAYER_NAMES}
+        models = [o.model for o in ordered.values() if o.status == "completed" and o.model]
+        model = models[0] if models else self.provider.model
+        cost = sum(
+            (self.pricing.cost(o.model or model, o.usage) for o in ordered.values()), Decimal(0)
+        )
+        _, warning = self.pricing.price_for(model)
+        obj = ctx.object
+        return GeneratedDocumentation(
+            object_id=obj.id,
+            input_hash=self.input_hash(ctx),
+            model=model,
+            provider=self.provider.name,
+            outcomes=ordered,
+            complexity=compute_complexity(obj.effective_code, obj.language, obj.dialect),
+            cost_usd=cost,
+            duration_ms=duration_ms,
+            pricing_warning=warning,
+        )
+
+    def store_documentation(
+        self,
+        object_id: UUID,
+        generated: GeneratedDocumentation,
+        *,
+        job_id: UUID | None = None,
+        conn: Connection | None = None,
+    ) -> documentation.Documentation:
+        """A new current version plus one log row per layer, in one transaction."""
+        if conn is None:
+            with transaction(self.engine) as own:
+                return self.store_documentation(object_id, generated, job_id=job_id, conn=own)
+        stored = documentation.insert_version(
+            conn,
+            self.organization_id,
+            object_id,
+            layers=generated.layers,
+            complexity_score=generated.complexity.score,
+            generated_by_model=generated.model,
+            generation_metadata=generated.metadata(),
+            job_id=job_id,
+            input_hash=generated.input_hash,
+        )
+        insert_layer_logs(
+            conn, job_id, object_id, list(generated.outcomes.values()), documentation_id=stored.id
+        )
+        return stored
+
+
+def check_critical(
+    outcomes: dict[LayerName, LayerOutcome], layer: LayerName, object_name: str
+) -> None:
+    """Raise DocumentationGenerationError when critical `layer` failed."""
+    outcome = outcomes[layer]
+    if outcome.status == "failed" and layer in CRITICAL_LAYERS:
+        raise DocumentationGenerationError(
+            f"{object_name}: critical layer {layer} failed: {outcome.error}",
+            layer=layer,
+            outcomes=dict(outcomes),
+        )
+
+
+def build_provider(settings: orgs.OrgLLMSettings, llm: LLMSettings | None = None) -> Provider:
+    """The organization's provider; decrypts the API key (raises APIKeyError if none)."""
+    llm = llm or LLMSettings()
+    if settings.provider == "offline":
+        return OfflineProvider()
+    api_key = orgs.decrypt_api_key(settings, crypto.load_master_key())
+    return OpenAICompatibleProvider(
+        api_key=api_key,
+        model=settings.model or llm.default_model,
+        base_url=settings.base_url,
+        structured_outputs=settings.structured_outputs,
+        timeout=llm.request_timeout,
+    )

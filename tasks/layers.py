@@ -1,0 +1,137 @@
+"""The six layer tasks: one LLM call each, with Prefect retries and caching.
+
+Retries: exponential backoff with jitter, up to the job's max_retries, decided by
+`should_retry` (a plain function, as Prefect requires): retryable provider errors (429, 5xx,
+timeouts, broken or cut-off JSON) are retried; an API-key, quota or content-filter error
+never is. Retry-After is honoured by the organization's rate limiter, which every call
+passes through (docgen.ratelimit), so one 429 slows every concurrent caller, not just one.
+
+Cache: the key is (layer, input hash), where the input hash covers the rendered context
+(code, columns, upstream documentation), the prompt version and the model. A rerun with the
+same inputs reads the stored result and makes no LLM call; `refresh_cache=True`
+(regenerate_all) calls again and overwrites the entry.
+
+Tokens of failed attempts: a provider error that consumed tokens (broken JSON, length)
+carries its usage; the ledger below adds it to the successful attempt's result, or hands it
+to the flow when the layer finally fails, so every token the API billed is counted once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from prefect import Task, task
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+from prefect.tasks import exponential_backoff
+
+from docgen.context import ObjectContext
+from docgen.errors import ProviderError
+from docgen.layers import LAYER_NAMES, LayerName
+from docgen.pricing import Usage
+from docgen.providers.base import LayerResult
+from docgen.service import DocumentationGenerationService
+
+DEFAULT_RETRIES = 3
+CACHE_EXPIRATION = timedelta(days=30)
+
+
+def should_retry(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry only provider errors that say trying again may help."""
+    try:
+        state.result()
+    except ProviderError as exc:
+        return exc.retryable
+    except Exception:  # noqa: BLE001 - anything else (a bug, the database) is not retried here
+        return False
+    return False
+
+
+def layer_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """(layer, input hash): input hash = context + prompt version + model."""
+    return f"docgen-layer-{parameters['layer']}-{parameters['input_hash']}"
+
+
+@dataclass
+class _Attempts:
+    usage: Usage
+    count: int
+
+
+class UsageLedger:
+    """Usage of failed attempts per (object run, layer), kept in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Attempts] = {}
+
+    def add(self, key: str, usage: Usage | None) -> None:
+        with self._lock:
+            entry = self._entries.setdefault(key, _Attempts(Usage(), 0))
+            entry.usage = entry.usage + (usage or Usage())
+            entry.count += 1
+
+    def pop(self, key: str) -> tuple[Usage, int]:
+        with self._lock:
+            entry = self._entries.pop(key, None)
+        return (entry.usage, entry.count) if entry else (Usage(), 0)
+
+
+LEDGER = UsageLedger()
+
+
+def ledger_key(run_key: str, layer: LayerName) -> str:
+    return f"{run_key}:{layer}"
+
+
+def _generate(
+    service: DocumentationGenerationService,
+    ctx: ObjectContext,
+    layer: LayerName,
+    input_hash: str,
+    run_key: str,
+) -> LayerResult:
+    key = ledger_key(run_key, layer)
+    try:
+        result = service.generate_layer(ctx, layer)
+    except ProviderError as exc:
+        LEDGER.add(key, exc.usage)
+        raise
+    failed_usage, failed_attempts = LEDGER.pop(key)
+    return result.with_extra_usage(failed_usage, failed_attempts)
+
+
+def _layer_task(layer: LayerName) -> Task[Any, LayerResult]:
+    def generate(
+        service: DocumentationGenerationService,
+        ctx: ObjectContext,
+        layer: LayerName,
+        input_hash: str,
+        run_key: str,
+    ) -> LayerResult:
+        return _generate(service, ctx, layer, input_hash, run_key)
+
+    generate.__name__ = f"generate_{layer}"
+    generate.__doc__ = f"Generate the {layer.replace('_', ' ')} layer for one object."
+    return task(
+        generate,
+        name=layer.replace("_", "-"),
+        task_run_name=f"{layer.replace('_', '-')}" + "-{ctx.object.name}",
+        retries=DEFAULT_RETRIES,
+        retry_delay_seconds=exponential_backoff(backoff_factor=1),
+        retry_jitter_factor=0.5,
+        retry_condition_fn=should_retry,
+        cache_key_fn=layer_cache_key,
+        cache_expiration=CACHE_EXPIRATION,
+        persist_result=True,
+        log_prints=False,
+    )
+
+
+#: layer name -> its Prefect task
+LAYER_TASKS: dict[LayerName, Task[Any, LayerResult]] = {
+    layer: _layer_task(layer) for layer in LAYER_NAMES
+}

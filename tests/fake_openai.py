@@ -1,0 +1,533 @@
+"""A fake OpenAI-compatible HTTP server for tests and benchmarks.
+
+It runs in a thread on 127.0.0.1 and speaks real HTTP, so the real `openai` SDK talks to it
+through `base_url` exactly as it talks to api.openai.com. It:
+
+- answers POST /v1/chat/completions with JSON that satisfies the request's `json_schema`
+  (or docgen's envelope for `json_object`), filling the key the last message asks for;
+- reports `usage` (prompt, completion, and `cached_tokens` for prompt prefixes it has seen
+  before, the way OpenAI's prompt cache does: >= 1024 tokens, in 128-token steps);
+- records every request, and every usage it reported, for assertions;
+- scripts faults: queued for the next requests (`enqueue`) or by rule (`add_rule`):
+  429 with Retry-After, 401 echoing the key, 500, quota, delay/timeout, broken JSON,
+  schema-violating JSON, finish_reason length and content_filter;
+- optionally adds latency to every answer and enforces RPM/TPM limits with 429s.
+
+    with FakeOpenAI() as server:
+        server.enqueue(Fault.rate_limit(retry_after=1))
+        OpenAI(base_url=server.base_url, api_key="sk-test").chat.completions.create(...)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from docgen.layers import envelope_schema
+from docgen.pricing import estimate_tokens
+
+CACHE_MINIMUM = 1024
+CACHE_STEP = 128
+
+
+@dataclass
+class Fault:
+    kind: str
+    retry_after: float | None = None
+    delay: float = 0.0
+    status: int | None = None
+
+    @classmethod
+    def rate_limit(cls, retry_after: float | None = 1) -> Fault:
+        return cls("rate_limit", retry_after=retry_after)
+
+    @classmethod
+    def quota(cls) -> Fault:
+        return cls("quota")
+
+    @classmethod
+    def auth(cls, status: int = 401) -> Fault:
+        return cls("auth", status=status)
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Fault:
+        return cls("server_error", status=status)
+
+    @classmethod
+    def timeout(cls, delay: float = 5.0) -> Fault:
+        return cls("timeout", delay=delay)
+
+    @classmethod
+    def broken_json(cls) -> Fault:
+        return cls("broken_json")
+
+    @classmethod
+    def schema_violation(cls) -> Fault:
+        return cls("schema_violation")
+
+    @classmethod
+    def length(cls) -> Fault:
+        return cls("length")
+
+    @classmethod
+    def content_filter(cls) -> Fault:
+        return cls("content_filter")
+
+
+@dataclass
+class Rule:
+    predicate: Callable[[dict[str, Any]], bool]
+    fault: Fault
+    times: int | None = None  # None: forever
+
+
+@dataclass
+class Recorded:
+    body: dict[str, Any]
+    headers: dict[str, str]
+    status: int = 200
+    usage: dict[str, int] | None = None
+    requested_key: str | None = None
+    fault: str | None = None
+    started: float = 0.0
+    finished: float = 0.0
+
+
+def requested_key(body: dict[str, Any]) -> str | None:
+    """The envelope key the last message asks for ("Fill transformationCards only")."""
+    messages = body.get("messages") or []
+    if not messages:
+        return None
+    match = re.search(r"Fill (\w+) only", str(messages[-1].get("content", "")))
+    return match.group(1) if match else None
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """What the model reads, in order: the response schema first (as OpenAI does), then
+    the messages. Prefix caching and token counts are computed over this."""
+    schema = (body.get("response_format") or {}).get("json_schema")
+    parts = [json.dumps(schema, sort_keys=True) if schema else ""]
+    for message in body.get("messages") or []:
+        parts.append(f"<|{message.get('role')}|>{message.get('content')}")
+    return "\n".join(parts)
+
+
+# --- schema-satisfying answers -------------------------------------------------------------
+
+_WORDS = (
+    "Completed orders are combined with payments so finance sees the revenue that was "
+    "actually collected for each customer and month"
+).split()
+
+
+def _text(label: str, index: int) -> str:
+    start = (index * 3) % len(_WORDS)
+    words = (_WORDS[start:] + _WORDS[:start])[:10]
+    return f"{label}: " + " ".join(words) + "."
+
+
+class Generator:
+    """Builds an instance of a JSON schema, filling only `wanted` among nullable properties."""
+
+    def __init__(self, schema: dict[str, Any], wanted: str | None, text: Callable[[str, int], str]):
+        self.root = schema
+        self.wanted = wanted
+        self.text = text
+
+    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            node = self.root.get("$defs", {})[name]
+        return node
+
+    def build(
+        self, node: dict[str, Any], name: str = "value", index: int = 0, top: bool = False
+    ) -> Any:
+        node = self._resolve(node)
+        if "anyOf" in node:
+            options = [self._resolve(o) for o in node["anyOf"]]
+            non_null = [o for o in options if o.get("type") != "null"]
+            nullable = len(non_null) < len(options)
+            if top and nullable and self.wanted is not None and name != self.wanted:
+                return None
+            return self.build(non_null[0], name, index) if non_null else None
+        kind = node.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind == "object":
+            return {
+                key: self.build(sub, key, index, top=node is self.root)
+                for key, sub in node.get("properties", {}).items()
+            }
+        if kind == "array":
+            count = max(node.get("minItems", 0), min(3, node.get("maxItems", 3)))
+            return [self.build(node.get("items", {}), name, i) for i in range(count)]
+        if kind == "integer":
+            return max(node.get("minimum", 1), index + 1)
+        if kind == "number":
+            return float(node.get("minimum", 1))
+        if kind == "boolean":
+            return True
+        if kind == "null":
+            return None
+        return self.text(name, index)
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Limits:
+    rpm: int | None = None
+    tpm: int | None = None
+    window: float = 60.0
+    events: deque[tuple[float, int]] = field(default_factory=deque)
+
+
+class FakeOpenAI:
+    def __init__(self, *, model: str = "gpt-4o", latency: float = 0.0) -> None:
+        self.model = model
+        self.latency = latency
+        self.requests: list[Recorded] = []
+        self.queue: deque[Fault] = deque()
+        self.rules: list[Rule] = []
+        self.content_for: Callable[[str | None, dict[str, Any]], dict[str, Any] | None] | None = (
+            None
+        )
+        self.text_for: Callable[[str, int], str] = _text
+        self._lock = threading.Lock()
+        self._prefixes: deque[str] = deque(maxlen=512)
+        self._limits = _Limits()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting -------------------------------------------------------------------------
+
+    def enqueue(self, *faults: Fault) -> None:
+        with self._lock:
+            self.queue.extend(faults)
+
+    def add_rule(
+        self, predicate: Callable[[dict[str, Any]], bool], fault: Fault, times: int | None = None
+    ) -> Rule:
+        rule = Rule(predicate, fault, times)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def set_limits(
+        self, *, rpm: int | None = None, tpm: int | None = None, window: float = 60.0
+    ) -> None:
+        with self._lock:
+            self._limits = _Limits(rpm, tpm, window)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.queue.clear()
+            self.rules.clear()
+            self._prefixes.clear()
+            self._limits = _Limits()
+            self.content_for = None
+            self.latency = 0.0
+
+    # -- what happened -----------------------------------------------------------------------
+
+    @property
+    def completions(self) -> list[Recorded]:
+        return [r for r in self.requests if r.body.get("messages") is not None]
+
+    def reported_usage(self) -> dict[str, int]:
+        """Sum of the usage this server reported (what docgen must have recorded)."""
+        total = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+        for record in self.requests:
+            if record.usage:
+                for key in total:
+                    total[key] += record.usage.get(key, 0)
+        return total
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _pick_fault(self, body: dict[str, Any]) -> Fault | None:
+        with self._lock:
+            for rule in self.rules:
+                if rule.times == 0:
+                    continue
+                if rule.predicate(body):
+                    if rule.times is not None:
+                        rule.times -= 1
+                    return rule.fault
+            if self.queue:
+                return self.queue.popleft()
+        return None
+
+    def _cached_tokens(self, text: str) -> int:
+        with self._lock:
+            best = 0
+            for seen in self._prefixes:
+                limit = min(len(seen), len(text))
+                if limit <= best:
+                    continue
+                i = 0
+                step = 256
+                while i < limit and seen[i : i + step] == text[i : i + step]:
+                    i += step
+                while i < limit and seen[i] == text[i]:
+                    i += 1
+                best = max(best, i)
+            self._prefixes.append(text)
+        tokens = estimate_tokens(text[:best])
+        if tokens < CACHE_MINIMUM:
+            return 0
+        return tokens - tokens % CACHE_STEP
+
+    def _over_limit(self, tokens: int) -> float | None:
+        """Seconds until the request would fit the RPM/TPM window, or None if it fits now."""
+        with self._lock:
+            limits = self._limits
+            if limits.rpm is None and limits.tpm is None:
+                return None
+            now = time.monotonic()
+            while limits.events and limits.events[0][0] <= now - limits.window:
+                limits.events.popleft()
+            used_requests = len(limits.events)
+            used_tokens = sum(t for _, t in limits.events)
+            too_many = limits.rpm is not None and used_requests + 1 > limits.rpm
+            too_big = limits.tpm is not None and used_tokens + tokens > limits.tpm
+            if too_many or too_big:
+                oldest = limits.events[0][0] if limits.events else now
+                return max(0.05, oldest + limits.window - now)
+            limits.events.append((now, tokens))
+            return None
+
+    def answer_content(self, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+        if self.content_for is not None:
+            custom = self.content_for(key, body)
+            if custom is not None:
+                return custom
+        response_format = body.get("response_format") or {}
+        schema = (response_format.get("json_schema") or {}).get("schema") or envelope_schema()
+        return Generator(schema, key, self.text_for).build(schema, top=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return None
+
+            def _send(
+                self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [{"id": server.model, "object": "model", "owned_by": "fake"}],
+                        },
+                    )
+                else:
+                    self._send(404, {"error": {"message": "not found", "type": "not_found"}})
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except json.JSONDecodeError:
+                    self._send(400, {"error": {"message": "invalid JSON body"}})
+                    return
+                record = Recorded(
+                    body=body, headers=dict(self.headers.items()), started=time.monotonic()
+                )
+                with server._lock:
+                    server.requests.append(record)
+                try:
+                    server._respond(self, body, record)
+                finally:
+                    record.finished = time.monotonic()
+
+        return Handler
+
+    def _respond(self, handler: Any, body: dict[str, Any], record: Recorded) -> None:
+        key = requested_key(body)
+        record.requested_key = key
+        api_key = (handler.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+        fault = self._pick_fault(body)
+        record.fault = fault.kind if fault else None
+        if fault is not None and fault.kind == "timeout":
+            time.sleep(fault.delay)
+        elif self.latency:
+            time.sleep(self.latency)
+        if fault is not None and fault.kind in ("rate_limit", "quota", "auth", "server_error"):
+            record.status = self._error(handler, fault, api_key)
+            return
+        text = prompt_text(body)
+        prompt_tokens = estimate_tokens(text)
+        wait = self._over_limit(prompt_tokens + int(body.get("max_completion_tokens") or 0) // 2)
+        if wait is not None:
+            record.status = 429
+            handler._send(
+                429,
+                {
+                    "error": {
+                        "message": f"Rate limit reached for {self.model}. "
+                        f"Please try again in {wait:.2f}s.",
+                        "type": "requests",
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+                {"retry-after-ms": str(int(wait * 1000)), "retry-after": str(max(1, round(wait)))},
+            )
+            return
+        cached = self._cached_tokens(text)
+        finish_reason = "stop"
+        content_obj = self.answer_content(body, key)
+        content = json.dumps(content_obj)
+        if fault is not None and fault.kind == "broken_json":
+            content = content[: max(10, len(content) // 2)]
+        elif fault is not None and fault.kind == "schema_violation":
+            content = json.dumps({k: ("oops" if k == key else None) for k in content_obj})
+        elif fault is not None and fault.kind == "length":
+            content = content[: max(10, len(content) // 3)]
+            finish_reason = "length"
+        elif fault is not None and fault.kind == "content_filter":
+            content = ""
+            finish_reason = "content_filter"
+        completion_tokens = estimate_tokens(content) if content else 0
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        }
+        if fault is None or fault.kind != "timeout":
+            # a timed-out client never sees this usage, so it does not count as reported
+            record.usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cached_tokens": cached,
+            }
+        handler._send(
+            200,
+            {
+                "id": f"chatcmpl-fake-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model") or self.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {
+                            "role": "assistant",
+                            "content": content or None,
+                            "refusal": None,
+                        },
+                        "finish_reason": finish_reason,
+                    }
+                ],
+                "usage": usage,
+            },
+        )
+
+    def _error(self, handler: Any, fault: Fault, api_key: str) -> int:
+        if fault.kind == "rate_limit":
+            headers = {}
+            if fault.retry_after is not None:
+                headers["retry-after"] = str(fault.retry_after)
+            handler._send(
+                429,
+                {
+                    "error": {
+                        "message": f"Rate limit reached for {self.model} on requests "
+                        "per min (RPM).",
+                        "type": "requests",
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+                headers,
+            )
+            return 429
+        if fault.kind == "quota":
+            handler._send(
+                429,
+                {
+                    "error": {
+                        "message": "You exceeded your current quota, please check your plan.",
+                        "type": "insufficient_quota",
+                        "code": "insufficient_quota",
+                    }
+                },
+            )
+            return 429
+        if fault.kind == "auth":
+            status = fault.status or 401
+            # real servers echo (part of) the key; this one echoes all of it, on purpose
+            handler._send(
+                status,
+                {
+                    "error": {
+                        "message": f"Incorrect API key provided: {api_key}. You can find "
+                        "your API key at https://platform.openai.com/account/api-keys.",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
+            return status
+        status = fault.status or 500
+        handler._send(
+            status,
+            {
+                "error": {
+                    "message": "The server had an error while processing your request.",
+                    "type": "server_error",
+                    "code": None,
+                }
+            },
+        )
+        return status

@@ -1,0 +1,157 @@
+"""The layer tasks under real Prefect: which faults are retried, usage of failed attempts,
+and the cache that makes a rerun with the same inputs free."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from prefect import flow
+from sqlalchemy.engine import Engine
+
+from docgen.errors import APIKeyError, ContentFiltered
+from docgen.layers import LAYERS, LayerName
+from docgen.pricing import Usage
+from docgen.service import DocumentationGenerationService
+from tasks.layers import LAYER_TASKS, LEDGER, ledger_key
+from tests.conftest import OrgFixture, use_openai
+from tests.factories import make_object
+from tests.fake_openai import FakeOpenAI, Fault
+
+pytestmark = pytest.mark.prefect
+
+
+def run_layer(
+    engine: Engine,
+    org: OrgFixture,
+    object_id: uuid.UUID,
+    layer: LayerName,
+    *,
+    refresh: bool = False,
+    retries: int = 3,
+) -> tuple[Any, str]:
+    service = DocumentationGenerationService(engine, org.id)
+    service.initialize()
+    ctx = service.fetch_object_metadata(object_id)
+    run_key = uuid.uuid4().hex
+
+    class Box:  # hides the task state from Prefect, which would fail the flow with it
+        def __init__(self, state: Any) -> None:
+            self.state = state
+
+    @flow(name="layer-test")
+    def one_layer() -> Box:
+        task = LAYER_TASKS[layer].with_options(
+            retries=retries, retry_delay_seconds=0, retry_jitter_factor=None, refresh_cache=refresh
+        )
+        return Box(task(service, ctx, layer, service.input_hash(ctx), run_key, return_state=True))
+
+    return one_layer().state, run_key
+
+
+def layer_key(layer: LayerName) -> str:
+    from docgen.layers import ENVELOPE_KEYS
+
+    return ENVELOPE_KEYS[layer]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.broken_json(),
+        Fault.length(),
+        Fault.schema_violation(),
+        Fault.server_error(),
+        Fault.rate_limit(retry_after=0),
+        Fault.timeout(delay=1.5),
+    ],
+    ids=lambda f: f.kind,
+)
+def test_retryable_faults_recover(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+    fault: Fault,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCGEN_LLM_REQUEST_TIMEOUT", "0.5")
+    use_openai(engine, org, fake_openai)
+    obj = make_object(engine, org)
+    fake_openai.enqueue(fault, fault)
+    state, _ = run_layer(engine, org, obj.id, "business_rules")
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert result.attempts == 3
+    assert len(fake_openai.completions) == 3
+    LAYERS["business_rules"].validate_stored(result.value)
+    reported = fake_openai.reported_usage()
+    # tokens of the failed attempts (broken JSON, length) are counted with the success
+    assert result.usage == Usage(
+        reported["prompt_tokens"], reported["completion_tokens"], reported["cached_tokens"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [(Fault.auth(), APIKeyError), (Fault.content_filter(), ContentFiltered)],
+    ids=["auth", "content_filter"],
+)
+def test_non_retryable_faults_fail_at_once(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+    fault: Fault,
+    error: type[Exception],
+) -> None:
+    use_openai(engine, org, fake_openai)
+    obj = make_object(engine, org)
+    fake_openai.add_rule(lambda body: True, fault)
+    state, run_key = run_layer(engine, org, obj.id, "impact_analysis")
+    assert state.is_failed()
+    with pytest.raises(error):
+        state.result()
+    assert len(fake_openai.completions) == 1, "no retry for this fault"
+    usage, attempts = LEDGER.pop(ledger_key(run_key, "impact_analysis"))
+    assert attempts == 1
+
+
+def test_exhausted_retries_hand_their_usage_to_the_caller(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    obj = make_object(engine, org)
+    fake_openai.add_rule(lambda body: True, Fault.broken_json())
+    state, run_key = run_layer(engine, org, obj.id, "code_explanations", retries=2)
+    assert state.is_failed() and len(fake_openai.completions) == 3
+    usage, attempts = LEDGER.pop(ledger_key(run_key, "code_explanations"))
+    reported = fake_openai.reported_usage()
+    assert attempts == 3 and usage.prompt_tokens == reported["prompt_tokens"] > 0
+
+
+def test_same_inputs_hit_the_cache_and_refresh_calls_again(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    obj = make_object(engine, org)
+    first, _ = run_layer(engine, org, obj.id, "transformation_cards")
+    second, _ = run_layer(engine, org, obj.id, "transformation_cards")
+    assert first.is_completed() and second.is_completed()
+    assert len(fake_openai.completions) == 1
+    assert second.name == "Cached"
+    assert json.dumps(second.result().value) == json.dumps(first.result().value)
+    third, _ = run_layer(engine, org, obj.id, "transformation_cards", refresh=True)
+    assert third.is_completed() and len(fake_openai.completions) == 2

@@ -130,7 +130,9 @@ class LayerSpec:
     #: key holding the list in the wrapped response (list layers), else None
     list_key: str | None
     critical: bool
-    #: completion budget from the brief (max_tokens sent to the provider)
+    #: completion tokens the brief budgets for the layer (used for estimates)
+    typical_completion_tokens: int
+    #: max_completion_tokens sent to the provider (room above the typical size)
     max_completion_tokens: int
     is_json: bool = True
 
@@ -156,12 +158,12 @@ class LayerSpec:
 LAYERS: dict[LayerName, LayerSpec] = {
     spec.name: spec
     for spec in (
-        LayerSpec("executive_summary", ExecutiveSummary, None, True, 200, is_json=False),
-        LayerSpec("business_narrative", BusinessNarrative, None, True, 500),
-        LayerSpec("transformation_cards", TransformationCards, "cards", False, 900),
-        LayerSpec("code_explanations", CodeExplanations, "explanations", False, 1000),
-        LayerSpec("business_rules", BusinessRules, "rules", False, 500),
-        LayerSpec("impact_analysis", ImpactAnalysis, None, False, 500),
+        LayerSpec("executive_summary", ExecutiveSummary, None, True, 100, 400, is_json=False),
+        LayerSpec("business_narrative", BusinessNarrative, None, True, 300, 900),
+        LayerSpec("transformation_cards", TransformationCards, "cards", False, 500, 1500),
+        LayerSpec("code_explanations", CodeExplanations, "explanations", False, 600, 1500),
+        LayerSpec("business_rules", BusinessRules, "rules", False, 200, 800),
+        LayerSpec("impact_analysis", ImpactAnalysis, None, False, 250, 800),
     )
 }
 
@@ -194,6 +196,9 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
 # front of the system message, so per-layer schemas would give each call a different prefix
 # and defeat prompt caching; with one envelope the six calls share schema, system message and
 # context, and differ only in the last message (which key to fill).
+
+#: completion tokens the five null keys of the envelope add to every answer
+ENVELOPE_OVERHEAD_TOKENS = 30
 
 #: envelope key -> layer
 ENVELOPE_KEYS: dict[LayerName, str] = {

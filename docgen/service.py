@@ -17,11 +17,13 @@ the flows call `generate_layer`, `assemble` and `store_documentation` one by one
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal
 from uuid import UUID
 
@@ -35,12 +37,13 @@ from docgen.db import documentation, orgs
 from docgen.db.engine import transaction
 from docgen.db.logs import insert_layer_logs
 from docgen.errors import DocumentationGenerationError, PermissionDenied, ProviderError
-from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName
-from docgen.pricing import PricingTable, Usage, load_pricing
+from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
+from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
 from docgen.providers.base import LayerRequest, LayerResult, Provider
 from docgen.providers.offline import OfflineProvider
 from docgen.providers.openai_compat import OpenAICompatibleProvider
+from docgen.ratelimit import RateLimiter
 from docgen.redact import one_line
 
 #: called before each LLM call with the layer request (the client-side rate limiter hooks here)
@@ -182,12 +185,15 @@ class DocumentationGenerationService:
         concurrent_layers: bool = False,
         pricing: PricingTable | None = None,
         before_call: BeforeCall | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.engine = engine
         self.organization_id = organization_id
         self.concurrent_layers = concurrent_layers
         self.pricing = pricing or load_pricing()
         self.before_call = before_call
+        #: the organization's limiter; with one, every call waits for room in RPM/TPM first
+        self.rate_limiter = rate_limiter
         self._provider = provider
         self.settings: orgs.OrgLLMSettings | None = None
 
@@ -242,6 +248,8 @@ class DocumentationGenerationService:
     def generate_layer(self, ctx: ObjectContext, layer: LayerName) -> LayerResult:
         """One try at one layer (raises a ProviderError subclass on failure)."""
         request = self.layer_request(ctx, layer)
+        if self.rate_limiter is not None and self.provider.name != "offline":
+            self.rate_limiter.acquire(request_tokens(request))
         if self.before_call is not None:
             self.before_call(request)
         return self.provider.generate(request)
@@ -336,6 +344,19 @@ class DocumentationGenerationService:
             conn, job_id, object_id, list(generated.outcomes.values()), documentation_id=stored.id
         )
         return stored
+
+
+@lru_cache(maxsize=1)
+def _schema_tokens() -> int:
+    # the response_format object (name, strict, schema), as the server reads it
+    return estimate_tokens(json.dumps(envelope_schema())) + 8
+
+
+def request_tokens(request: LayerRequest) -> int:
+    """What a request counts against a TPM limit: prompt tokens (schema, messages and ~4
+    tokens of framing per message) plus its max completion tokens."""
+    messages = sum(estimate_tokens(m["content"]) + 4 for m in request.messages)
+    return _schema_tokens() + messages + LAYERS[request.layer].max_completion_tokens
 
 
 def check_critical(

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from prefect import Task, task
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from docgen.context import ObjectContext
-from docgen.errors import ProviderError
+from docgen.errors import ProviderError, RateLimited
 from docgen.layers import LAYER_NAMES, LayerName
 from docgen.pricing import Usage
 from docgen.providers.base import LayerResult
@@ -37,6 +38,8 @@ from docgen.service import DocumentationGenerationService
 
 DEFAULT_RETRIES = 3
 CACHE_EXPIRATION = timedelta(days=30)
+#: worker threads for provider calls across all objects of this process
+_THREADS = anyio.CapacityLimiter(64)
 
 
 def should_retry(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -99,20 +102,26 @@ def _generate(
         result = service.generate_layer(ctx, layer)
     except ProviderError as exc:
         LEDGER.add(key, exc.usage)
+        if isinstance(exc, RateLimited) and service.rate_limiter is not None:
+            service.rate_limiter.penalize(exc.retry_after)
         raise
     failed_usage, failed_attempts = LEDGER.pop(key)
     return result.with_extra_usage(failed_usage, failed_attempts)
 
 
 def _layer_task(layer: LayerName) -> Task[Any, LayerResult]:
-    def generate(
+    async def generate(
         service: DocumentationGenerationService,
         ctx: ObjectContext,
         layer: LayerName,
         input_hash: str,
         run_key: str,
     ) -> LayerResult:
-        return _generate(service, ctx, layer, input_hash, run_key)
+        # the provider is synchronous (the openai SDK client, the offline analyser): run it
+        # in a worker thread so the flow's event loop keeps other objects moving
+        return await anyio.to_thread.run_sync(
+            _generate, service, ctx, layer, input_hash, run_key, limiter=_THREADS
+        )
 
     generate.__name__ = f"generate_{layer}"
     generate.__doc__ = f"Generate the {layer.replace('_', ' ')} layer for one object."

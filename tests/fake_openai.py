@@ -185,10 +185,17 @@ class Generator:
 
 @dataclass
 class _Limits:
+    """OpenAI-style limits: buckets of a minute's allowance, refilled continuously."""
+
     rpm: int | None = None
     tpm: int | None = None
-    window: float = 60.0
-    events: deque[tuple[float, int]] = field(default_factory=deque)
+    requests: float = 0.0
+    tokens: float = 0.0
+    updated: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.requests = float(self.rpm or 0)
+        self.tokens = float(self.tpm or 0)
 
 
 class FakeOpenAI:
@@ -205,6 +212,8 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._prefixes: deque[str] = deque(maxlen=512)
         self._limits = _Limits()
+        self.rejected = 0  # requests refused by the RPM/TPM limits
+        self.accepted_tokens = 0  # tokens counted against the TPM limit
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -244,11 +253,13 @@ class FakeOpenAI:
             self.rules.append(rule)
         return rule
 
-    def set_limits(
-        self, *, rpm: int | None = None, tpm: int | None = None, window: float = 60.0
-    ) -> None:
+    def set_limits(self, *, rpm: int | None = None, tpm: int | None = None) -> None:
+        """Enforce requests/tokens per minute (a request costs its prompt tokens plus its
+        max_completion_tokens, as OpenAI counts); over the limit: 429 with Retry-After."""
         with self._lock:
-            self._limits = _Limits(rpm, tpm, window)
+            self._limits = _Limits(rpm, tpm)
+            self.rejected = 0
+            self.accepted_tokens = 0
 
     def reset(self) -> None:
         with self._lock:
@@ -311,22 +322,32 @@ class FakeOpenAI:
         return tokens - tokens % CACHE_STEP
 
     def _over_limit(self, tokens: int) -> float | None:
-        """Seconds until the request would fit the RPM/TPM window, or None if it fits now."""
+        """Seconds until the request would fit the RPM/TPM buckets, or None if it fits now
+        (and is then counted)."""
         with self._lock:
             limits = self._limits
             if limits.rpm is None and limits.tpm is None:
                 return None
             now = time.monotonic()
-            while limits.events and limits.events[0][0] <= now - limits.window:
-                limits.events.popleft()
-            used_requests = len(limits.events)
-            used_tokens = sum(t for _, t in limits.events)
-            too_many = limits.rpm is not None and used_requests + 1 > limits.rpm
-            too_big = limits.tpm is not None and used_tokens + tokens > limits.tpm
-            if too_many or too_big:
-                oldest = limits.events[0][0] if limits.events else now
-                return max(0.05, oldest + limits.window - now)
-            limits.events.append((now, tokens))
+            elapsed, limits.updated = now - limits.updated, now
+            if limits.rpm:
+                limits.requests = min(limits.rpm, limits.requests + elapsed * limits.rpm / 60)
+            if limits.tpm:
+                limits.tokens = min(limits.tpm, limits.tokens + elapsed * limits.tpm / 60)
+            short_requests = 1 - limits.requests if limits.rpm else 0.0
+            short_tokens = tokens - limits.tokens if limits.tpm else 0.0
+            if short_requests > 0 or short_tokens > 0:
+                self.rejected += 1
+                return max(
+                    0.05,
+                    short_requests * 60 / limits.rpm if limits.rpm else 0.0,
+                    short_tokens * 60 / limits.tpm if limits.tpm else 0.0,
+                )
+            if limits.rpm:
+                limits.requests -= 1
+            if limits.tpm:
+                limits.tokens -= tokens
+            self.accepted_tokens += tokens
             return None
 
     def answer_content(self, body: dict[str, Any], key: str | None) -> dict[str, Any]:
@@ -408,7 +429,7 @@ class FakeOpenAI:
             return
         text = prompt_text(body)
         prompt_tokens = estimate_tokens(text)
-        wait = self._over_limit(prompt_tokens + int(body.get("max_completion_tokens") or 0) // 2)
+        wait = self._over_limit(prompt_tokens + int(body.get("max_completion_tokens") or 0))
         if wait is not None:
             record.status = 429
             handler._send(

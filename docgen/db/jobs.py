@@ -194,3 +194,167 @@ def get_documentation_summary(conn: Connection, object_id: UUID) -> dict[str, An
     return conn.execute(
         sa.text("SELECT metadata.get_documentation_summary(:o)"), {"o": object_id}
     ).scalar_one()
+
+
+# --- per-object state: claims and results --------------------------------------------------
+
+#: first key of the two-int advisory locks that mark a job's live runners ("dgjb")
+RUNNER_LOCK_NAMESPACE = 0x64676A62 - 2**31
+
+
+class JobObject(BaseModel):
+    job_id: UUID
+    object_id: UUID
+    position: int
+    status: str
+    attempts: int
+    claimed_by: str | None = None
+    estimated_tokens: int
+    estimated_cost: Decimal
+    tokens_used: int
+    cost: Decimal
+    documentation_id: UUID | None = None
+    error_message: str | None = None
+
+
+def job_objects(conn: Connection, job_id: UUID, status: str | None = None) -> list[JobObject]:
+    where = " AND status = :s" if status else ""
+    rows = conn.execute(
+        sa.text(
+            "SELECT * FROM metadata.documentation_job_objects WHERE job_id = :j"
+            f"{where} ORDER BY position"
+        ),
+        {"j": job_id, "s": status},
+    )
+    return [JobObject.model_validate(r._mapping) for r in rows]
+
+
+def reset_stale_claims(conn: Connection, job_id: UUID) -> int:
+    """Put objects a dead runner left 'processing' back to 'pending' (nothing of them was
+    stored: storing and finishing happen in one transaction). Call only as the job's sole
+    runner (see docgen.jobs.runner_lock)."""
+    result = conn.execute(
+        sa.text(
+            "UPDATE metadata.documentation_job_objects SET status = 'pending', claimed_by = NULL"
+            " WHERE job_id = :j AND status = 'processing'"
+        ),
+        {"j": job_id},
+    )
+    return result.rowcount or 0
+
+
+def claim_object(conn: Connection, job_id: UUID, object_id: UUID, runner: str) -> bool:
+    """pending -> processing for this runner; False if it is not pending any more."""
+    claimed = conn.execute(
+        sa.text(
+            "UPDATE metadata.documentation_job_objects SET status = 'processing',"
+            " claimed_by = :r, attempts = attempts + 1, started_at = now(), finished_at = NULL"
+            " WHERE job_id = :j AND object_id = :o AND status = 'pending' RETURNING 1"
+        ),
+        {"j": job_id, "o": object_id, "r": runner},
+    ).first()
+    if claimed:
+        conn.execute(
+            sa.text(
+                "UPDATE metadata.documentation_jobs SET current_object_id = :o, updated_at = now()"
+                " WHERE id = :j AND status = 'processing'"
+            ),
+            {"j": job_id, "o": object_id},
+        )
+    return claimed is not None
+
+
+def finish_object(
+    conn: Connection,
+    job_id: UUID,
+    object_id: UUID,
+    runner: str,
+    *,
+    status: Literal["documented", "failed", "skipped"],
+    documentation_id: UUID | None = None,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    cost: Decimal = Decimal(0),
+    layers_completed: dict[str, int] | None = None,
+    layers_failed: dict[str, int] | None = None,
+    error: str | None = None,
+) -> bool:
+    """Record one finished object and count it on the job, in the caller's transaction.
+
+    Returns False (and changes nothing) when this runner no longer holds the claim, so the
+    caller rolls back whatever it stored with it: no object is ever counted twice.
+    """
+    owned = conn.execute(
+        sa.text(
+            "UPDATE metadata.documentation_job_objects SET status = :s, finished_at = now(),"
+            " documentation_id = :d, tokens_used = :t, cost = :c, error_message = :e"
+            " WHERE job_id = :j AND object_id = :o AND status = 'processing'"
+            " AND claimed_by = :r RETURNING 1"
+        ),
+        {
+            "s": status,
+            "d": documentation_id,
+            "t": prompt_tokens + completion_tokens,
+            "c": cost,
+            "e": error,
+            "j": job_id,
+            "o": object_id,
+            "r": runner,
+        },
+    ).first()
+    if owned is None:
+        return False
+    increment_processed_objects(conn, job_id)
+    if status == "failed":
+        increment_failed_objects(conn, job_id)
+    conn.execute(
+        sa.text(
+            "UPDATE metadata.documentation_jobs AS j SET"
+            " skipped_objects = j.skipped_objects + :skipped,"
+            " total_tokens_used = j.total_tokens_used + :total,"
+            " prompt_tokens_used = j.prompt_tokens_used + :prompt,"
+            " completion_tokens_used = j.completion_tokens_used + :completion,"
+            " actual_cost = j.actual_cost + :cost,"
+            " layers_completed = j.layers_completed || (SELECT coalesce(jsonb_object_agg("
+            "   e.key, coalesce((j.layers_completed ->> e.key)::int, 0) + e.value::int), '{}')"
+            "   FROM jsonb_each_text(CAST(:done AS jsonb)) AS e),"
+            " layers_failed = j.layers_failed || (SELECT coalesce(jsonb_object_agg("
+            "   e.key, coalesce((j.layers_failed ->> e.key)::int, 0) + e.value::int), '{}')"
+            "   FROM jsonb_each_text(CAST(:failed AS jsonb)) AS e),"
+            " updated_at = now()"
+            " WHERE j.id = :j"
+        ),
+        {
+            "skipped": 1 if status == "skipped" else 0,
+            "total": prompt_tokens + completion_tokens,
+            "prompt": prompt_tokens,
+            "completion": completion_tokens,
+            "cost": cost,
+            "done": json.dumps(layers_completed or {}),
+            "failed": json.dumps(layers_failed or {}),
+            "j": job_id,
+        },
+    )
+    return True
+
+
+def release_object(conn: Connection, job_id: UUID, object_id: UUID, runner: str) -> None:
+    """Give an object back (processing -> pending) when this runner stops before storing it
+    (pause, cancel, or an error outside the object's own failure)."""
+    conn.execute(
+        sa.text(
+            "UPDATE metadata.documentation_job_objects SET status = 'pending', claimed_by = NULL"
+            " WHERE job_id = :j AND object_id = :o AND status = 'processing' AND claimed_by = :r"
+        ),
+        {"j": job_id, "o": object_id, "r": runner},
+    )
+
+
+def set_flow_run(conn: Connection, job_id: UUID, flow_run_id: UUID | None) -> None:
+    conn.execute(
+        sa.text(
+            "UPDATE metadata.documentation_jobs SET prefect_flow_run_id = :f, updated_at = now()"
+            " WHERE id = :j"
+        ),
+        {"j": job_id, "f": flow_run_id},
+    )

@@ -1,0 +1,345 @@
+"""Documentation jobs in core terms (no Prefect): options, estimates, creation, and the
+status changes users ask for (pause, resume, cancel).
+
+Creating a job validates the organization, that the triggering user is one of its admins,
+and that every selected object exists and belongs to it (duplicates removed); it estimates
+each object's tokens and cost from its own context before any LLM call, and inserts the job
+with one pending row per object, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.engine import Connection, Engine
+
+from docgen.context import ObjectContext, load_contexts
+from docgen.db import jobs as jobs_repo
+from docgen.db import orgs
+from docgen.db.engine import transaction, translate_errors
+from docgen.db.objects import Selection, resolve_selection
+from docgen.errors import InvalidInput, InvalidJobState
+from docgen.layers import ENVELOPE_OVERHEAD_TOKENS, LAYER_NAMES, LAYERS, envelope_schema
+from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
+from docgen.prompts import SYSTEM_PROMPT, layer_instruction, render_context
+from docgen.providers.offline import OFFLINE_MODEL
+
+#: OpenAI caches prompt prefixes of at least this many tokens, in steps of CACHE_STEP
+CACHE_MINIMUM_TOKENS = 1024
+CACHE_STEP_TOKENS = 128
+
+
+class JobOptions(BaseModel):
+    """How a job runs. Every field has a default, so `{}` is a valid form in the Prefect UI."""
+
+    skip_existing: bool = Field(
+        default=False,
+        description="Skip objects whose current documentation was made from the same code, "
+        "upstream documentation, prompt version and model.",
+    )
+    regenerate_all: bool = Field(
+        default=False,
+        description="Call the LLM again for every layer, ignoring cached layer results.",
+    )
+    max_retries: int = Field(default=3, ge=0, le=10, description="Retries per layer call.")
+    concurrency: int = Field(
+        default=1, ge=1, le=64, description="Objects documented at the same time (1 = sequential)."
+    )
+    max_cost_usd: Decimal | None = Field(
+        default=None, gt=0, description="Pause the job before its spend would pass this (USD)."
+    )
+    concurrent_layers: bool = Field(
+        default=False,
+        description="Generate the four non-critical layers of an object at the same time.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobOptions:
+        if self.skip_existing and self.regenerate_all:
+            raise ValueError("skip_existing and regenerate_all contradict each other; pick one")
+        return self
+
+    def as_json(self) -> dict[str, Any]:
+        return json.loads(self.model_dump_json())
+
+
+@dataclass(frozen=True)
+class ObjectEstimate:
+    object_id: UUID
+    name: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: Decimal
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def estimate_context(ctx: ObjectContext, model: str, pricing: PricingTable) -> ObjectEstimate:
+    """Tokens and cost of the six calls for one object, from its own rendered prompt.
+
+    Prompt tokens: schema + system + context + each instruction. Calls 2-6 reuse the shared
+    prefix from OpenAI's prompt cache when it is long enough (>= 1024 tokens, 128-token
+    steps). Completion: the brief's budget per layer plus the envelope's null keys.
+    """
+    if model.startswith("offline"):
+        return ObjectEstimate(ctx.object.id, ctx.object.name, 0, 0, 0, Decimal(0))
+    prefix = (
+        estimate_tokens(json.dumps(envelope_schema()))
+        + estimate_tokens(SYSTEM_PROMPT)
+        + estimate_tokens(render_context(ctx))
+    )
+    cacheable = 0 if prefix < CACHE_MINIMUM_TOKENS else prefix - prefix % CACHE_STEP_TOKENS
+    prompt = completion = cached = 0
+    for index, layer in enumerate(LAYER_NAMES):
+        prompt += prefix + estimate_tokens(layer_instruction(layer))
+        completion += LAYERS[layer].typical_completion_tokens + ENVELOPE_OVERHEAD_TOKENS
+        if index > 0:
+            cached += cacheable
+    cost = pricing.cost(model, Usage(prompt, completion, cached))
+    return ObjectEstimate(ctx.object.id, ctx.object.name, prompt, completion, cached, cost)
+
+
+def estimate_objects(
+    conn: Connection,
+    organization_id: UUID,
+    object_ids: list[UUID],
+    *,
+    pricing: PricingTable | None = None,
+) -> list[ObjectEstimate]:
+    """Per-object estimates with the organization's current provider and model."""
+    settings = orgs.get_llm_settings(conn, organization_id)
+    model = OFFLINE_MODEL if settings.provider == "offline" else settings.model
+    pricing = pricing or load_pricing()
+    contexts = load_contexts(conn, object_ids)
+    return [estimate_context(contexts[i], model, pricing) for i in object_ids]
+
+
+def create_job(
+    engine: Engine,
+    organization_id: UUID | str,
+    selection: Selection | list[UUID],
+    options: JobOptions | None = None,
+    *,
+    triggered_by_user_id: UUID | str,
+) -> jobs_repo.Job:
+    """Validate, estimate and insert a queued job (see module doc)."""
+    options = options or JobOptions()
+    if isinstance(selection, list):
+        if not selection:
+            raise InvalidInput("a job needs at least one object")
+        selection = Selection(object_ids=selection)
+    with transaction(engine) as conn:
+        organization = orgs.get_organization(conn, organization_id)
+        user = orgs.get_user(conn, triggered_by_user_id)
+        orgs.require_admin(conn, organization, user)
+        object_ids = resolve_selection(conn, organization.id, selection)
+        settings = orgs.get_llm_settings(conn, organization.id)
+        estimates = estimate_objects(conn, organization.id, object_ids)
+        return jobs_repo.insert_job(
+            conn,
+            organization.id,
+            object_ids,
+            model_name=OFFLINE_MODEL if settings.provider == "offline" else settings.model,
+            api_provider=settings.provider,
+            triggered_by_user_id=user.id,
+            options=options.as_json(),
+            estimated_tokens={e.object_id: e.total_tokens for e in estimates},
+            estimated_costs={e.object_id: e.cost_usd for e in estimates},
+        )
+
+
+def job_options(job: jobs_repo.Job) -> JobOptions:
+    return JobOptions.model_validate(job.options)
+
+
+# --- what users ask of a job ----------------------------------------------------------------
+
+
+def pause_job(engine: Engine, job_id: UUID, reason: str = "paused by user") -> jobs_repo.Job:
+    """Stop starting new objects; in-flight ones finish. The job keeps its state."""
+    with transaction(engine) as conn:
+        job = jobs_repo.get_job(conn, job_id)
+        if job.status == "paused":
+            return job
+        if job.status not in ("queued", "processing"):
+            raise InvalidJobState(f"job {job_id} is {job.status}; only a running job can pause")
+        return jobs_repo.update_job_status(conn, job_id, "paused", {"reason": reason})
+
+
+def cancel_job(engine: Engine, job_id: UUID, reason: str = "cancelled by user") -> jobs_repo.Job:
+    """Stop the job for good; in-flight objects finish, nothing is half-stored."""
+    with transaction(engine) as conn:
+        job = jobs_repo.get_job(conn, job_id)
+        if job.status == "cancelled":
+            return job
+        if job.is_terminal:
+            raise InvalidJobState(f"job {job_id} is already {job.status}")
+        return jobs_repo.update_job_status(conn, job_id, "cancelled", {"reason": reason})
+
+
+def reopen_for_run(engine: Engine, job_id: UUID) -> jobs_repo.Job:
+    """Make a job runnable again: paused -> queued (resume), failed or stuck -> queued.
+
+    A job already 'processing' is left as it is (a second runner joins it). Completed and
+    cancelled jobs cannot run again.
+    """
+    with transaction(engine) as conn:
+        job = jobs_repo.get_job(conn, job_id)
+        if job.status in ("queued", "processing"):
+            return job
+        if job.status == "paused":
+            return jobs_repo.update_job_status(conn, job_id, "queued", {"reason": "resumed"})
+        if job.status == "failed":
+            return jobs_repo.reopen_job(conn, job_id, "run again")
+        raise InvalidJobState(
+            f"job {job_id} is {job.status} and cannot run again; create a new job"
+        )
+
+
+@contextmanager
+def runner_lock(engine: Engine, job_id: UUID) -> Iterator[bool]:
+    """Mark this process as a live runner of the job for the duration of the block.
+
+    Every runner holds a shared advisory lock on the job. Before taking it, a runner tries
+    the exclusive lock: if it gets it, no other runner is alive, so objects left
+    'processing' belong to a dead one and are reset to 'pending' (yields True). Locks live
+    on a dedicated connection: if the process dies, PostgreSQL releases them.
+    """
+    keys = {"ns": jobs_repo.RUNNER_LOCK_NAMESPACE, "job": str(job_id)}
+    with translate_errors(engine):
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with translate_errors(engine):
+            sole = conn.execute(
+                sa.text("SELECT pg_try_advisory_lock(:ns, hashtext(:job))"), keys
+            ).scalar_one()
+            if sole:
+                with transaction(engine) as work:
+                    jobs_repo.reset_stale_claims(work, job_id)
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, hashtext(:job))"), keys)
+            conn.execute(sa.text("SELECT pg_advisory_lock_shared(:ns, hashtext(:job))"), keys)
+        yield bool(sole)
+    finally:
+        try:
+            conn.execute(sa.text("SELECT pg_advisory_unlock_shared(:ns, hashtext(:job))"), keys)
+        except sa.exc.DBAPIError:
+            pass  # the connection is gone, and its locks with it
+        conn.close()
+
+
+# --- recording a finished object (one transaction each) -------------------------------------
+
+
+class _ClaimLost(Exception):
+    """Raised inside a transaction to roll it back when the runner lost its claim."""
+
+
+def _layer_counts(outcomes: list[Any]) -> tuple[dict[str, int], dict[str, int]]:
+    done = {o.layer: 1 for o in outcomes if o.status == "completed"}
+    failed = {o.layer: 1 for o in outcomes if o.status == "failed"}
+    return done, failed
+
+
+def _progress(engine: Engine, job_id: UUID) -> None:
+    with transaction(engine) as conn:
+        jobs_repo.update_average_processing_time(conn, job_id)
+        jobs_repo.update_estimated_completion(conn, job_id)
+
+
+def record_documented(
+    engine: Engine,
+    service: Any,
+    job_id: UUID,
+    runner: str,
+    generated: Any,
+) -> UUID | None:
+    """Store the new version, its six log rows and the job's counters in one transaction.
+
+    Returns the documentation id, or None when the claim was lost (nothing stored).
+    """
+    usage = generated.usage
+    done, failed = _layer_counts(list(generated.outcomes.values()))
+    try:
+        with transaction(engine) as conn:
+            stored = service.store_documentation(
+                generated.object_id, generated, job_id=job_id, conn=conn
+            )
+            if not jobs_repo.finish_object(
+                conn,
+                job_id,
+                generated.object_id,
+                runner,
+                status="documented",
+                documentation_id=stored.id,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost=generated.cost_usd,
+                layers_completed=done,
+                layers_failed=failed,
+            ):
+                raise _ClaimLost
+    except _ClaimLost:
+        return None
+    _progress(engine, job_id)
+    return stored.id
+
+
+def record_failed(
+    engine: Engine,
+    job_id: UUID,
+    object_id: UUID,
+    runner: str,
+    outcomes: list[Any],
+    error: str,
+    cost: Decimal,
+) -> bool:
+    """Count a failed object: a log row per layer tried, its tokens and cost, the error."""
+    from docgen.db.logs import insert_layer_logs
+
+    done, failed = _layer_counts(outcomes)
+    prompt = sum(o.usage.prompt_tokens for o in outcomes)
+    completion = sum(o.usage.completion_tokens for o in outcomes)
+    try:
+        with transaction(engine) as conn:
+            insert_layer_logs(conn, job_id, object_id, outcomes)
+            if not jobs_repo.finish_object(
+                conn,
+                job_id,
+                object_id,
+                runner,
+                status="failed",
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                cost=cost,
+                layers_completed=done,
+                layers_failed=failed,
+                error=error,
+            ):
+                raise _ClaimLost
+    except _ClaimLost:
+        return False
+    _progress(engine, job_id)
+    return True
+
+
+def record_skipped(engine: Engine, job_id: UUID, object_id: UUID, runner: str) -> bool:
+    """Count an object skip_existing found up to date."""
+    try:
+        with transaction(engine) as conn:
+            if not jobs_repo.finish_object(conn, job_id, object_id, runner, status="skipped"):
+                raise _ClaimLost
+    except _ClaimLost:
+        return False
+    _progress(engine, job_id)
+    return True

@@ -1,0 +1,109 @@
+"""A client-side limiter that keeps an organization's calls within its RPM and TPM.
+
+Both limits are token buckets refilled continuously (a full minute's allowance at most), the
+way OpenAI meters them; a request costs 1 request and its estimated prompt tokens plus its
+max completion tokens (what OpenAI counts against TPM when the request arrives). A 429's
+Retry-After pauses every caller of the organization until it has passed (`penalize`), so
+concurrent tasks back off together instead of each finding the limit on its own.
+
+One limiter per organization and settings per process (`limiter_for`). Several worker
+processes each apply the whole limit; give each a share with `--rpm/--tpm` if they run at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from uuid import UUID
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        requests_per_minute: int | None,
+        tokens_per_minute: int | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rpm = requests_per_minute
+        self.tpm = tokens_per_minute
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        now = clock()
+        self._requests = float(requests_per_minute or 0)
+        self._tokens = float(tokens_per_minute or 0)
+        self._updated = now
+        self._paused_until = 0.0
+        self.waited = 0.0  # total seconds callers spent waiting (for benchmarks)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.rpm or self.tpm)
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._updated)
+        self._updated = now
+        if self.rpm:
+            self._requests = min(float(self.rpm), self._requests + elapsed * self.rpm / 60.0)
+        if self.tpm:
+            self._tokens = min(float(self.tpm), self._tokens + elapsed * self.tpm / 60.0)
+
+    def acquire(self, tokens: int) -> float:
+        """Block until one request of `tokens` fits; return the seconds waited."""
+        if not self.enabled and self._paused_until == 0.0:
+            return 0.0
+        if self.tpm:
+            tokens = min(tokens, self.tpm)  # a request bigger than the bucket waits for a full one
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._refill(now)
+                wait = max(0.0, self._paused_until - now)
+                if wait == 0.0:
+                    short_requests = (1 - self._requests) if self.rpm else 0.0
+                    short_tokens = (tokens - self._tokens) if self.tpm else 0.0
+                    if short_requests <= 0 and short_tokens <= 0:
+                        if self.rpm:
+                            self._requests -= 1
+                        if self.tpm:
+                            self._tokens -= tokens
+                        self.waited += waited
+                        return waited
+                    wait = max(
+                        short_requests * 60.0 / self.rpm if self.rpm and short_requests > 0 else 0,
+                        short_tokens * 60.0 / self.tpm if self.tpm and short_tokens > 0 else 0,
+                    )
+            wait = min(max(wait, 0.005), 5.0)
+            self._sleep(wait)
+            waited += wait
+
+    def penalize(self, retry_after: float | None) -> None:
+        """Pause every caller for `retry_after` seconds (the server's Retry-After)."""
+        if not retry_after or retry_after <= 0:
+            return
+        with self._lock:
+            until = self._clock() + retry_after
+            self._paused_until = max(self._paused_until, until)
+            # the server says we are over: spend the buckets so we ramp up again gently
+            self._requests = min(self._requests, 0.0)
+            self._tokens = min(self._tokens, 0.0)
+
+
+_limiters: dict[tuple[UUID, int | None, int | None], RateLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def limiter_for(
+    organization_id: UUID, requests_per_minute: int | None, tokens_per_minute: int | None
+) -> RateLimiter:
+    """The process-wide limiter of an organization (a new one when its limits change)."""
+    key = (organization_id, requests_per_minute, tokens_per_minute)
+    with _registry_lock:
+        limiter = _limiters.get(key)
+        if limiter is None:
+            limiter = _limiters[key] = RateLimiter(requests_per_minute, tokens_per_minute)
+        return limiter

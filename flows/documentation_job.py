@@ -1,0 +1,319 @@
+"""documentation-job: document every object of a job, a few at a time, resumably."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect.client.orchestration import get_client
+from prefect.context import get_run_context
+from prefect.states import Cancelled, Completed
+from pydantic import BaseModel
+
+from docgen import jobs as core_jobs
+from docgen.db import jobs as jobs_repo
+from docgen.db.engine import get_engine, transaction
+from docgen.db.objects import Selection
+from docgen.errors import APIKeyError, InvalidInput, KeyDecryptionError
+from docgen.jobs import JobOptions
+from docgen.redact import one_line, redact
+from flows import hooks
+from flows.document_object import ObjectResult, document_object
+from flows.runtime import JobRuntime, build_runtime, forget_runtime, runner_name
+from tasks.storage import run_db
+
+#: seconds between checks of this flow run's own Prefect state (cancel from the Prefect UI)
+PREFECT_STATE_CHECK_SECONDS = 2.0
+#: passes over pending objects (objects given back by a crashed subflow are tried again)
+MAX_PASSES = 3
+
+
+class JobSummary(BaseModel):
+    job_id: UUID
+    status: str
+    total_objects: int
+    processed_objects: int
+    failed_objects: int
+    skipped_objects: int
+    total_tokens_used: int
+    actual_cost: Decimal
+    estimated_cost: Decimal
+    stopped_because: str | None = None
+
+
+@flow(
+    name="documentation-job",
+    flow_run_name="documentation-job-{job_id}",
+    persist_result=False,
+    on_running=[hooks.on_running],
+    on_completion=[hooks.on_completion],
+    on_failure=[hooks.on_failure],
+    on_crashed=[hooks.on_crashed],
+    on_cancellation=[hooks.on_cancellation],
+)
+async def documentation_job(
+    job_id: UUID | None = None,
+    organization_id: UUID | None = None,
+    selection: Selection | None = None,
+    options: JobOptions | None = None,
+    triggered_by_user_id: UUID | None = None,
+) -> Any:
+    """Document the objects of a documentation job.
+
+    Pass `job_id` to run (or resume) a job, or organization_id + selection + options +
+    triggered_by_user_id to create one first (this is the form the Prefect UI shows).
+
+    Steps:
+    1. Resolve the job: the given one, or a new one validated and estimated from the form.
+    2. Join the job's runners; when no other runner is alive, objects a dead run left in
+       progress go back to pending. The job becomes processing.
+    3. Build the organization's provider once: a missing or unreadable API key fails the
+       job here, before any object is tried.
+    4. Run document-object for pending objects, `concurrency` at a time. Before each one
+       starts, honour pause and cancel (from docgen or from Prefect) and the cost budget.
+    5. Finish: completed once every object is counted; paused or cancelled as asked;
+       failed on an error no object can avoid (the API key). Returns the job's summary.
+    """
+    logger = get_run_logger()
+    engine = get_engine()
+    job_id = await run_db(
+        _resolve_job, engine, job_id, organization_id, selection, options, triggered_by_user_id
+    )
+    flow_run_id = get_run_context().flow_run.id  # type: ignore[union-attr]
+    runner = runner_name(flow_run_id)
+    with core_jobs.runner_lock(engine, job_id) as sole:
+        job = await run_db(_start, engine, job_id, flow_run_id)
+        logger.info(
+            "job %s: %d objects, %d already counted%s",
+            job_id,
+            job.total_objects,
+            job.processed_objects,
+            "" if sole else " (joining another live runner)",
+        )
+        try:
+            runtime = await run_db(build_runtime, job_id, runner, engine)
+        except (APIKeyError, KeyDecryptionError) as exc:
+            await run_db(_fail_job, engine, job_id, exc)
+            raise
+        try:
+            stopped = await _run_objects(runtime, logger)
+        finally:
+            forget_runtime(job_id)
+        return await run_db(_finish, runtime, stopped)
+
+
+def _resolve_job(
+    engine: Any,
+    job_id: UUID | None,
+    organization_id: UUID | None,
+    selection: Selection | None,
+    options: JobOptions | None,
+    user_id: UUID | None,
+) -> UUID:
+    if job_id is not None:
+        if organization_id or selection:
+            raise InvalidInput("give either job_id, or organization_id with a selection")
+        return job_id
+    if organization_id is None or selection is None or user_id is None:
+        raise InvalidInput(
+            "to create a job give organization_id, selection and triggered_by_user_id"
+        )
+    job = core_jobs.create_job(
+        engine, organization_id, selection, options, triggered_by_user_id=user_id
+    )
+    return job.id
+
+
+def _start(engine: Any, job_id: UUID, flow_run_id: UUID) -> jobs_repo.Job:
+    core_jobs.reopen_for_run(engine, job_id)
+    with transaction(engine) as conn:
+        jobs_repo.set_flow_run(conn, job_id, flow_run_id)
+        return jobs_repo.update_job_status(conn, job_id, "processing")
+
+
+def _fail_job(engine: Any, job_id: UUID, error: BaseException) -> None:
+    message = redact(one_line(str(error), 1000))
+    with transaction(engine) as conn:
+        job = jobs_repo.get_job(conn, job_id)
+        if not job.is_terminal:
+            jobs_repo.update_job_status(
+                conn, job_id, "failed", {"error": message, "kind": type(error).__name__}
+            )
+
+
+class _Gate:
+    """Decides, before each object starts, whether the job may go on."""
+
+    def __init__(self, runtime: JobRuntime) -> None:
+        self.runtime = runtime
+        self.in_flight_estimate = Decimal(0)
+        self._last_prefect_check = 0.0
+
+    async def reason_to_stop(self, estimated_cost: Decimal) -> str | None:
+        runtime = self.runtime
+        if runtime.fatal is not None:
+            return "provider error"
+        job = await run_db(_read_job, runtime.engine, runtime.job_id)
+        if job.status in ("paused", "cancelled", "failed", "completed"):
+            return job.status
+        budget = runtime.options.max_cost_usd
+        if budget is not None and (
+            job.actual_cost + self.in_flight_estimate + estimated_cost > budget
+        ):
+            await run_db(
+                core_jobs.pause_job,
+                runtime.engine,
+                runtime.job_id,
+                f"budget: ${job.actual_cost} spent, next object estimated ${estimated_cost}, "
+                f"max_cost_usd ${budget}",
+            )
+            return "budget"
+        if time.monotonic() - self._last_prefect_check >= PREFECT_STATE_CHECK_SECONDS:
+            self._last_prefect_check = time.monotonic()
+            if await _cancelled_in_prefect():
+                await run_db(
+                    core_jobs.cancel_job,
+                    runtime.engine,
+                    runtime.job_id,
+                    "flow run cancelled in Prefect",
+                )
+                return "cancelled"
+        return None
+
+
+async def _cancelled_in_prefect() -> bool:
+    """True when someone asked Prefect to cancel this flow run (UI, `prefect flow-run
+    cancel`): an in-process run is not killed by Prefect, so it stops itself."""
+    flow_run = get_run_context().flow_run  # type: ignore[union-attr]
+    async with get_client() as client:
+        current = await client.read_flow_run(flow_run.id)
+    return bool(current.state and current.state.type.value in ("CANCELLING", "CANCELLED"))
+
+
+async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
+    """Run pending objects with the job's concurrency; the reason it stopped early, or None."""
+    gate = _Gate(runtime)
+    progress = await acreate_progress_artifact(
+        progress=0.0, description=f"documentation job {runtime.job_id}"
+    )
+    for _ in range(MAX_PASSES):
+        pending, names = await run_db(_pending, runtime)
+        if not pending:
+            return None
+        stopped = await _run_pass(runtime, gate, pending, names, progress, logger)
+        if stopped:
+            logger.info("job %s stops starting objects: %s", runtime.job_id, stopped)
+            return stopped
+        if runtime.fatal is not None:
+            return "provider error"
+    return None
+
+
+async def _run_pass(
+    runtime: JobRuntime,
+    gate: _Gate,
+    pending: list[jobs_repo.JobObject],
+    names: dict[UUID, str],
+    progress: Any,
+    logger: Any,
+) -> str | None:
+    """One pass over the pending objects, at most `concurrency` at a time."""
+    slots = asyncio.Semaphore(runtime.options.concurrency)
+
+    async def guarded(item: jobs_repo.JobObject) -> None:
+        try:
+            await _one(runtime, item, names.get(item.object_id, ""), progress, logger)
+        finally:
+            gate.in_flight_estimate -= item.estimated_cost
+            slots.release()
+
+    running: list[asyncio.Task[None]] = []
+    stopped: str | None = None
+    for item in pending:
+        await slots.acquire()
+        stopped = await gate.reason_to_stop(item.estimated_cost)
+        if stopped:
+            slots.release()
+            break
+        gate.in_flight_estimate += item.estimated_cost
+        running.append(asyncio.create_task(guarded(item)))
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
+    return stopped
+
+
+async def _one(
+    runtime: JobRuntime, item: jobs_repo.JobObject, name: str, progress: Any, logger: Any
+) -> None:
+    state = await document_object(
+        job_id=runtime.job_id,
+        object_id=item.object_id,
+        object_name=name or str(item.object_id),
+        return_state=True,
+    )
+    result = await state.aresult(raise_on_failure=False)
+    if isinstance(result, ObjectResult) and result.status == "failed":
+        logger.warning("object %s failed: %s", name, result.error)
+    elif not isinstance(result, ObjectResult):
+        logger.warning("object %s did not finish: %s", name, redact(one_line(str(result))))
+    job = await run_db(_read_job, runtime.engine, runtime.job_id)
+    await aupdate_progress_artifact(
+        artifact_id=progress,
+        progress=float(job.progress_percentage),
+        description=f"{job.processed_objects}/{job.total_objects} objects, "
+        f"{job.failed_objects} failed, ${job.actual_cost}",
+    )
+
+
+def _pending(runtime: JobRuntime) -> tuple[list[jobs_repo.JobObject], dict[UUID, str]]:
+    from docgen.db.objects import get_objects
+
+    with transaction(runtime.engine) as conn:
+        pending = jobs_repo.job_objects(conn, runtime.job_id, status="pending")
+        found = get_objects(conn, [p.object_id for p in pending])
+    return pending, {i: o.name for i, o in found.items()}
+
+
+def _finish(runtime: JobRuntime, stopped: str | None) -> Any:
+    engine, job_id = runtime.engine, runtime.job_id
+    if runtime.fatal is not None:
+        _fail_job(engine, job_id, runtime.fatal)
+        raise runtime.fatal
+    with transaction(engine) as conn:
+        job = jobs_repo.get_job(conn, job_id)
+        if job.status == "processing" and job.processed_objects == job.total_objects:
+            job = jobs_repo.update_job_status(conn, job_id, "completed")
+    summary = JobSummary(
+        job_id=job.id,
+        status=job.status,
+        total_objects=job.total_objects,
+        processed_objects=job.processed_objects,
+        failed_objects=job.failed_objects,
+        skipped_objects=job.skipped_objects,
+        total_tokens_used=job.total_tokens_used,
+        actual_cost=job.actual_cost,
+        estimated_cost=job.estimated_cost,
+        stopped_because=stopped,
+    )
+    if job.status == "cancelled":
+        return Cancelled(message=f"job {job_id} cancelled", data=summary)
+    if job.status == "paused":
+        return Completed(message=f"job {job_id} paused ({stopped or 'by user'})", data=summary)
+    return Completed(
+        message=f"job {job_id} {job.status}: {job.processed_objects}/{job.total_objects} "
+        f"objects, {job.failed_objects} failed",
+        data=summary,
+    )
+
+
+def _read_job(engine: Any, job_id: UUID) -> jobs_repo.Job:
+    with transaction(engine) as conn:
+        return jobs_repo.get_job(conn, job_id)
+
+
+__all__ = ["JobSummary", "documentation_job"]

@@ -145,18 +145,51 @@ def create_job(
         orgs.require_admin(conn, organization, user)
         object_ids = resolve_selection(conn, organization.id, selection)
         settings = orgs.get_llm_settings(conn, organization.id)
-        estimates = estimate_objects(conn, organization.id, object_ids)
+        contexts = load_contexts(conn, object_ids)
+        object_ids = upstream_first(
+            object_ids, {i: c.object.upstream_object_ids for i, c in contexts.items()}
+        )
+        model = OFFLINE_MODEL if settings.provider == "offline" else settings.model
+        pricing = load_pricing()
+        estimates = [estimate_context(contexts[i], model, pricing) for i in object_ids]
         return jobs_repo.insert_job(
             conn,
             organization.id,
             object_ids,
-            model_name=OFFLINE_MODEL if settings.provider == "offline" else settings.model,
+            model_name=model,
             api_provider=settings.provider,
             triggered_by_user_id=user.id,
             options=options.as_json(),
             estimated_tokens={e.object_id: e.total_tokens for e in estimates},
             estimated_costs={e.object_id: e.cost_usd for e in estimates},
         )
+
+
+def upstream_first(object_ids: list[UUID], upstream: dict[UUID, list[UUID]]) -> list[UUID]:
+    """`object_ids` reordered so every object comes after its upstream objects in the list
+    (stable otherwise; a cycle is broken where it is met), so a mart's documentation can
+    build on its staging models' fresh summaries."""
+    wanted = set(object_ids)
+    placed: set[UUID] = set()
+    ordered: list[UUID] = []
+    for root in object_ids:
+        if root in placed:
+            continue
+        visiting = {root}
+        stack = [(root, iter(upstream.get(root, [])))]
+        while stack:  # depth-first without recursion: chains can be thousands deep
+            node, parents = stack[-1]
+            for parent in parents:
+                if parent in wanted and parent not in placed and parent not in visiting:
+                    visiting.add(parent)
+                    stack.append((parent, iter(upstream.get(parent, []))))
+                    break
+            else:
+                stack.pop()
+                visiting.discard(node)
+                placed.add(node)
+                ordered.append(node)
+    return ordered
 
 
 def job_options(job: jobs_repo.Job) -> JobOptions:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -202,10 +203,10 @@ async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
         progress=0.0, description=f"documentation job {runtime.job_id}"
     )
     for _ in range(MAX_PASSES):
-        pending, names = await run_db(_pending, runtime)
-        if not pending:
+        work = await run_db(_pending, runtime)
+        if not work.pending:
             return None
-        stopped = await _run_pass(runtime, gate, pending, names, progress, logger)
+        stopped = await _run_pass(runtime, gate, work, progress, logger)
         if stopped:
             logger.info("job %s stops starting objects: %s", runtime.job_id, stopped)
             return stopped
@@ -215,33 +216,44 @@ async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
 
 
 async def _run_pass(
-    runtime: JobRuntime,
-    gate: _Gate,
-    pending: list[jobs_repo.JobObject],
-    names: dict[UUID, str],
-    progress: Any,
-    logger: Any,
+    runtime: JobRuntime, gate: _Gate, work: _Work, progress: Any, logger: Any
 ) -> str | None:
-    """One pass over the pending objects, at most `concurrency` at a time."""
+    """One pass over the pending objects, at most `concurrency` at a time, each one started
+    only after its upstream objects in this job are finished (their fresh documentation is
+    part of its context)."""
     slots = asyncio.Semaphore(runtime.options.concurrency)
+    unfinished = set(work.unfinished)
+    waiting = list(work.pending)
+    running: dict[asyncio.Task[None], UUID] = {}
 
     async def guarded(item: jobs_repo.JobObject) -> None:
         try:
-            await _one(runtime, item, names.get(item.object_id, ""), progress, logger)
+            await _one(runtime, item, work.names.get(item.object_id, ""), progress, logger)
         finally:
             gate.in_flight_estimate -= item.estimated_cost
+            unfinished.discard(item.object_id)
             slots.release()
 
-    running: list[asyncio.Task[None]] = []
     stopped: str | None = None
-    for item in pending:
+    while waiting:
+        ready = next(
+            (i for i in waiting if not (work.upstream.get(i.object_id, set()) & unfinished)),
+            None,
+        )
+        if ready is None and running:
+            await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            for task in [t for t in running if t.done()]:
+                running.pop(task)
+            continue
+        item = ready or waiting[0]  # nothing runs and nothing is ready: a cycle, break it
         await slots.acquire()
         stopped = await gate.reason_to_stop(item.estimated_cost)
         if stopped:
             slots.release()
             break
+        waiting.remove(item)
         gate.in_flight_estimate += item.estimated_cost
-        running.append(asyncio.create_task(guarded(item)))
+        running[asyncio.create_task(guarded(item))] = item.object_id
     if running:
         await asyncio.gather(*running, return_exceptions=True)
     return stopped
@@ -270,13 +282,30 @@ async def _one(
     )
 
 
-def _pending(runtime: JobRuntime) -> tuple[list[jobs_repo.JobObject], dict[UUID, str]]:
+@dataclass
+class _Work:
+    pending: list[jobs_repo.JobObject]
+    names: dict[UUID, str]
+    #: upstream objects of each pending object that are part of this job
+    upstream: dict[UUID, set[UUID]]
+    #: objects of the job not finished yet (pending or being documented)
+    unfinished: set[UUID]
+
+
+def _pending(runtime: JobRuntime) -> _Work:
     from docgen.db.objects import get_objects
 
     with transaction(runtime.engine) as conn:
-        pending = jobs_repo.job_objects(conn, runtime.job_id, status="pending")
+        everything = jobs_repo.job_objects(conn, runtime.job_id)
+        pending = [o for o in everything if o.status == "pending"]
         found = get_objects(conn, [p.object_id for p in pending])
-    return pending, {i: o.name for i, o in found.items()}
+    in_job = {o.object_id for o in everything}
+    return _Work(
+        pending=pending,
+        names={i: o.name for i, o in found.items()},
+        upstream={i: set(o.upstream_object_ids) & in_job for i, o in found.items()},
+        unfinished={o.object_id for o in everything if o.status in ("pending", "processing")},
+    )
 
 
 def _finish(runtime: JobRuntime, stopped: str | None) -> Any:

@@ -43,14 +43,18 @@ _THREADS = anyio.CapacityLimiter(64)
 
 
 def should_retry(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry only provider errors that say trying again may help."""
-    try:
-        state.result()
-    except ProviderError as exc:
-        return exc.retryable
-    except Exception:  # noqa: BLE001 - anything else (a bug, the database) is not retried here
-        return False
-    return False
+    """Retry only provider errors that say trying again may help.
+
+    The engine hands over `Failed(data=exception)`; `state.result()` would return a
+    coroutine here (the task is async), so the exception is read from the state's data.
+    """
+    error = state.data if isinstance(state.data, BaseException) else None
+    if error is None:
+        try:
+            state.result(_sync=True)  # type: ignore[call-arg]
+        except Exception as exc:  # noqa: BLE001 - classified below
+            error = exc
+    return isinstance(error, ProviderError) and error.retryable
 
 
 def layer_cache_key(context: Any, parameters: dict[str, Any]) -> str:

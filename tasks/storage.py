@@ -14,13 +14,16 @@ from uuid import UUID
 
 import anyio
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from docgen import jobs as core_jobs
 from docgen.service import DocumentationGenerationService, GeneratedDocumentation, LayerOutcome
 
 
-@task(name="store-documentation", task_run_name="store-{generated.object_id}")
+@task(
+    name="store-documentation", task_run_name="store-{generated.object_id}", cache_policy=NO_CACHE
+)
 async def store_documentation(
     engine: Engine,
     service: DocumentationGenerationService,
@@ -34,7 +37,7 @@ async def store_documentation(
     )
 
 
-@task(name="record-failed-object", task_run_name="failed-{object_id}")
+@task(name="record-failed-object", task_run_name="failed-{object_id}", cache_policy=NO_CACHE)
 async def record_failed(
     engine: Engine,
     job_id: UUID,

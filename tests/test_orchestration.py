@@ -79,3 +79,130 @@ def test_twenty_objects_complete_with_exact_accounting(
             " AND is_current"), {"ids": ids}).scalar_one()
     assert len(rows) == 120 and current == 20
     assert {(r["object_id"], r["layer"]) for r in rows} == {(i, l) for i in ids for l in LAYER_NAMES}
+
+
+def fill_key(layer_key: str):  # type: ignore[no-untyped-def]
+    return lambda body: f"Fill {layer_key} only" in json.dumps(body)
+
+
+def test_rate_limits_and_server_errors_are_retried(
+    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    job_id, ids = new_job(engine, org, 5, concurrency=2, max_retries=4)
+    fake_openai.enqueue(Fault.rate_limit(retry_after=0.2), Fault.server_error(),
+                        Fault.rate_limit(retry_after=0.1), Fault.server_error(503))
+    state = run(job_id)
+    assert state.is_completed(), state.message
+    job = job_row(engine, job_id)
+    assert (job.status, job.processed_objects, job.failed_objects) == ("completed", 5, 0)
+    assert sum(1 for r in fake_openai.requests if r.status in (429, 500, 503)) == 4
+    assert len(fake_openai.completions) == 30 + 4
+
+
+def test_a_failing_object_is_counted_and_the_job_goes_on(
+    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    job_id, ids = new_job(engine, org, 20, concurrency=4, max_retries=1)
+    with transaction(engine) as conn:
+        bad_name = conn.execute(sa.text("SELECT name FROM metadata.objects WHERE id = :i"),
+                                {"i": ids[7]}).scalar_one()
+    # the narrative (critical) of one object always breaks
+    fake_openai.add_rule(
+        lambda b: "Fill businessNarrative only" in json.dumps(b)
+        and f"Name: {bad_name}\n" in b["messages"][1]["content"],
+        Fault.server_error(),
+    )
+    state = run(job_id)
+    assert state.is_completed(), state.message
+    job = job_row(engine, job_id)
+    assert (job.status, job.processed_objects, job.failed_objects) == ("completed", 20, 1)
+    assert job.layers_completed["executive_summary"] == 20
+    assert job.layers_completed["business_narrative"] == 19
+    assert job.layers_failed == {"business_narrative": 1}
+    with transaction(engine) as conn:
+        state_row = jobs_repo.job_objects(conn, job_id, status="failed")
+        failed_logs = [r for r in logs.logs_for(conn, job_id=job_id, object_id=ids[7])]
+    assert [r.object_id for r in state_row] == [ids[7]]
+    assert "business_narrative" in (state_row[0].error_message or "")
+    assert {r["layer"]: r["status"] for r in failed_logs} == {
+        "executive_summary": "completed", "business_narrative": "failed"}
+    assert failed_logs[1]["attempts"] == 2  # one try + max_retries=1
+
+
+def test_401_fails_the_job_fast(
+    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    key = use_openai(engine, org, fake_openai, api_key="sk-fastfail-" + "k" * 24)
+    job_id, ids = new_job(engine, org, 6, concurrency=1)
+    fake_openai.add_rule(lambda b: True, Fault.auth())
+    state = run(job_id)
+    assert state.is_failed()
+    job = job_row(engine, job_id)
+    assert job.status == "failed" and job.completed_at is not None
+    assert len(fake_openai.completions) == 1, "no further calls, no further objects"
+    assert job.processed_objects == 0 and job.failed_objects == 0
+    errors = [e for e in job.error_log if e.get("status") == "failed"]
+    assert errors and "refused the API key" in errors[0]["error"]
+    assert key not in json.dumps(job.error_log)
+    with transaction(engine) as conn:
+        assert not jobs_repo.job_objects(conn, job_id, status="processing")
+
+
+def test_missing_key_fails_before_any_object(
+    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    from docgen.db import orgs
+
+    with transaction(engine) as conn:
+        orgs.set_provider(conn, org.id, "openai", base_url=fake_openai.base_url)
+    job_id, _ = new_job(engine, org, 3)
+    state = run(job_id)
+    assert state.is_failed()
+    job = job_row(engine, job_id)
+    assert job.status == "failed"
+    assert any("No OpenAI API key configured for organization" in e.get("error", "")
+               for e in job.error_log)
+    assert fake_openai.completions == []
+
+
+def test_rerun_makes_no_calls_and_regenerate_all_makes_new_versions(
+    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    objs = make_chain(engine, org, 4)
+    ids = [o.id for o in objs]
+
+    def job(**options: Any) -> UUID:
+        created = core_jobs.create_job(engine, org.id, ids, JobOptions(**options),
+                                       triggered_by_user_id=org.admin_id)
+        assert run(created.id).is_completed()
+        return created.id
+
+    job(concurrency=2)
+    calls = len(fake_openai.completions)
+    assert calls == 24
+    # same inputs, skip_existing: every object skipped, no call
+    skipped = job(skip_existing=True)
+    assert len(fake_openai.completions) == calls
+    row = job_row(engine, skipped)
+    assert (row.processed_objects, row.skipped_objects, row.total_tokens_used) == (4, 4, 0)
+    # same inputs without skip_existing: the layer cache answers, no call, new versions free
+    cached = job()
+    assert len(fake_openai.completions) == calls
+    assert job_row(engine, cached).total_tokens_used == 0
+    # regenerate_all: calls again, one more version, exactly one current row per object
+    job(regenerate_all=True)
+    assert len(fake_openai.completions) == calls + 24
+    with transaction(engine) as conn:
+        counts = conn.execute(sa.text(
+            "SELECT object_id, count(*) AS versions, count(*) FILTER (WHERE is_current) AS cur"
+            " FROM metadata.object_documentation WHERE object_id = ANY(:ids)"
+            " GROUP BY object_id"), {"ids": ids}).all()
+    assert {(c.versions, c.cur) for c in counts} == {(3, 1)}

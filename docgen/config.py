@@ -83,3 +83,16 @@ class LLMSettings(BaseSettings):
             "the built-in table."
         ),
     )
+
+
+class PrefectEnvironment(BaseSettings):
+    """The Prefect settings docgen looks at to decide where flows report (read only)."""
+
+    model_config = SettingsConfigDict(env_prefix="PREFECT_", extra="ignore")
+
+    api_url: str | None = Field(
+        default=None, description="A Prefect server; unset means Prefect's ephemeral server."
+    )
+    api_database_connection_url: str | None = Field(
+        default=None, description="The database of the ephemeral server, when set by the user."
+    )

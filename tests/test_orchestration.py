@@ -30,8 +30,9 @@ pytestmark = pytest.mark.prefect
 def new_job(engine: Engine, org: OrgFixture, count: int, **options: Any) -> tuple[UUID, list[UUID]]:
     objs = make_chain(engine, org, count)
     ids = [o.id for o in objs]
-    job = core_jobs.create_job(engine, org.id, ids, JobOptions(**options),
-                               triggered_by_user_id=org.admin_id)
+    job = core_jobs.create_job(
+        engine, org.id, ids, JobOptions(**options), triggered_by_user_id=org.admin_id
+    )
     return job.id, ids
 
 
@@ -45,7 +46,10 @@ def job_row(engine: Engine, job_id: UUID) -> jobs_repo.Job:
 
 
 def test_twenty_objects_complete_with_exact_accounting(
-    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
     prefect_harness: None,
 ) -> None:
     use_openai(engine, org, fake_openai)
@@ -55,16 +59,26 @@ def test_twenty_objects_complete_with_exact_accounting(
     job = job_row(engine, job_id)
     assert job.status == "completed"
     assert (job.processed_objects, job.failed_objects, job.progress_percentage) == (
-        20, 0, Decimal("100.00"))
+        20,
+        0,
+        Decimal("100.00"),
+    )
     reported = fake_openai.reported_usage()
     assert len(fake_openai.completions) == 120
     assert job.prompt_tokens_used == reported["prompt_tokens"]
     assert job.completion_tokens_used == reported["completion_tokens"]
     assert job.total_tokens_used == reported["prompt_tokens"] + reported["completion_tokens"]
     expected = sum(
-        (load_pricing().cost("gpt-4o", Usage(r.usage["prompt_tokens"], r.usage["completion_tokens"],
-                                             r.usage["cached_tokens"]))
-         for r in fake_openai.requests if r.usage),
+        (
+            load_pricing().cost(
+                "gpt-4o",
+                Usage(
+                    r.usage["prompt_tokens"], r.usage["completion_tokens"], r.usage["cached_tokens"]
+                ),
+            )
+            for r in fake_openai.requests
+            if r.usage
+        ),
         Decimal(0),
     )
     assert abs(job.actual_cost - expected) <= Decimal("0.000001") * 120
@@ -74,11 +88,17 @@ def test_twenty_objects_complete_with_exact_accounting(
     assert job.average_processing_time_ms is not None
     with transaction(engine) as conn:
         rows = logs.logs_for(conn, job_id=job_id)
-        current = conn.execute(sa.text(
-            "SELECT count(*) FROM metadata.object_documentation WHERE object_id = ANY(:ids)"
-            " AND is_current"), {"ids": ids}).scalar_one()
+        current = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM metadata.object_documentation WHERE object_id = ANY(:ids)"
+                " AND is_current"
+            ),
+            {"ids": ids},
+        ).scalar_one()
     assert len(rows) == 120 and current == 20
-    assert {(r["object_id"], r["layer"]) for r in rows} == {(i, l) for i in ids for l in LAYER_NAMES}
+    assert {(r["object_id"], r["layer"]) for r in rows} == {
+        (i, l) for i in ids for l in LAYER_NAMES
+    }
 
 
 def fill_key(layer_key: str):  # type: ignore[no-untyped-def]
@@ -86,13 +106,20 @@ def fill_key(layer_key: str):  # type: ignore[no-untyped-def]
 
 
 def test_rate_limits_and_server_errors_are_retried(
-    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
     prefect_harness: None,
 ) -> None:
     use_openai(engine, org, fake_openai)
     job_id, ids = new_job(engine, org, 5, concurrency=2, max_retries=4)
-    fake_openai.enqueue(Fault.rate_limit(retry_after=0.2), Fault.server_error(),
-                        Fault.rate_limit(retry_after=0.1), Fault.server_error(503))
+    fake_openai.enqueue(
+        Fault.rate_limit(retry_after=0.2),
+        Fault.server_error(),
+        Fault.rate_limit(retry_after=0.1),
+        Fault.server_error(503),
+    )
     state = run(job_id)
     assert state.is_completed(), state.message
     job = job_row(engine, job_id)
@@ -102,18 +129,24 @@ def test_rate_limits_and_server_errors_are_retried(
 
 
 def test_a_failing_object_is_counted_and_the_job_goes_on(
-    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
     prefect_harness: None,
 ) -> None:
     use_openai(engine, org, fake_openai)
     job_id, ids = new_job(engine, org, 20, concurrency=4, max_retries=1)
     with transaction(engine) as conn:
-        bad_name = conn.execute(sa.text("SELECT name FROM metadata.objects WHERE id = :i"),
-                                {"i": ids[7]}).scalar_one()
+        bad_name = conn.execute(
+            sa.text("SELECT name FROM metadata.objects WHERE id = :i"), {"i": ids[7]}
+        ).scalar_one()
     # the narrative (critical) of one object always breaks
     fake_openai.add_rule(
-        lambda b: "Fill businessNarrative only" in json.dumps(b)
-        and f"Name: {bad_name}\n" in b["messages"][1]["content"],
+        lambda b: (
+            "Fill businessNarrative only" in json.dumps(b)
+            and f"Name: {bad_name}\n" in b["messages"][1]["content"]
+        ),
         Fault.server_error(),
     )
     state = run(job_id)
@@ -129,12 +162,17 @@ def test_a_failing_object_is_counted_and_the_job_goes_on(
     assert [r.object_id for r in state_row] == [ids[7]]
     assert "business_narrative" in (state_row[0].error_message or "")
     assert {r["layer"]: r["status"] for r in failed_logs} == {
-        "executive_summary": "completed", "business_narrative": "failed"}
+        "executive_summary": "completed",
+        "business_narrative": "failed",
+    }
     assert failed_logs[1]["attempts"] == 2  # one try + max_retries=1
 
 
 def test_401_fails_the_job_fast(
-    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
     prefect_harness: None,
 ) -> None:
     key = use_openai(engine, org, fake_openai, api_key="sk-fastfail-" + "k" * 24)
@@ -154,7 +192,10 @@ def test_401_fails_the_job_fast(
 
 
 def test_missing_key_fails_before_any_object(
-    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
     prefect_harness: None,
 ) -> None:
     from docgen.db import orgs
@@ -166,13 +207,17 @@ def test_missing_key_fails_before_any_object(
     assert state.is_failed()
     job = job_row(engine, job_id)
     assert job.status == "failed"
-    assert any("No OpenAI API key configured for organization" in e.get("error", "")
-               for e in job.error_log)
+    assert any(
+        "No OpenAI API key configured for organization" in e.get("error", "") for e in job.error_log
+    )
     assert fake_openai.completions == []
 
 
 def test_rerun_makes_no_calls_and_regenerate_all_makes_new_versions(
-    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI,
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
     prefect_harness: None,
 ) -> None:
     use_openai(engine, org, fake_openai)
@@ -180,8 +225,9 @@ def test_rerun_makes_no_calls_and_regenerate_all_makes_new_versions(
     ids = [o.id for o in objs]
 
     def job(**options: Any) -> UUID:
-        created = core_jobs.create_job(engine, org.id, ids, JobOptions(**options),
-                                       triggered_by_user_id=org.admin_id)
+        created = core_jobs.create_job(
+            engine, org.id, ids, JobOptions(**options), triggered_by_user_id=org.admin_id
+        )
         assert run(created.id).is_completed()
         return created.id
 
@@ -201,8 +247,12 @@ def test_rerun_makes_no_calls_and_regenerate_all_makes_new_versions(
     job(regenerate_all=True)
     assert len(fake_openai.completions) == calls + 24
     with transaction(engine) as conn:
-        counts = conn.execute(sa.text(
-            "SELECT object_id, count(*) AS versions, count(*) FILTER (WHERE is_current) AS cur"
-            " FROM metadata.object_documentation WHERE object_id = ANY(:ids)"
-            " GROUP BY object_id"), {"ids": ids}).all()
+        counts = conn.execute(
+            sa.text(
+                "SELECT object_id, count(*) AS versions, count(*) FILTER (WHERE is_current) AS cur"
+                " FROM metadata.object_documentation WHERE object_id = ANY(:ids)"
+                " GROUP BY object_id"
+            ),
+            {"ids": ids},
+        ).all()
     assert {(c.versions, c.cur) for c in counts} == {(3, 1)}

@@ -12,7 +12,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from docgen.cli import db, org
+from docgen.cli import db, jobs, org
 from docgen.errors import DocgenError
 
 app = typer.Typer(
@@ -24,6 +24,9 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(org.app, name="org")
+app.add_typer(jobs.app, name="jobs")
+app.command("run")(jobs.run_command)
+app.command("estimate")(jobs.estimate_command)
 
 
 @app.callback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from uuid import UUID
 
@@ -35,3 +36,35 @@ def read_secret_from_stdin(prompt: str) -> str:
 
         return getpass.getpass(prompt)
     return sys.stdin.read()
+
+
+def prepare_prefect(verbose: bool = False) -> None:
+    """Set Prefect's environment before Prefect is imported.
+
+    With no PREFECT_API_URL, flows run against Prefect's ephemeral server; on the embedded
+    database docgen points that server at a `prefect` database of the embedded PostgreSQL.
+    """
+    from docgen.config import DatabaseSettings, PrefectEnvironment
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    prefect_env = PrefectEnvironment()
+    if prefect_env.api_url or prefect_env.api_database_connection_url:
+        return
+    database = DatabaseSettings()
+    if database.embedded:
+        from docgen.db import embedded
+
+        os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = embedded.prefect_database_url(
+            database.home
+        )
+
+
+def parse_uuid(value: str, what: str) -> UUID:
+    from docgen.errors import InvalidInput
+
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be a UUID, not {value!r}") from None

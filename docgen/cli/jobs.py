@@ -1,0 +1,396 @@
+"""`docgen jobs ...`, `docgen run` and `docgen estimate`: create, run and watch jobs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from docgen.cli._common import engine, err, out, parse_uuid, prepare_prefect, print_created
+from docgen.db import jobs as jobs_repo
+from docgen.db import orgs
+from docgen.db.engine import transaction
+from docgen.db.objects import Selection
+from docgen.errors import InvalidInput
+
+app = typer.Typer(
+    help="Documentation jobs: create, run, watch, pause, resume, cancel.", no_args_is_help=True
+)
+
+# Options shared by the commands that select objects or set job options.
+ORG = typer.Option(..., "--org", help="Organization name or id.")
+OBJECTS = typer.Option(None, "--object", help="Object id (repeatable).")
+SELECT = typer.Option(None, "--select", help="Glob on object names, e.g. 'fct_*' (repeatable).")
+ALL = typer.Option(False, "--all", help="Every object of the organization.")
+SKIP = typer.Option(
+    False,
+    "--skip-existing",
+    help="Skip objects already documented from the "
+    "same code, upstream documentation, prompt version and model.",
+)
+REGENERATE = typer.Option(False, "--regenerate-all", help="Call the LLM again for every layer.")
+RETRIES = typer.Option(3, "--max-retries", help="Retries per layer call.")
+CONCURRENCY = typer.Option(1, "--concurrency", help="Objects at the same time (1 = sequential).")
+MAX_COST = typer.Option(None, "--max-cost", help="Pause the job before spending more (USD).")
+CONCURRENT_LAYERS = typer.Option(
+    False, "--concurrent-layers", help="Generate an object's four non-critical layers together."
+)
+AS_JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def selection_from(objects: list[str] | None, select: list[str] | None, all_: bool) -> Selection:
+    if not (objects or select or all_):
+        raise InvalidInput("choose objects with --object ID, --select GLOB or --all")
+    return Selection(
+        object_ids=[parse_uuid(o, "--object") for o in objects or []],
+        select=list(select or []),
+        all=all_,
+    )
+
+
+def options_from(**values: Any) -> Any:
+    from pydantic import ValidationError
+
+    from docgen.jobs import JobOptions
+
+    try:
+        return JobOptions(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "options"
+        raise InvalidInput(f"{where}: {first['msg']}") from None
+
+
+def _job_json(job: jobs_repo.Job) -> str:
+    return job.model_dump_json(indent=2)
+
+
+@app.command("create")
+def create(
+    org: str = ORG,
+    user: str = typer.Option(..., "--user", help="The admin who triggers it (email or id)."),
+    objects: list[str] | None = OBJECTS,
+    select: list[str] | None = SELECT,
+    all_: bool = ALL,
+    skip_existing: bool = SKIP,
+    regenerate_all: bool = REGENERATE,
+    max_retries: int = RETRIES,
+    concurrency: int = CONCURRENCY,
+    max_cost: float | None = MAX_COST,
+    concurrent_layers: bool = CONCURRENT_LAYERS,
+) -> None:
+    """Create a queued job (validated and estimated); prints its id."""
+    job = _create(
+        org,
+        user,
+        objects,
+        select,
+        all_,
+        skip_existing,
+        regenerate_all,
+        max_retries,
+        concurrency,
+        max_cost,
+        concurrent_layers,
+    )
+    err.print(
+        f"{job.total_objects} objects, estimated {job.estimated_tokens:,} tokens, "
+        f"${job.estimated_cost:.4f} with {job.model_name}"
+    )
+    print_created("job", job.id)
+
+
+def _create(
+    org: str,
+    user: str,
+    objects: list[str] | None,
+    select: list[str] | None,
+    all_: bool,
+    skip_existing: bool,
+    regenerate_all: bool,
+    max_retries: int,
+    concurrency: int,
+    max_cost: float | None,
+    concurrent_layers: bool,
+) -> jobs_repo.Job:
+    from docgen.jobs import create_job
+
+    options = options_from(
+        skip_existing=skip_existing,
+        regenerate_all=regenerate_all,
+        max_retries=max_retries,
+        concurrency=concurrency,
+        max_cost_usd=Decimal(str(max_cost)) if max_cost is not None else None,
+        concurrent_layers=concurrent_layers,
+    )
+    selection = selection_from(objects, select, all_)
+    with transaction(engine()) as conn:
+        organization = orgs.get_organization(conn, org)
+    return create_job(engine(), organization.id, selection, options, triggered_by_user_id=user)
+
+
+@app.command("run")
+def run(
+    job_id: str = typer.Argument(..., help="Job id."),
+    as_json: bool = AS_JSON,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Run (or continue) a job in this process, with a progress bar; exits when it is
+    completed, failed, cancelled or paused (non-zero for failed)."""
+    _run_and_report(parse_uuid(job_id, "job id"), as_json, verbose)
+
+
+@app.command("resume")
+def resume(
+    job_id: str = typer.Argument(..., help="Job id."),
+    as_json: bool = AS_JSON,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Continue a paused job in this process (the process that paused may be long gone)."""
+    from docgen.jobs import reopen_for_run
+
+    job = reopen_for_run(engine(), parse_uuid(job_id, "job id"))
+    err.print(f"job {job.id} resumes at {job.processed_objects}/{job.total_objects} objects")
+    _run_and_report(job.id, as_json, verbose)
+
+
+@app.command("status")
+def status(job_id: str = typer.Argument(..., help="Job id."), as_json: bool = AS_JSON) -> None:
+    """Print the job row (brief's column names with --json)."""
+    with transaction(engine()) as conn:
+        job = jobs_repo.get_job(conn, parse_uuid(job_id, "job id"))
+    if as_json:
+        sys.stdout.write(_job_json(job) + "\n")
+        return
+    _print_job(job)
+
+
+@app.command("pause")
+def pause(job_id: str = typer.Argument(..., help="Job id.")) -> None:
+    """Stop starting new objects; in-flight objects finish. Resume with `docgen jobs resume`."""
+    from docgen.jobs import pause_job
+
+    job = pause_job(engine(), parse_uuid(job_id, "job id"))
+    err.print(f"job {job.id} {job.status} at {job.processed_objects}/{job.total_objects} objects")
+
+
+@app.command("cancel")
+def cancel(job_id: str = typer.Argument(..., help="Job id.")) -> None:
+    """Stop the job for good; in-flight objects finish, nothing is half-stored."""
+    from docgen.jobs import cancel_job
+
+    job = cancel_job(engine(), parse_uuid(job_id, "job id"))
+    err.print(f"job {job.id} {job.status} at {job.processed_objects}/{job.total_objects} objects")
+
+
+@app.command("list")
+def list_(org: str = ORG, as_json: bool = AS_JSON) -> None:
+    """The organization's latest jobs."""
+    with transaction(engine()) as conn:
+        organization = orgs.get_organization(conn, org)
+        found = jobs_repo.list_jobs(conn, organization.id)
+    if as_json:
+        sys.stdout.write(json.dumps([json.loads(j.model_dump_json()) for j in found]) + "\n")
+        return
+    table = Table("id", "status", "progress", "failed", "tokens", "cost", "created")
+    for job in found:
+        table.add_row(
+            str(job.id),
+            job.status,
+            f"{job.processed_objects}/{job.total_objects}",
+            str(job.failed_objects),
+            f"{job.total_tokens_used:,}",
+            f"${job.actual_cost:.4f}",
+            f"{job.created_at:%Y-%m-%d %H:%M}",
+        )
+    out.print(table)
+
+
+def _print_job(job: jobs_repo.Job) -> None:
+    out.print(f"job {job.id}: {job.status}")
+    out.print(
+        f"  objects   {job.processed_objects}/{job.total_objects} processed "
+        f"({job.progress_percentage}%), {job.failed_objects} failed, "
+        f"{job.skipped_objects} skipped"
+    )
+    out.print(f"  tokens    {job.total_tokens_used:,} (estimated {job.estimated_tokens:,})")
+    out.print(
+        f"  cost      ${job.actual_cost:.4f} (estimated ${job.estimated_cost:.4f}) "
+        f"with {job.api_provider}/{job.model_name}"
+    )
+    if job.estimated_completion_time and job.status == "processing":
+        out.print(f"  ETA       {job.estimated_completion_time:%Y-%m-%d %H:%M:%S %Z}")
+    if job.error_log:
+        last = job.error_log[-1]
+        out.print(
+            f"  last note {last.get('status')}: {last.get('error') or last.get('reason') or ''}"
+        )
+
+
+def _run_and_report(job_id: UUID, as_json: bool, verbose: bool) -> None:
+    prepare_prefect(verbose)
+    from flows.orchestrator import DocumentationJobOrchestrator
+
+    with transaction(engine()) as conn:
+        job = jobs_repo.get_job(conn, job_id)
+    orchestrator = DocumentationJobOrchestrator(job.organization_id, engine())
+    done = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(job_id, done), daemon=True)
+    watcher.start()
+    try:
+        job = orchestrator.process_job(job_id)
+    finally:
+        done.set()
+        watcher.join(timeout=2)
+    if as_json:
+        sys.stdout.write(_job_json(job) + "\n")
+    else:
+        _print_job(job)
+    if job.status == "failed":
+        errors = [e for e in job.error_log if e.get("status") == "failed"]
+        detail = (errors[-1].get("error") if errors else None) or "see `docgen jobs status`"
+        raise typer.Exit(_fail_line(f"job {job.id} failed: {detail}"))
+
+
+def _fail_line(message: str) -> int:
+    sys.stderr.write(f"docgen: error: {message.splitlines()[0]}\n")
+    return 1
+
+
+def _watch(job_id: UUID, done: threading.Event) -> None:
+    """A progress bar on stderr from the job row, until the run ends."""
+    if not err.is_terminal:
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[detail]}"),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        bar = progress.add_task("documenting", total=100, detail="")
+        while not done.wait(0.5):
+            try:
+                with transaction(engine()) as conn:
+                    job = jobs_repo.get_job(conn, job_id)
+            except Exception:  # noqa: BLE001 - a display glitch must not stop the job
+                continue
+            eta = (
+                f", ETA {job.estimated_completion_time:%H:%M:%S}"
+                if job.estimated_completion_time
+                else ""
+            )
+            progress.update(
+                bar,
+                completed=float(job.progress_percentage),
+                detail=f"{job.processed_objects}/{job.total_objects}, {job.failed_objects} "
+                f"failed, ${job.actual_cost:.4f}{eta}",
+            )
+
+
+# --- top-level commands: `docgen run`, `docgen estimate` -------------------------------------
+
+
+def run_command(
+    org: str = ORG,
+    user: str = typer.Option(..., "--user", help="The admin who triggers it (email or id)."),
+    objects: list[str] | None = OBJECTS,
+    select: list[str] | None = SELECT,
+    all_: bool = ALL,
+    skip_existing: bool = SKIP,
+    regenerate_all: bool = REGENERATE,
+    max_retries: int = RETRIES,
+    concurrency: int = CONCURRENCY,
+    max_cost: float | None = MAX_COST,
+    concurrent_layers: bool = CONCURRENT_LAYERS,
+    as_json: bool = AS_JSON,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Create a job and run it here with a live progress bar."""
+    job = _create(
+        org,
+        user,
+        objects,
+        select,
+        all_,
+        skip_existing,
+        regenerate_all,
+        max_retries,
+        concurrency,
+        max_cost,
+        concurrent_layers,
+    )
+    err.print(f"job {job.id}: {job.total_objects} objects, estimated ${job.estimated_cost:.4f}")
+    _run_and_report(job.id, as_json, verbose)
+
+
+def estimate_command(
+    org: str = ORG,
+    objects: list[str] | None = OBJECTS,
+    select: list[str] | None = SELECT,
+    all_: bool = ALL,
+    as_json: bool = AS_JSON,
+) -> None:
+    """Tokens and USD per object and in total, before anything runs."""
+    from docgen.db.objects import resolve_selection
+    from docgen.jobs import estimate_objects
+
+    selection = selection_from(objects, select, all_)
+    with transaction(engine()) as conn:
+        organization = orgs.get_organization(conn, org)
+        settings = orgs.get_llm_settings(conn, organization.id)
+        ids = resolve_selection(conn, organization.id, selection)
+        estimates = estimate_objects(conn, organization.id, ids)
+    model = "offline" if settings.provider == "offline" else settings.model
+    total_tokens = sum(e.total_tokens for e in estimates)
+    total_cost = sum((e.cost_usd for e in estimates), Decimal(0))
+    if as_json:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "model": model,
+                    "objects": [
+                        {
+                            "object_id": str(e.object_id),
+                            "name": e.name,
+                            "prompt_tokens": e.prompt_tokens,
+                            "completion_tokens": e.completion_tokens,
+                            "cached_tokens": e.cached_tokens,
+                            "cost_usd": str(e.cost_usd),
+                        }
+                        for e in estimates
+                    ],
+                    "total_tokens": total_tokens,
+                    "total_cost_usd": str(total_cost),
+                }
+            )
+            + "\n"
+        )
+        return
+    table = Table(
+        "object",
+        "prompt tokens",
+        "of which cached",
+        "completion tokens",
+        "USD",
+        title=f"Estimate with {model}",
+    )
+    for e in estimates:
+        table.add_row(
+            e.name,
+            f"{e.prompt_tokens:,}",
+            f"{e.cached_tokens:,}",
+            f"{e.completion_tokens:,}",
+            f"{e.cost_usd:.4f}",
+        )
+    table.add_row(
+        "[bold]total", "", "", f"[bold]{total_tokens:,} tokens", f"[bold]{total_cost:.4f}"
+    )
+    out.print(table)

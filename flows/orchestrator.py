@@ -48,7 +48,10 @@ class DocumentationJobOrchestrator:
         if isinstance(options, dict):
             options = JobOptions.model_validate(options)
         job = core_jobs.create_job(
-            self.engine, self.organization_id, object_ids, options,
+            self.engine,
+            self.organization_id,
+            object_ids,
+            options,
             triggered_by_user_id=triggered_by_user_id,
         )
         return job.id

@@ -74,8 +74,8 @@ def assert_exactly_once(engine: Engine, job_id: UUID, ids: list[UUID]) -> None:
         per_object = dict(
             conn.execute(
                 sa.text(
-                    "SELECT object_id, count(*) FROM metadata.object_documentation WHERE job_id = :j"
-                    " GROUP BY object_id"
+                    "SELECT object_id, count(*) FROM metadata.object_documentation"
+                    " WHERE job_id = :j GROUP BY object_id"
                 ),
                 {"j": job_id},
             ).all()

@@ -97,7 +97,7 @@ def test_twenty_objects_complete_with_exact_accounting(
         ).scalar_one()
     assert len(rows) == 120 and current == 20
     assert {(r["object_id"], r["layer"]) for r in rows} == {
-        (i, l) for i in ids for l in LAYER_NAMES
+        (i, layer) for i in ids for layer in LAYER_NAMES
     }
 
 

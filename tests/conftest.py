@@ -9,10 +9,12 @@ at the end.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
-import tempfile  # noqa: E402
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 # Prefect keeps task results (the layer cache) under its home: a throwaway one for tests.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="docgen-tests-prefect-")
+atexit.register(shutil.rmtree, _PREFECT_HOME, True)
 os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
 os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", os.path.join(_PREFECT_HOME, "storage"))
 # Retries back off 0.1, 0.2, 0.4 s in tests instead of 1, 2, 4 s (behaviour is the same).

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -227,7 +228,9 @@ class LayerEnvelope(_Strict):
 ENVELOPE_SCHEMA_NAME = "docgen_layer"
 
 
+@lru_cache(maxsize=1)
 def envelope_schema() -> dict[str, Any]:
+    """The envelope's strict JSON schema (built once; treat it as read-only)."""
     return strict_json_schema(LayerEnvelope)
 
 

@@ -49,7 +49,8 @@ class RateLimiter:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.rpm or self.tpm)
+        """True when there is a limit to keep, or a Retry-After pause to honour."""
+        return bool(self.rpm or self.tpm or self._paused_until)
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._updated)

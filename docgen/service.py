@@ -248,8 +248,9 @@ class DocumentationGenerationService:
     def generate_layer(self, ctx: ObjectContext, layer: LayerName) -> LayerResult:
         """One try at one layer (raises a ProviderError subclass on failure)."""
         request = self.layer_request(ctx, layer)
-        if self.rate_limiter is not None and self.provider.name != "offline":
-            self.rate_limiter.acquire(request_tokens(request))
+        limiter = self.rate_limiter
+        if limiter is not None and limiter.enabled and self.provider.name != "offline":
+            limiter.acquire(request_tokens(request))
         if self.before_call is not None:
             self.before_call(request)
         return self.provider.generate(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from decimal import Decimal
+from functools import partial
 from typing import Any, Literal
 from uuid import UUID
 
@@ -12,6 +13,7 @@ import anyio
 from prefect import flow
 from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel
 
 from docgen.context import ObjectContext
@@ -103,11 +105,13 @@ async def _document(runtime: JobRuntime, object_id: UUID) -> ObjectResult:
             outcomes[layer] = await _layer(runtime, ctx, layer, input_hash, run_key)
     if runtime.fatal is not None:
         return ObjectResult(object_id=object_id, status="released", error=str(runtime.fatal))
-    generated = service.assemble(
-        ctx, outcomes, duration_ms=int((time.perf_counter() - started) * 1000)
+    generated = await run_db(  # complexity parses the code: keep it off the event loop
+        partial(service.assemble, duration_ms=int((time.perf_counter() - started) * 1000)),
+        ctx,
+        outcomes,
     )
     documentation_id = await store_documentation(
-        runtime.engine, service, runtime.job_id, runtime.runner, generated
+        quote(runtime.engine), quote(service), runtime.job_id, runtime.runner, quote(generated)
     )
     if documentation_id is None:  # another runner took the object over: nothing was stored
         return ObjectResult(object_id=object_id, status="not_claimed")
@@ -153,7 +157,13 @@ async def _fail(
         Decimal(0),
     )
     counted = await record_failed(
-        runtime.engine, runtime.job_id, ctx.object.id, runtime.runner, outcomes, error, cost
+        quote(runtime.engine),
+        runtime.job_id,
+        ctx.object.id,
+        runtime.runner,
+        quote(outcomes),
+        error,
+        cost,
     )
     return ObjectResult(
         object_id=ctx.object.id,
@@ -180,8 +190,9 @@ async def _layer(
         refresh_cache=options.regenerate_all or None,
     )
     started = time.perf_counter()
+    # quote(): Prefect would otherwise walk the whole context and service looking for futures
     state: State[Any] = await task(
-        runtime.service, ctx, layer, input_hash, run_key, return_state=True
+        quote(runtime.service), quote(ctx), layer, input_hash, run_key, return_state=True
     )
     elapsed = int((time.perf_counter() - started) * 1000)
     if state.is_completed():

@@ -199,9 +199,15 @@ async def _cancelled_in_prefect() -> bool:
 async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
     """Run pending objects with the job's concurrency; the reason it stopped early, or None."""
     gate = _Gate(runtime)
-    progress = await acreate_progress_artifact(
-        progress=0.0, description=f"documentation job {runtime.job_id}"
-    )
+    progress = _Progress(runtime)
+    await progress.create()
+    try:
+        return await _passes(runtime, gate, progress, logger)
+    finally:
+        await progress.update(force=True)
+
+
+async def _passes(runtime: JobRuntime, gate: _Gate, progress: _Progress, logger: Any) -> str | None:
     for _ in range(MAX_PASSES):
         work = await run_db(_pending, runtime)
         if not work.pending:
@@ -216,7 +222,7 @@ async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
 
 
 async def _run_pass(
-    runtime: JobRuntime, gate: _Gate, work: _Work, progress: Any, logger: Any
+    runtime: JobRuntime, gate: _Gate, work: _Work, progress: _Progress, logger: Any
 ) -> str | None:
     """One pass over the pending objects, at most `concurrency` at a time, each one started
     only after its upstream objects in this job are finished (their fresh documentation is
@@ -273,13 +279,35 @@ async def _one(
         logger.warning("object %s failed: %s", name, result.error)
     elif not isinstance(result, ObjectResult):
         logger.warning("object %s did not finish: %s", name, redact(one_line(str(result))))
-    job = await run_db(_read_job, runtime.engine, runtime.job_id)
-    await aupdate_progress_artifact(
-        artifact_id=progress,
-        progress=float(job.progress_percentage),
-        description=f"{job.processed_objects}/{job.total_objects} objects, "
-        f"{job.failed_objects} failed, ${job.actual_cost}",
-    )
+    await progress.update()
+
+
+class _Progress:
+    """The job's Prefect progress artifact, updated at most once a second (and at the end)."""
+
+    INTERVAL = 1.0
+
+    def __init__(self, runtime: JobRuntime) -> None:
+        self.runtime = runtime
+        self.artifact_id: Any = None
+        self._last = 0.0
+
+    async def create(self) -> None:
+        self.artifact_id = await acreate_progress_artifact(
+            progress=0.0, description=f"documentation job {self.runtime.job_id}"
+        )
+
+    async def update(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last < self.INTERVAL:
+            return
+        self._last = time.monotonic()
+        job = await run_db(_read_job, self.runtime.engine, self.runtime.job_id)
+        await aupdate_progress_artifact(
+            artifact_id=self.artifact_id,
+            progress=float(job.progress_percentage),
+            description=f"{job.processed_objects}/{job.total_objects} objects, "
+            f"{job.failed_objects} failed, ${job.actual_cost:.4f}",
+        )
 
 
 @dataclass

@@ -178,88 +178,23 @@ def prefect_harness(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory)
     'database is locked' retries. Yields the API URL, also set for subprocesses."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from tests.prefect_server import LocalPrefectServer
+
     database = create_database(pg_admin_url, "prefect_test")
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    home = tmp_path_factory.mktemp("prefect-server-home")
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": database.replace(
-            "postgresql://", "postgresql+asyncpg://", 1
-        ),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    server = LocalPrefectServer(database, tmp_path_factory.mktemp("prefect-server-home"))
     try:
-        _wait_healthy(api_url, server, home / "server.log")
+        server.start()
         previous = os.environ.get("PREFECT_API_URL")
-        os.environ["PREFECT_API_URL"] = api_url
-        with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            yield api_url
+        os.environ["PREFECT_API_URL"] = server.api_url
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server.api_url
         if previous is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = previous
     finally:
-        from prefect.events.worker import EventsWorker
-        from prefect.logging.handlers import APILogWorker
-
-        APILogWorker.drain_all(timeout=5)  # send buffered logs before the server goes away
-        EventsWorker.drain_all(timeout=5)
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        server.stop()
         drop_database(pg_admin_url, database)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(api_url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"prefect server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"prefect server did not become healthy: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="session")

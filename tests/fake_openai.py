@@ -271,6 +271,42 @@ class FakeOpenAI:
             self.content_for = None
             self.latency = 0.0
 
+    def configure(
+        self,
+        *,
+        reset: bool = False,
+        latency: float | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        faults: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """What the /_admin/config endpoint sets (for a server in another process)."""
+        if reset:
+            self.reset()
+        if latency is not None:
+            self.latency = latency
+        if rpm is not None or tpm is not None:
+            self.set_limits(rpm=rpm, tpm=tpm)
+        for fault in faults or []:
+            self.enqueue(Fault(**fault))
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and usage so far (the /_admin/stats endpoint)."""
+        with self._lock:
+            records = list(self.requests)
+        statuses: dict[str, int] = {}
+        for record in records:
+            statuses[str(record.status)] = statuses.get(str(record.status), 0) + 1
+        return {
+            "requests": len(records),
+            "statuses": statuses,
+            "rejected_by_limits": self.rejected,
+            "accepted_tokens": self.accepted_tokens,
+            "usage": self.reported_usage(),
+            "first_started": min((r.started for r in records), default=None),
+            "last_finished": max((r.finished for r in records), default=None),
+        }
+
     # -- what happened -----------------------------------------------------------------------
 
     @property
@@ -384,6 +420,9 @@ class FakeOpenAI:
                     pass
 
             def do_GET(self) -> None:  # noqa: N802
+                if self.path.startswith("/_admin/stats"):
+                    self._send(200, server.stats())
+                    return
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(
                         200,
@@ -401,6 +440,10 @@ class FakeOpenAI:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except json.JSONDecodeError:
                     self._send(400, {"error": {"message": "invalid JSON body"}})
+                    return
+                if self.path.startswith("/_admin/config"):
+                    server.configure(**body)
+                    self._send(200, server.stats())
                     return
                 record = Recorded(
                     body=body, headers=dict(self.headers.items()), started=time.monotonic()
@@ -552,3 +595,25 @@ class FakeOpenAI:
             },
         )
         return status
+
+
+def main() -> None:
+    """`python -m tests.fake_openai [--port N] [--latency S]`: serve until killed; prints the
+    base URL on its first line of stdout."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FakeOpenAI(latency=args.latency)
+    if args.port:
+        server._server.server_close()
+        server._server = ThreadingHTTPServer(("127.0.0.1", args.port), server._handler())
+        server._server.daemon_threads = True
+    print(server.base_url, flush=True)
+    server._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

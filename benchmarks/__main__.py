@@ -1,0 +1,269 @@
+"""`python -m benchmarks [SCENARIO ...]`: measure docgen and write benchmarks/results.json
+and benchmarks/RESULTS.md (figures, not pass/fail tests).
+
+Each measured job runs in its own process (benchmarks/job.py) against the fake OpenAI server
+(its own process too, so it does not share our GIL) and PostgreSQL: the embedded server in a
+temporary DOCGEN_HOME, or the server at DOCGEN_BENCH_ADMIN_URL (a URL with rights to create
+databases). Scenarios: see SCENARIOS below; with none named, all run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from docgen.crypto import generate_master_key
+from docgen.db import embedded, migrate
+from docgen.db.engine import create_engine, with_database
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results.json"
+REPORT = HERE / "RESULTS.md"
+
+MODES = {
+    "server-pg": "local `prefect server` on PostgreSQL",
+    "ephemeral-pg": "ephemeral Prefect server on the embedded PostgreSQL (docgen's default)",
+    "ephemeral-sqlite": "ephemeral Prefect server on SQLite (Prefect's default)",
+}
+
+
+class Bench:
+    """Databases, the fake OpenAI server and Prefect servers shared by the scenarios."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        admin = os.environ.get("DOCGEN_BENCH_ADMIN_URL")
+        self.home = work / "home"
+        if admin:
+            self.admin_url = admin
+        else:
+            embedded.start(self.home)
+            self.admin_url = embedded.server_uri(self.home, "postgres")
+        self.master_key = generate_master_key()
+        self.fake: subprocess.Popen[str] | None = None
+        self.fake_url = ""
+        self.servers: dict[str, Any] = {}
+
+    def database(self, name: str, *, docgen: bool) -> str:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = with_database(self.admin_url, name)
+        if docgen:
+            engine = create_engine(url)
+            migrate.upgrade(engine)
+            engine.dispose()
+        else:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        return url
+
+    def start(self) -> None:
+        self.docgen_url = self.database("docgen_bench", docgen=True)
+        self.fake = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_openai"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.fake.stdout is not None
+        self.fake_url = self.fake.stdout.readline().strip()
+
+    def prefect_env(self, mode: str) -> dict[str, str]:
+        env: dict[str, str] = {"PREFECT_HOME": str(self.work / f"prefect-{mode}")}
+        if mode == "server-pg":
+            if "server-pg" not in self.servers:
+                from tests.prefect_server import LocalPrefectServer
+
+                server = LocalPrefectServer(
+                    self.database("prefect_bench_server", docgen=False),
+                    self.work / "prefect-server",
+                )
+                server.start()
+                self.servers["server-pg"] = server
+            env["PREFECT_API_URL"] = self.servers["server-pg"].api_url
+        elif mode == "ephemeral-pg":
+            url = self.database("prefect_bench_ephemeral", docgen=False)
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = url.replace(
+                "postgresql://", "postgresql+asyncpg://", 1
+            )
+        return env
+
+    def run_job(self, mode: str, **options: Any) -> dict[str, Any]:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
+            "DOCGEN_DATABASE_URL": self.docgen_url,
+            "DOCGEN_MASTER_KEY": self.master_key,
+            "DOCGEN_HOME": str(self.home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "ERROR",
+            **self.prefect_env(mode),
+        }
+        args = [sys.executable, "-m", "benchmarks.job", "--fake-url", self.fake_url]
+        for key, value in options.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                args.append(flag)
+            elif value not in (None, False):
+                args += [flag, str(value)]
+        started = time.perf_counter()
+        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+        if done.returncode != 0:
+            raise RuntimeError(f"benchmark job failed ({mode} {options}):\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        result["process_seconds"] = round(time.perf_counter() - started, 2)
+        result["mode"] = mode
+        return result
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        if self.fake is not None:
+            self.fake.terminate()
+        if not os.environ.get("DOCGEN_BENCH_ADMIN_URL"):
+            embedded.stop(self.home)
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+
+def per_object_ms(run: dict[str, Any], objects: int) -> float:
+    return round(run["run_seconds"] / objects * 1000, 1)
+
+
+def scenario_overhead(bench: Bench) -> dict[str, Any]:
+    """Per-object cost of the orchestration itself: zero-latency LLM, six layer tasks and a
+    subflow per object, stored with its logs and counters, at concurrency 1 and 8."""
+    rows = []
+    for mode in ("server-pg", "ephemeral-pg", "ephemeral-sqlite"):
+        for concurrency, objects in ((1, 24), (8, 64 if mode != "ephemeral-sqlite" else 32)):
+            result = bench.run_job(mode, objects=objects, concurrency=concurrency)
+            run = result["runs"][0]
+            rows.append(
+                {
+                    "mode": mode,
+                    "concurrency": concurrency,
+                    "objects": objects,
+                    "ms_per_object": per_object_ms(run, objects),
+                    "objects_per_minute": round(objects / run["run_seconds"] * 60, 1),
+                    "failed": run["failed"],
+                    "status": run["status"],
+                }
+            )
+    return {"rows": rows, "target": "<= 150 ms per object at concurrency 8 (2 cores)"}
+
+
+def scenario_concurrency_speedup(bench: Bench) -> dict[str, Any]:
+    """Issue 4: with a 0.2 s server delay, concurrency 8 against 1 (wall time per object)."""
+    one = bench.run_job("server-pg", objects=8, concurrency=1, latency=0.2)["runs"][0]
+    eight = bench.run_job("server-pg", objects=48, concurrency=8, latency=0.2)["runs"][0]
+    speedup = (one["run_seconds"] / 8) / (eight["run_seconds"] / 48)
+    return {
+        "latency_seconds": 0.2,
+        "concurrency_1": {
+            "objects": 8,
+            "seconds": one["run_seconds"],
+            "ms_per_object": per_object_ms(one, 8),
+        },
+        "concurrency_8": {
+            "objects": 48,
+            "seconds": eight["run_seconds"],
+            "ms_per_object": per_object_ms(eight, 48),
+        },
+        "speedup": round(speedup, 2),
+        "target": ">= 4x",
+    }
+
+
+SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
+    "overhead": scenario_overhead,
+    "concurrency_speedup": scenario_concurrency_speedup,
+}
+
+
+def write_report(results: dict[str, Any]) -> None:
+    lines = [
+        "# docgen benchmark results",
+        "",
+        f"Measured {results.get('updated')} on {results.get('machine', {}).get('cpus')} "
+        f"CPUs, Python {results.get('machine', {}).get('python')}. Regenerate with "
+        "`python -m benchmarks`.",
+        "",
+    ]
+    scenarios = results.get("scenarios", {})
+    if "overhead" in scenarios:
+        lines += [
+            "## Orchestration overhead (zero-latency LLM)",
+            "",
+            "| Prefect API | concurrency | objects | ms/object | objects/min |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in scenarios["overhead"]["rows"]:
+            lines.append(
+                f"| {MODES[row['mode']]} | {row['concurrency']} | {row['objects']} | "
+                f"{row['ms_per_object']} | {row['objects_per_minute']} |"
+            )
+        lines.append("")
+    if "concurrency_speedup" in scenarios:
+        s = scenarios["concurrency_speedup"]
+        lines += [
+            "## Concurrency 8 against 1 (0.2 s per LLM call)",
+            "",
+            f"- concurrency 1: {s['concurrency_1']['ms_per_object']} ms/object",
+            f"- concurrency 8: {s['concurrency_8']['ms_per_object']} ms/object",
+            f"- speedup: **{s['speedup']}x** (target {s['target']})",
+            "",
+        ]
+    for name, data in scenarios.items():
+        if name in ("overhead", "concurrency_speedup"):
+            continue
+        lines += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
+    REPORT.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Measure docgen (see benchmarks/README.md).")
+    parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], default=[])
+    args = parser.parse_args()
+    chosen = args.scenarios or list(SCENARIOS)
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.setdefault("scenarios", {})
+    with tempfile.TemporaryDirectory(prefix="docgen-bench-") as work:
+        bench = Bench(Path(work))
+        try:
+            bench.start()
+            for name in chosen:
+                print(f"== {name}", flush=True)
+                started = time.perf_counter()
+                data = SCENARIOS[name](bench)
+                data["measured_seconds"] = round(time.perf_counter() - started, 1)
+                results["scenarios"][name] = data
+                print(json.dumps(data, indent=2), flush=True)
+                results["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
+                results["machine"] = {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                }
+                RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+                write_report(results)
+        finally:
+            bench.stop()
+
+
+if __name__ == "__main__":
+    main()

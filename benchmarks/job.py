@@ -1,0 +1,145 @@
+"""One measured job, in its own process (Prefect reads its settings at import).
+
+    python -m benchmarks.job --fake-url URL --objects 64 --concurrency 8 [--runs 2]
+
+The environment says where docgen's database and Prefect's API are. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+from benchmarks.seed import seed_objects
+from docgen import crypto, jobs
+from docgen.db import orgs
+from docgen.db.engine import get_engine, transaction
+from docgen.jobs import JobOptions
+
+
+def fake_admin(fake_url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    base = fake_url.removesuffix("/v1")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{base}/_admin/{path}",
+        data=data,
+        method="POST" if data else "GET",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fake-url", required=True)
+    parser.add_argument("--objects", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rpm", type=int)
+    parser.add_argument("--tpm", type=int)
+    parser.add_argument("--server-rpm", type=int)
+    parser.add_argument("--server-tpm", type=int)
+    parser.add_argument("--runs", type=int, default=1, help="run the same objects again")
+    parser.add_argument("--skip-existing", action="store_true", help="for runs after the first")
+    parser.add_argument("--max-retries", type=int, default=5)
+    parser.add_argument("--profile", help="write a cProfile of the job runs to this file")
+    args = parser.parse_args()
+
+    from flows.documentation_job import documentation_job
+
+    engine = get_engine()
+    with transaction(engine) as conn:
+        organization = orgs.create_organization(conn, f"bench-{uuid.uuid4().hex[:8]}")
+        admin = orgs.add_user(conn, organization.id, f"bench-{uuid.uuid4().hex[:8]}@x.io", "admin")
+        orgs.set_provider(
+            conn,
+            organization.id,
+            "openai",
+            base_url=args.fake_url,
+            requests_per_minute=args.rpm,
+            tokens_per_minute=args.tpm,
+        )
+        orgs.set_api_key(conn, organization.id, "sk-bench-000000000000", crypto.load_master_key())
+    started = time.perf_counter()
+    ids = seed_objects(engine, organization.id, args.objects)
+    seed_seconds = time.perf_counter() - started
+
+    runs = []
+    for run in range(args.runs):
+        fake_admin(
+            args.fake_url,
+            "config",
+            {
+                "reset": True,
+                "latency": args.latency,
+                "rpm": args.server_rpm,
+                "tpm": args.server_tpm,
+            },
+        )
+        options = JobOptions(
+            concurrency=args.concurrency,
+            max_retries=args.max_retries,
+            skip_existing=args.skip_existing and run > 0,
+        )
+        created = time.perf_counter()
+        job = jobs.create_job(engine, organization.id, ids, options, triggered_by_user_id=admin.id)
+        flow_started = time.perf_counter()
+        if args.profile:
+            import cProfile
+
+            with cProfile.Profile() as profile:
+                asyncio.run(documentation_job(job_id=job.id, return_state=True))
+            profile.dump_stats(args.profile)
+        else:
+            asyncio.run(documentation_job(job_id=job.id, return_state=True))
+        finished = time.perf_counter()
+        with transaction(engine) as conn:
+            from docgen.db import jobs as jobs_repo
+
+            row = jobs_repo.get_job(conn, job.id)
+        stats = fake_admin(args.fake_url, "stats")
+        runs.append(
+            {
+                "create_seconds": round(flow_started - created, 3),
+                "run_seconds": round(finished - flow_started, 3),
+                "status": row.status,
+                "processed": row.processed_objects,
+                "failed": row.failed_objects,
+                "skipped": row.skipped_objects,
+                "prompt_tokens": row.prompt_tokens_used,
+                "completion_tokens": row.completion_tokens_used,
+                "cost_usd": str(row.actual_cost),
+                "estimated_cost_usd": str(row.estimated_cost),
+                "llm_requests": stats["requests"],
+                "statuses": stats["statuses"],
+                "rejected_by_limits": stats["rejected_by_limits"],
+                "server_usage": stats["usage"],
+                "server_accepted_tokens": stats["accepted_tokens"],
+                "server_busy_seconds": (stats["last_finished"] - stats["first_started"])
+                if stats["first_started"] is not None
+                else 0.0,
+            }
+        )
+    print(
+        json.dumps(
+            {
+                "objects": args.objects,
+                "concurrency": args.concurrency,
+                "latency": args.latency,
+                "seed_seconds": round(seed_seconds, 3),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "runs": runs,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -71,6 +71,7 @@ def export_command(
         f"wrote {len(written)} files to {out} ({len(catalog.documented)} of "
         f"{len(catalog.entries)} objects documented)",
         markup=False,
+        soft_wrap=True,
     )
     sys.stdout.write(f"{written[0]}\n")
 
@@ -96,18 +97,26 @@ def _dbt_yaml(
         dry_run=dry_run,
     )
     for warning in plan.warnings:
-        err.print(f"warning: {warning}", markup=False)
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
     for outcome in plan.outcomes:
-        err.print(f"{outcome.schema_file}: {outcome.model}: {outcome.action}", markup=False)
+        err.print(
+            f"{outcome.schema_file}: {outcome.model}: {outcome.action}",
+            markup=False,
+            soft_wrap=True,
+        )
     if plan.not_in_yaml:
         err.print(
             f"not in any schema .yml (add an entry to write them): {', '.join(plan.not_in_yaml)}",
             markup=False,
+            soft_wrap=True,
         )
     counts = plan.counts()
     kept = counts["kept_human"]
     summary = ", ".join(f"{counts[a]} {a}" for a in sorted(WRITING_ACTIONS))
-    err.print(f"{summary}, {kept} human descriptions kept" + (" (dry run)" if dry_run else ""))
+    err.print(
+        f"{summary}, {kept} human descriptions kept" + (" (dry run)" if dry_run else ""),
+        soft_wrap=True,
+    )
     if dry_run:
         sys.stdout.write(plan.diff())
     else:

@@ -209,6 +209,12 @@ def _patch_path(obj: DataObject) -> str | None:
     return str(value).split("://", 1)[-1] if value else None
 
 
+def _in_project(obj: DataObject, project_name: str | None) -> bool:
+    """False only when the object's dbt unique id names another package."""
+    uid = _unique_id(obj)
+    return project_name is None or uid is None or uid.split(".")[1:2] == [project_name]
+
+
 def _is_dbt(obj: DataObject) -> bool:
     return obj.object_type == "dbt_model" or obj.source_kind == "dbt" or _unique_id(obj) is not None
 
@@ -336,7 +342,7 @@ def plan_write_back(
         obj.name
         for candidates in by_name.values()
         for obj, doc in candidates
-        if doc is not None and str(obj.id) not in seen
+        if doc is not None and str(obj.id) not in seen and _in_project(obj, project.name)
     )
     return result
 
@@ -377,9 +383,29 @@ def _update_entry(
 
 def _set_description(entry: CommentedMap, text: str) -> None:
     if "description" in entry:
+        if "\n" in text:
+            _lift_line_comment(entry, "description")
         entry["description"] = _as_yaml_string(text)
     else:
         entry.insert(list(entry).index("name") + 1, "description", _as_yaml_string(text))
+
+
+def _lift_line_comment(entry: CommentedMap, key: str) -> None:
+    """Move the comment at the end of `key: value` onto its own line above the key: after a
+    block scalar it would otherwise land, oddly indented, below the block."""
+    item = entry.ca.items.get(key)
+    token = item[2] if item and len(item) > 2 else None
+    if token is None or not token.value.lstrip(" ").startswith("#"):
+        return
+    first, _, rest = token.value.partition("\n")
+    if rest:
+        token.value = rest
+    else:
+        item[2] = None
+    column = entry.lc.key(key)[1] if entry.lc.data and key in entry.lc.data else 0
+    entry.yaml_set_comment_before_after_key(
+        key, before=first.strip().removeprefix("#").strip(), indent=column
+    )
 
 
 def _set_marker(entry: CommentedMap, marker: CommentedMap) -> None:

@@ -76,6 +76,12 @@ class LLMSettings(BaseSettings):
     request_timeout: float = Field(
         default=120.0, gt=0, description="Seconds before one LLM request is abandoned."
     )
+    retry_backoff_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Base of the exponential backoff between retries of a layer call "
+        "(1, 2, 4... seconds times this factor, with jitter).",
+    )
     pricing_file: Path | None = Field(
         default=None,
         description=(

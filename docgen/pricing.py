@@ -94,12 +94,12 @@ class PricingTable:
         price, _ = self.price_for(model)
         cached = min(usage.cached_tokens, usage.prompt_tokens)
         cached_rate = price.cached_input if price.cached_input is not None else price.input
-        total = (
+        # exact decimal arithmetic: costs of single calls add up to the cost of their sum
+        return (
             Decimal(usage.prompt_tokens - cached) * price.input
             + Decimal(cached) * cached_rate
             + Decimal(usage.completion_tokens) * price.output
         ) / _MILLION
-        return total.quantize(Decimal("0.000001"))
 
 
 def load_pricing(settings: LLMSettings | None = None) -> PricingTable:

@@ -6,7 +6,8 @@ max completion tokens (what OpenAI counts against TPM when the request arrives).
 Retry-After pauses every caller of the organization until it has passed (`penalize`), so
 concurrent tasks back off together instead of each finding the limit on its own.
 
-One limiter per organization and settings per process (`limiter_for`). Several worker
+It aims at 95% of the configured limits (HEADROOM). One limiter per organization and
+settings per process (`limiter_for`). Several worker
 processes each apply the whole limit; give each a share with `--rpm/--tpm` if they run at once.
 """
 
@@ -17,6 +18,11 @@ import time
 from collections.abc import Callable
 from uuid import UUID
 
+#: share of the configured limits the limiter aims for: requests reach the server a few
+#: milliseconds after they leave the bucket, unevenly, so a limiter running at exactly the
+#: server's rate would see an occasional 429 from that jitter alone
+HEADROOM = 0.95
+
 
 class RateLimiter:
     def __init__(
@@ -24,11 +30,13 @@ class RateLimiter:
         requests_per_minute: int | None,
         tokens_per_minute: int | None,
         *,
+        headroom: float = HEADROOM,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.rpm = requests_per_minute
-        self.tpm = tokens_per_minute
+        self.limits = (requests_per_minute, tokens_per_minute)
+        self.rpm = requests_per_minute * headroom if requests_per_minute else None
+        self.tpm = tokens_per_minute * headroom if tokens_per_minute else None
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -55,8 +63,8 @@ class RateLimiter:
         """Block until one request of `tokens` fits; return the seconds waited."""
         if not self.enabled and self._paused_until == 0.0:
             return 0.0
-        if self.tpm:
-            tokens = min(tokens, self.tpm)  # a request bigger than the bucket waits for a full one
+        # a request bigger than the bucket waits for a full one
+        need = float(min(tokens, self.tpm)) if self.tpm else float(tokens)
         waited = 0.0
         while True:
             with self._lock:
@@ -65,12 +73,12 @@ class RateLimiter:
                 wait = max(0.0, self._paused_until - now)
                 if wait == 0.0:
                     short_requests = (1 - self._requests) if self.rpm else 0.0
-                    short_tokens = (tokens - self._tokens) if self.tpm else 0.0
+                    short_tokens = (need - self._tokens) if self.tpm else 0.0
                     if short_requests <= 0 and short_tokens <= 0:
                         if self.rpm:
                             self._requests -= 1
                         if self.tpm:
-                            self._tokens -= tokens
+                            self._tokens -= need
                         self.waited += waited
                         return waited
                     wait = max(

@@ -11,6 +11,7 @@ from uuid import UUID
 import anyio
 from prefect import flow
 from prefect.states import Failed, State
+from prefect.tasks import exponential_backoff
 from pydantic import BaseModel
 
 from docgen.context import ObjectContext
@@ -174,7 +175,9 @@ async def _layer(
     """Run one layer task and turn its final state into an outcome (never raises)."""
     options = runtime.options
     task = LAYER_TASKS[layer].with_options(
-        retries=options.max_retries, refresh_cache=options.regenerate_all or None
+        retries=options.max_retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=runtime.retry_backoff_seconds),
+        refresh_cache=options.regenerate_all or None,
     )
     started = time.perf_counter()
     state: State[Any] = await task(

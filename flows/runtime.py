@@ -17,6 +17,7 @@ from uuid import UUID
 
 from sqlalchemy.engine import Engine
 
+from docgen.config import LLMSettings
 from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
@@ -35,6 +36,8 @@ class JobRuntime:
     service: DocumentationGenerationService
     #: identifies this process's claims on the job's objects
     runner: str
+    #: base of the exponential backoff between layer retries (DOCGEN_LLM_RETRY_BACKOFF_SECONDS)
+    retry_backoff_seconds: float = 1.0
     #: set by the first object that hits an error no other object can avoid (bad API key)
     fatal: ProviderError | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,7 +79,15 @@ def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> Jo
             job.organization_id, settings.requests_per_minute, settings.tokens_per_minute
         ),
     )
-    runtime = JobRuntime(job_id, job.organization_id, engine, options, service, runner)
+    runtime = JobRuntime(
+        job_id,
+        job.organization_id,
+        engine,
+        options,
+        service,
+        runner,
+        retry_backoff_seconds=LLMSettings().retry_backoff_seconds,
+    )
     with _registry_lock:
         _runtimes[job_id] = runtime
     return runtime

@@ -3,6 +3,7 @@ and the cache that makes a rerun with the same inputs free."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -42,13 +43,15 @@ def run_layer(
             self.state = state
 
     @flow(name="layer-test")
-    def one_layer() -> Box:
+    async def one_layer() -> Box:
         task = LAYER_TASKS[layer].with_options(
             retries=retries, retry_delay_seconds=0, retry_jitter_factor=None, refresh_cache=refresh
         )
-        return Box(task(service, ctx, layer, service.input_hash(ctx), run_key, return_state=True))
+        return Box(
+            await task(service, ctx, layer, service.input_hash(ctx), run_key, return_state=True)
+        )
 
-    return one_layer().state, run_key
+    return asyncio.run(one_layer()).state, run_key
 
 
 def layer_key(layer: LayerName) -> str:

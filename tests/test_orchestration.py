@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -256,3 +257,58 @@ def test_rerun_makes_no_calls_and_regenerate_all_makes_new_versions(
             {"ids": ids},
         ).all()
     assert {(c.versions, c.cur) for c in counts} == {(3, 1)}
+
+
+def test_client_limiter_keeps_within_the_servers_limits(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    # 22 objects x 6 calls = 132 requests against a server allowing 120 a minute: the
+    # limiter (same setting) lets a minute's allowance through, then spaces the last 12 at
+    # 2/s; no request is refused and no object fails, even with 8 objects at once
+    use_openai(engine, org, fake_openai, requests_per_minute=120)
+    fake_openai.set_limits(rpm=120)
+    objs = [make_chain(engine, org, 1)[0].id for _ in range(22)]
+    job_id = core_jobs.create_job(
+        engine, org.id, objs, JobOptions(concurrency=8), triggered_by_user_id=org.admin_id
+    ).id
+    started = time.monotonic()
+    state = run(job_id)
+    elapsed = time.monotonic() - started
+    assert state.is_completed()
+    job = job_row(engine, job_id)
+    assert (job.status, job.processed_objects, job.failed_objects) == ("completed", 22, 0)
+    assert fake_openai.rejected == 0
+    assert len(fake_openai.completions) == 132
+    assert elapsed >= 5.0, "the last 12 requests had to wait for the refill"
+
+
+def test_progress_artifact_follows_the_job(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    use_openai(engine, org, fake_openai)
+    job_id, _ = new_job(engine, org, 3)
+    run(job_id)
+    flow_run_id = job_row(engine, job_id).prefect_flow_run_id
+
+    async def read() -> list[Any]:
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
+
+    artifacts = asyncio.run(read())
+    progress = [a for a in artifacts if a.type == "progress"]
+    assert progress and progress[0].data == 100.0

@@ -48,7 +48,7 @@ def read_artifacts(key: str) -> list[Any]:
     return asyncio.run(read())
 
 
-def test_object_artifact_from_a_flow(prefect_harness: None, engine: Engine) -> None:
+def test_object_artifact_from_a_flow(prefect_harness: str, engine: Engine) -> None:
     org = make_org(engine, "artifacts")
     obj = dbt_object(engine, org, "Fct Orders (EU)")
     doc = document(engine, org, obj.id, layers("orders", extra=SCRIPT_PAYLOAD), complexity=4)
@@ -74,7 +74,7 @@ def test_object_artifact_from_a_flow(prefect_harness: None, engine: Engine) -> N
     assert artifact.description == "Documentation of Fct Orders (EU), version 1"
 
 
-def test_job_summary_table_from_a_flow(prefect_harness: None, engine: Engine) -> None:
+def test_job_summary_table_from_a_flow(prefect_harness: str, engine: Engine) -> None:
     org = make_org(engine, "jobsummary")
     objs = [dbt_object(engine, org, f"m{i}") for i in range(2)]
     with transaction(engine) as conn:
@@ -137,7 +137,7 @@ def test_job_summary_table_from_a_flow(prefect_harness: None, engine: Engine) ->
     assert expected_cost > 0
 
 
-def test_async_forms_inside_an_async_flow(prefect_harness: None, engine: Engine) -> None:
+def test_async_forms_inside_an_async_flow(prefect_harness: str, engine: Engine) -> None:
     org = make_org(engine, "asyncart")
     obj = dbt_object(engine, org, "async_model")
     doc = document(engine, org, obj.id, layers("async"))

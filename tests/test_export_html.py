@@ -265,35 +265,25 @@ def test_json_island_cannot_close_its_script() -> None:
 
 
 def test_export_errors_are_one_line(cli, tmp_path: Path, project: ShopProject) -> None:  # type: ignore[no-untyped-def]
-    a_file = tmp_path / "taken"
-    a_file.write_text("x")
-    bad = cli("export", "--org", project.org.name, "--format", "html", "--out", str(a_file))
-    assert bad.returncode == 2 and "exists and is not a directory" in bad.stderr
-    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
-    fmt = cli("export", "--org", project.org.name, "--format", "pdf", "--out", str(tmp_path / "x"))
-    assert fmt.returncode == 2 and "--format must be one of html, markdown, dbt-yaml" in fmt.stderr
-    org = cli("export", "--org", "no-such-org", "--format", "html", "--out", str(tmp_path / "y"))
-    assert org.returncode == 1 and "unknown organization 'no-such-org'" in org.stderr
-    flag = cli(
-        "export",
-        "--org",
-        project.org.name,
-        "--format",
-        "html",
-        "--out",
-        str(tmp_path / "z"),
-        "--dry-run",
+    def error(code: int, *args: str, org: str = project.org.name) -> str:
+        result = cli("export", "--org", org, *args)
+        assert result.returncode == code, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("docgen: error: ")
+        return lines[0]
+
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    html = ("--format", "html", "--out")
+    assert "exists and is not a directory" in error(2, *html, str(taken))
+    assert "--format must be one of html, markdown, dbt-yaml" in error(
+        2, "--format", "pdf", "--out", str(tmp_path / "x")
     )
-    assert flag.returncode == 2 and "--dry-run only apply to --format dbt-yaml" in flag.stderr
-    nothing = cli(
-        "export",
-        "--org",
-        project.org.name,
-        "--format",
-        "html",
-        "--out",
-        str(tmp_path / "w"),
-        "--select",
-        "nope_*",
+    assert "unknown organization 'no-such-org'" in error(
+        1, *html, str(tmp_path / "y"), org="no-such-org"
     )
-    assert nothing.returncode == 2 and "no object of organization" in nothing.stderr
+    assert "--dry-run only apply to --format dbt-yaml" in error(
+        2, *html, str(tmp_path / "z"), "--dry-run"
+    )
+    assert "no object of organization" in error(2, *html, str(tmp_path / "w"), "--select", "no_*")
+    assert not (tmp_path / "z").exists()  # nothing written on a refused command

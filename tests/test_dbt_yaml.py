@@ -7,7 +7,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import shutil
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from ruamel.yaml import YAML
 from sqlalchemy.engine import Engine
 
 from docgen.db import objects
+from docgen.db.documentation import Documentation
 from docgen.db.engine import transaction
 from docgen.errors import InvalidInput
 from docgen.render.data import load_catalog
@@ -368,3 +371,41 @@ def test_guess_indent_and_splice() -> None:
 def test_invalid_input_is_a_docgen_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="does not exist"):
         write_back(tmp_path / "nope", [])
+
+
+def test_empty_config_and_meta_keys_get_the_marker(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    (root / "models").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text("name: p\nmodel-paths: models\n")
+    (root / "models" / "s.yml").write_text(
+        "models:\n  - name: a\n    config:\n  - name: b\n    config:\n      meta:\n"
+    )
+    documented = []
+    for name in ("a", "b"):
+        obj = objects.DataObject(
+            id=uuid.uuid4(),
+            organization_id=uuid.uuid4(),
+            object_type="dbt_model",
+            name=name,
+            unique_key=f"model.p.{name}",
+            content_hash="",
+        )
+        now = datetime.now(UTC)
+        doc = Documentation(
+            id=uuid.uuid4(),
+            object_id=obj.id,
+            organization_id=obj.organization_id,
+            version=1,
+            is_current=True,
+            generation_status="completed",
+            created_at=now,
+            updated_at=now,
+            **layers(name),
+        )
+        documented.append((obj, doc))
+    plan = write_back(root, documented)
+    assert [o.action for o in plan.outcomes] == ["filled", "filled"]
+    written = models(root / "models" / "s.yml")
+    for name in ("a", "b"):
+        assert written[name]["config"]["meta"]["docgen"]["documentation_version"] == 1
+        assert written[name]["description"].startswith(f"{name} gives finance")

@@ -127,6 +127,8 @@ def load_project(project_dir: Path) -> DbtProject:
     if not isinstance(config, dict):
         raise InvalidInput(f"{manifest} is not a YAML mapping")
     model_paths = config.get("model-paths") or config.get("source-paths") or ["models"]
+    if isinstance(model_paths, str):
+        model_paths = [model_paths]
     files: list[Path] = []
     for model_path in model_paths:
         base = root / str(model_path)
@@ -410,9 +412,12 @@ def _lift_line_comment(entry: CommentedMap, key: str) -> None:
 
 def _set_marker(entry: CommentedMap, marker: CommentedMap) -> None:
     config = entry.get("config")
-    if not isinstance(config, CommentedMap):
+    if not isinstance(config, CommentedMap):  # absent, or an empty `config:`
         config = CommentedMap()
-        entry.insert(list(entry).index("description") + 1, "config", config)
+        if "config" in entry:
+            entry["config"] = config
+        else:
+            entry.insert(list(entry).index("description") + 1, "config", config)
     meta = config.get("meta")
     if not isinstance(meta, CommentedMap):
         meta = CommentedMap()

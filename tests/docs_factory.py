@@ -168,13 +168,30 @@ def dbt_object(
 
 @dataclass
 class ShopProject:
-    """The objects of the inline project, by name, and the one carrying attack payloads."""
+    """Documented objects to export, by name: the inline project here, or the example dbt
+    project once ingested and documented. `xss_name` carries the attack payloads
+    (`add_payload_object`); `undocumented_name` has no documentation (None: every object has).
+    The export tests derive what they expect (lineage, filters) from these objects."""
 
     org: OrgFixture
     objects: dict[str, objects.DataObject]
     docs: dict[str, Documentation]
     xss_name: str
-    undocumented_name: str
+    undocumented_name: str | None
+
+    def _name(self, object_id: uuid.UUID) -> str | None:
+        return next((n for n, o in self.objects.items() if o.id == object_id), None)
+
+    def upstream(self, name: str) -> set[str]:
+        found = (self._name(u) for u in self.objects[name].upstream_object_ids)
+        return {n for n in found if n is not None}
+
+    def downstream(self, name: str) -> set[str]:
+        return {n for n in self.objects if name in self.upstream(n)}
+
+    def complexity(self, name: str) -> str:
+        doc = self.docs.get(name)
+        return str(doc.complexity_score) if doc and doc.complexity_score else "none"
 
 
 XSS_SQL = f"""-- owner note: {SCRIPT_PAYLOAD} {IMG_PAYLOAD}
@@ -200,26 +217,35 @@ def build_shop_project(engine: Engine, org: OrgFixture) -> ShopProject:
     made["dim_customers"] = dbt_object(
         engine, org, "dim_customers", upstream=[made["stg_customers"], made["fct_orders"]]
     )
-    made["orders_with_notes"] = dbt_object(
-        engine,
-        org,
-        "orders_with_notes",
-        code=XSS_SQL,
-        upstream=[made["stg_orders"]],
-        columns=[{"name": "note", "data_type": "text", "description": IMG_PAYLOAD}],
-    )
     made["customer_segments"] = dbt_object(
         engine, org, "customer_segments", upstream=[made["dim_customers"]], object_type="view"
     )
     docs: dict[str, Documentation] = {}
     complexity = {"stg_customers": 1, "stg_orders": 1, "stg_payments": 2, "fct_orders": 4}
     for name, obj in made.items():
-        if name == "customer_segments":
-            continue
-        if name == "orders_with_notes":
-            payload = f"{SCRIPT_PAYLOAD} {IMG_PAYLOAD} {CLOSE_SCRIPT_PAYLOAD}"
-            values = layers(name, extra=payload)
-        else:
+        if name != "customer_segments":
             values = layers(name)
-        docs[name] = document(engine, org, obj.id, values, complexity=complexity.get(name, 3))
-    return ShopProject(org, made, docs, "orders_with_notes", "customer_segments")
+            docs[name] = document(engine, org, obj.id, values, complexity=complexity.get(name, 3))
+    project = ShopProject(org, made, docs, "", "customer_segments")
+    add_payload_object(engine, project, upstream=made["stg_orders"])
+    return project
+
+
+def add_payload_object(
+    engine: Engine, project: ShopProject, upstream: objects.DataObject | None = None
+) -> None:
+    """`orders_with_notes`: payloads in its SQL comment, a column description and every
+    generated text; it reads `upstream` so the payload page has lineage too."""
+    name = "orders_with_notes"
+    obj = dbt_object(
+        engine,
+        project.org,
+        name,
+        code=XSS_SQL,
+        upstream=[upstream] if upstream else [],
+        columns=[{"name": "note", "data_type": "text", "description": IMG_PAYLOAD}],
+    )
+    payload = f"{SCRIPT_PAYLOAD} {IMG_PAYLOAD} {CLOSE_SCRIPT_PAYLOAD}"
+    project.objects[name] = obj
+    project.docs[name] = document(engine, project.org, obj.id, layers(name, extra=payload))
+    project.xss_name = name

@@ -1,0 +1,102 @@
+"""A job's per-layer summary: how many layers completed or failed, their tokens and cost.
+
+`job_layer_summary()` reads the job's layer logs (one row per layer per object run) and
+prices each model's usage with the pricing table; `summary_frame()` turns the rows into the
+pandas DataFrame shown as the job's table artifact, with a total row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from docgen.layers import LAYER_NAMES
+from docgen.pricing import PricingTable, Usage, load_pricing
+
+COLUMNS = (
+    "layer",
+    "completed",
+    "failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+)
+
+
+@dataclass(frozen=True)
+class LayerSummaryRow:
+    layer: str
+    completed: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def job_layer_summary(
+    conn: Connection, job_id: UUID, pricing: PricingTable | None = None
+) -> list[LayerSummaryRow]:
+    """One row per layer, in the brief's order, from the job's layer logs."""
+    pricing = pricing or load_pricing()
+    rows = conn.execute(
+        sa.text(
+            "SELECT l.layer, coalesce(l.model_used, j.model_name) AS model,"
+            " count(*) FILTER (WHERE l.status = 'completed') AS completed,"
+            " count(*) FILTER (WHERE l.status = 'failed') AS failed,"
+            " coalesce(sum(l.prompt_tokens), 0) AS prompt,"
+            " coalesce(sum(l.completion_tokens), 0) AS completion,"
+            " coalesce(sum(l.cached_tokens), 0) AS cached"
+            " FROM metadata.documentation_generation_logs AS l"
+            " JOIN metadata.documentation_jobs AS j ON j.id = l.job_id"
+            " WHERE l.job_id = :j GROUP BY l.layer, 2"
+        ),
+        {"j": job_id},
+    )
+    totals: dict[str, LayerSummaryRow] = {name: LayerSummaryRow(name) for name in LAYER_NAMES}
+    for r in rows:
+        usage = Usage(int(r.prompt), int(r.completion), int(r.cached))
+        before = totals[r.layer]
+        totals[r.layer] = LayerSummaryRow(
+            r.layer,
+            before.completed + int(r.completed),
+            before.failed + int(r.failed),
+            before.prompt_tokens + usage.prompt_tokens,
+            before.completion_tokens + usage.completion_tokens,
+            before.cost_usd + pricing.cost(r.model, usage),
+        )
+    return list(totals.values())
+
+
+def _as_dict(row: LayerSummaryRow | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(row, LayerSummaryRow):
+        return {**asdict(row), "total_tokens": row.total_tokens}
+    data = dict(row)
+    data.setdefault(
+        "total_tokens", int(data.get("prompt_tokens", 0)) + int(data.get("completion_tokens", 0))
+    )
+    return data
+
+
+def summary_frame(rows: Iterable[LayerSummaryRow | Mapping[str, Any]]) -> pd.DataFrame:
+    """The rows as a DataFrame (columns COLUMNS, cost as float USD) plus a `total` row."""
+    records = [_as_dict(r) for r in rows]
+    frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
+    for column in COLUMNS[1:-1]:
+        frame[column] = frame[column].fillna(0).astype("int64")
+    frame["cost_usd"] = frame["cost_usd"].map(lambda v: round(float(v or 0), 6))
+    total: dict[str, Any] = {c: frame[c].sum() for c in COLUMNS[1:]}
+    total["cost_usd"] = round(float(total["cost_usd"]), 6)
+    frame.loc[len(frame)] = {"layer": "total", **total}
+    return frame

@@ -296,10 +296,10 @@ def record_documented(
     job_id: UUID,
     runner: str,
     generated: Any,
-) -> UUID | None:
+) -> Any:
     """Store the new version, its six log rows and the job's counters in one transaction.
 
-    Returns the documentation id, or None when the claim was lost (nothing stored).
+    Returns the stored Documentation, or None when the claim was lost (nothing stored).
     """
     usage = generated.usage
     done, failed = _layer_counts(list(generated.outcomes.values()))
@@ -325,7 +325,7 @@ def record_documented(
     except _ClaimLost:
         return None
     _progress(engine, job_id)
-    return stored.id
+    return stored
 
 
 def record_failed(

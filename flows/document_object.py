@@ -26,6 +26,7 @@ from docgen.pricing import Usage
 from docgen.service import LayerOutcome
 from flows.hooks import release_claim
 from flows.runtime import JobRuntime, runtime_for
+from tasks.artifacts import apublish_object_artifact
 from tasks.layers import LAYER_TASKS, LEDGER, ledger_key
 from tasks.storage import record_failed, run_db, store_documentation
 
@@ -110,15 +111,16 @@ async def _document(runtime: JobRuntime, object_id: UUID) -> ObjectResult:
         ctx,
         outcomes,
     )
-    documentation_id = await store_documentation(
+    stored = await store_documentation(
         quote(runtime.engine), quote(service), runtime.job_id, runtime.runner, quote(generated)
     )
-    if documentation_id is None:  # another runner took the object over: nothing was stored
+    if stored is None:  # another runner took the object over: nothing was stored
         return ObjectResult(object_id=object_id, status="not_claimed")
+    await apublish_object_artifact(ctx.object, stored)
     return ObjectResult(
         object_id=object_id,
         status="documented",
-        documentation_id=documentation_id,
+        documentation_id=stored.id,
         tokens=generated.usage.total_tokens,
         cost_usd=generated.cost_usd,
         failed_layers=list(generated.failed_layers),

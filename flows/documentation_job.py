@@ -23,9 +23,11 @@ from docgen.db.objects import Selection
 from docgen.errors import APIKeyError, InvalidInput, KeyDecryptionError
 from docgen.jobs import JobOptions
 from docgen.redact import one_line, redact
+from docgen.render.summary import job_layer_summary
 from flows import hooks
 from flows.document_object import ObjectResult, document_object
 from flows.runtime import JobRuntime, build_runtime, forget_runtime, runner_name
+from tasks.artifacts import apublish_job_summary_artifact
 from tasks.storage import run_db
 
 #: seconds between checks of this flow run's own Prefect state (cancel from the Prefect UI)
@@ -105,6 +107,7 @@ async def documentation_job(
             stopped = await _run_objects(runtime, logger)
         finally:
             forget_runtime(job_id)
+        await _publish_summary(engine, job_id)
         return await run_db(_finish, runtime, stopped)
 
 
@@ -366,6 +369,16 @@ def _finish(runtime: JobRuntime, stopped: str | None) -> Any:
         f"objects, {job.failed_objects} failed",
         data=summary,
     )
+
+
+async def _publish_summary(engine: Any, job_id: UUID) -> None:
+    """The job's per-layer token and cost table, as a Prefect table artifact."""
+
+    def rows() -> Any:
+        with transaction(engine) as conn:
+            return job_layer_summary(conn, job_id)
+
+    await apublish_job_summary_artifact(job_id, await run_db(rows))
 
 
 def _read_job(engine: Any, job_id: UUID) -> jobs_repo.Job:

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from docgen import jobs as core_jobs
+from docgen.db.documentation import Documentation
 from docgen.service import DocumentationGenerationService, GeneratedDocumentation, LayerOutcome
 
 
@@ -30,7 +31,7 @@ async def store_documentation(
     job_id: UUID,
     runner: str,
     generated: GeneratedDocumentation,
-) -> UUID | None:
+) -> Documentation | None:
     """New current version + six log rows + job counters; None if the claim was lost."""
     return await anyio.to_thread.run_sync(
         core_jobs.record_documented, engine, service, job_id, runner, generated

@@ -312,3 +312,42 @@ def test_progress_artifact_follows_the_job(
     artifacts = asyncio.run(read())
     progress = [a for a in artifacts if a.type == "progress"]
     assert progress and progress[0].data == 100.0
+
+
+def test_artifacts_per_object_and_job_summary(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactCollectionFilter,
+        ArtifactCollectionFilterKey,
+    )
+
+    from tasks.artifacts import job_artifact_key, object_artifact_key
+
+    use_openai(engine, org, fake_openai)
+    objs = make_chain(engine, org, 2)
+    job = core_jobs.create_job(
+        engine, org.id, [o.id for o in objs], JobOptions(), triggered_by_user_id=org.admin_id
+    )
+    assert run(job.id).is_completed()
+
+    async def latest(key: str) -> Any:
+        async with get_client() as client:
+            return await client.read_latest_artifacts(
+                artifact_filter=ArtifactCollectionFilter(
+                    key=ArtifactCollectionFilterKey(any_=[key])
+                )
+            )
+
+    for obj in objs:
+        found = asyncio.run(latest(object_artifact_key(obj)))
+        assert found and found[0].type == "markdown"
+        assert obj.name.replace("_", "\\_") in found[0].data  # Markdown-escaped name
+    table = asyncio.run(latest(job_artifact_key(job.id)))
+    assert table and table[0].type == "table"
+    assert "executive_summary" in json.dumps(table[0].data)

@@ -87,7 +87,7 @@ class Bench:
         env: dict[str, str] = {"PREFECT_HOME": str(self.work / f"prefect-{mode}")}
         if mode == "server-pg":
             if "server-pg" not in self.servers:
-                from tests.prefect_server import LocalPrefectServer
+                from deployments.local_server import LocalPrefectServer
 
                 server = LocalPrefectServer(
                     self.database("prefect_bench_server", docgen=False),

@@ -1,1 +1,2 @@
-"""placeholder"""
+"""Deployments of docgen's flows: prefect.yaml (for `prefect deploy` and workers) and
+`docgen serve` (both deployments served from one process)."""

@@ -102,3 +102,20 @@ class PrefectEnvironment(BaseSettings):
     api_database_connection_url: str | None = Field(
         default=None, description="The database of the ephemeral server, when set by the user."
     )
+
+
+class ServeSettings(BaseSettings):
+    """`docgen serve`: the nightly schedule and the local Prefect server it may start."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCGEN_NIGHTLY_", extra="ignore")
+
+    cron: str = Field(default="0 2 * * *", description="When nightly re-documentation runs.")
+    timezone: str = Field(default="UTC", description="Time zone of the cron expression.")
+    organization: str | None = Field(
+        default=None, description="Only this organization (name or id); unset: all of them."
+    )
+    prefect_port: int = Field(
+        default=4200,
+        description="Port of the local Prefect server `docgen serve` starts when "
+        "PREFECT_API_URL is unset.",
+    )

@@ -60,6 +60,13 @@ class JobOptions(BaseModel):
         default=False,
         description="Generate the four non-critical layers of an object at the same time.",
     )
+    extra_runners: int = Field(
+        default=0,
+        ge=0,
+        le=32,
+        description="Extra runs of the documentation-job/on-demand deployment that join this "
+        "job, so workers of its pool on other machines share the objects.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> JobOptions:

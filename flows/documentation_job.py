@@ -34,6 +34,8 @@ from tasks.storage import run_db
 PREFECT_STATE_CHECK_SECONDS = 2.0
 #: passes over pending objects (objects given back by a crashed subflow are tried again)
 MAX_PASSES = 3
+#: the deployment extra runners are started from (prefect.yaml, `docgen serve`)
+ON_DEMAND_DEPLOYMENT = "documentation-job/on-demand"
 
 
 class JobSummary(BaseModel):
@@ -103,6 +105,8 @@ async def documentation_job(
         except (APIKeyError, KeyDecryptionError) as exc:
             await run_db(_fail_job, engine, job_id, exc)
             raise
+        if sole and runtime.options.extra_runners:
+            await _fan_out(job_id, runtime.options.extra_runners, logger)
         try:
             stopped = await _run_objects(runtime, logger)
         finally:
@@ -214,7 +218,11 @@ async def _passes(runtime: JobRuntime, gate: _Gate, progress: _Progress, logger:
     for _ in range(MAX_PASSES):
         work = await run_db(_pending, runtime)
         if not work.pending:
-            return None
+            # other runners may still hold objects: wait for them, then take over any they
+            # gave back (a crashed subflow releases its object)
+            if not await _wait_for_other_runners(runtime, logger):
+                return None
+            continue
         stopped = await _run_pass(runtime, gate, work, progress, logger)
         if stopped:
             logger.info("job %s stops starting objects: %s", runtime.job_id, stopped)
@@ -222,6 +230,63 @@ async def _passes(runtime: JobRuntime, gate: _Gate, progress: _Progress, logger:
         if runtime.fatal is not None:
             return "provider error"
     return None
+
+
+#: stop waiting for other runners after this long without any object finishing
+OTHERS_STALL_SECONDS = 900.0
+
+
+async def _wait_for_other_runners(runtime: JobRuntime, logger: Any) -> bool:
+    """Wait while other runners document objects of this job; True if objects came back
+    to pending (so another pass is needed)."""
+    last_progress, last_count = time.monotonic(), -1
+    while True:
+        held, pending, processed = await run_db(_others, runtime)
+        if pending:
+            return True
+        if not held:
+            return False
+        if processed != last_count:
+            last_progress, last_count = time.monotonic(), processed
+        elif time.monotonic() - last_progress > OTHERS_STALL_SECONDS:
+            logger.warning(
+                "job %s: other runners made no progress for %d s; stopping",
+                runtime.job_id,
+                OTHERS_STALL_SECONDS,
+            )
+            return False
+        await asyncio.sleep(1.0)
+
+
+def _others(runtime: JobRuntime) -> tuple[int, int, int]:
+    """Objects held by other runners, pending objects, and processed objects of the job."""
+    with transaction(runtime.engine) as conn:
+        objects = jobs_repo.job_objects(conn, runtime.job_id)
+        processed = jobs_repo.get_job(conn, runtime.job_id).processed_objects
+    held = sum(1 for o in objects if o.status == "processing" and o.claimed_by != runtime.runner)
+    pending = sum(1 for o in objects if o.status == "pending")
+    return held, pending, processed
+
+
+async def _fan_out(job_id: UUID, runs: int, logger: Any) -> None:
+    """Start `runs` more flow runs of the on-demand deployment for this job, without waiting:
+    any worker of the deployment's pool picks them up and they join the job."""
+    from prefect.deployments import run_deployment
+
+    for _ in range(runs):
+        try:
+            flow_run = await run_deployment(
+                ON_DEMAND_DEPLOYMENT,
+                parameters={"job_id": str(job_id)},
+                timeout=0,
+                as_subflow=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - no deployment: this run works alone
+            logger.warning(
+                "job %s: cannot start extra runners (%s); running alone", job_id, one_line(str(exc))
+            )
+            return
+        logger.info("job %s: extra runner %s submitted", job_id, flow_run.id)
 
 
 async def _run_pass(

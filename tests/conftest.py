@@ -178,7 +178,7 @@ def prefect_harness(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory)
     'database is locked' retries. Yields the API URL, also set for subprocesses."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from tests.prefect_server import LocalPrefectServer
+    from deployments.local_server import LocalPrefectServer
 
     database = create_database(pg_admin_url, "prefect_test")
     server = LocalPrefectServer(database, tmp_path_factory.mktemp("prefect-server-home"))

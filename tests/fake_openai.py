@@ -20,6 +20,7 @@ through `base_url` exactly as it talks to api.openai.com. It:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -393,7 +394,16 @@ class FakeOpenAI:
                 return custom
         response_format = body.get("response_format") or {}
         schema = (response_format.get("json_schema") or {}).get("schema") or envelope_schema()
-        return Generator(schema, key, self.text_for).build(schema, top=True)
+        # like a model, answer differently for different code: the text carries a short
+        # digest of the object's context message
+        messages = body.get("messages") or []
+        context = str(messages[1].get("content", "")) if len(messages) > 1 else ""
+        digest = hashlib.sha256(context.encode()).hexdigest()[:8]
+
+        def text(label: str, index: int) -> str:
+            return f"{self.text_for(label, index)[:-1]} (ref {digest})."
+
+        return Generator(schema, key, text).build(schema, top=True)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -12,7 +12,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from docgen.cli import db, docs, export, jobs, org
+from docgen.cli import db, docs, export, jobs, org, serve
 from docgen.errors import DocgenError
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(docs.app, name="docs")
 app.command("export")(export.export_command)
 app.command("run")(jobs.run_command)
 app.command("estimate")(jobs.estimate_command)
+app.command("serve")(serve.serve_command)
 
 
 @app.callback()

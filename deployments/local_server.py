@@ -1,4 +1,9 @@
-"""Start and stop a local `prefect server start` on a PostgreSQL database (tests, benchmarks)."""
+"""A local `prefect server start` on a PostgreSQL database, as a subprocess.
+
+`docgen serve` starts one on the embedded PostgreSQL when no PREFECT_API_URL is set (the
+ephemeral server lives only as long as one flow run's process, and runs no scheduler); the
+tests and benchmarks start one per session.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ def free_port() -> int:
 class LocalPrefectServer:
     """`prefect server start` as a subprocess, its database a PostgreSQL URL (pg_trgm added)."""
 
-    def __init__(self, database_url: str, home: Path, port: int | None = None) -> None:
+    def __init__(self, database_url: str | None, home: Path, port: int | None = None) -> None:
         self.database_url = database_url
         self.home = home
         self.port = port or free_port()
@@ -34,18 +39,20 @@ class LocalPrefectServer:
         env = {
             **os.environ,
             "PREFECT_HOME": str(self.home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": self.database_url.replace(
-                "postgresql://", "postgresql+asyncpg://", 1
-            ),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
+        if self.database_url:  # else Prefect's SQLite database under PREFECT_HOME
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url.replace(
+                "postgresql://", "postgresql+asyncpg://", 1
+            )
         env.pop("PREFECT_API_URL", None)
         return env
 
     def start(self, timeout: float = 120) -> None:
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        if self.database_url:
+            with psycopg.connect(self.database_url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "w")  # noqa: SIM115 - the subprocess owns it
         self.process = subprocess.Popen(

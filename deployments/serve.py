@@ -1,0 +1,37 @@
+"""`docgen serve`: both deployments from one process, schedules active.
+
+For users without a Prefect server and worker: `serve()` registers
+documentation-job/on-demand and nightly-redocumentation/nightly with the Prefect API and
+runs their flow runs itself (each in a subprocess, so cancelling one from the UI kills it).
+"""
+
+from __future__ import annotations
+
+from prefect import serve
+from prefect.schedules import Cron
+
+from docgen.config import ServeSettings
+from flows.documentation_job import documentation_job
+from flows.nightly import nightly_redocumentation
+
+
+def deployments(settings: ServeSettings | None = None) -> list[object]:
+    settings = settings or ServeSettings()
+    on_demand = documentation_job.to_deployment(
+        name="on-demand",
+        tags=["docgen"],
+        description="Document a selection of objects, or run/resume a job (job_id).",
+    )
+    nightly = nightly_redocumentation.to_deployment(
+        name="nightly",
+        tags=["docgen"],
+        schedules=[Cron(settings.cron, timezone=settings.timezone)],
+        parameters={"organization": settings.organization} if settings.organization else {},
+        description="Re-document what changed since its current documentation.",
+    )
+    return [on_demand, nightly]
+
+
+def serve_all(limit: int | None = None) -> None:
+    """Serve both deployments until interrupted."""
+    serve(*deployments(), limit=limit)  # type: ignore[arg-type]

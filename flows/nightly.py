@@ -1,0 +1,93 @@
+"""nightly-redocumentation: keep documentation current, one job per organization that needs it."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel
+
+from docgen import jobs as core_jobs
+from docgen import nightly
+from docgen.db import jobs as jobs_repo
+from docgen.db.engine import get_engine, transaction
+from docgen.jobs import JobOptions
+from flows.documentation_job import documentation_job
+from tasks.storage import run_db
+
+
+class NightlyResult(BaseModel):
+    organization_id: UUID
+    stale_objects: int
+    job_id: UUID | None = None
+    status: str | None = None
+
+
+@flow(name="nightly-redocumentation", persist_result=False)
+async def nightly_redocumentation(
+    organization: str | None = None,
+    options: JobOptions | None = None,
+) -> list[NightlyResult]:
+    """Re-document what changed since its current documentation.
+
+    Steps:
+    1. For each organization (or the one named), find stale objects: no documentation yet,
+       or code, upstream documentation, prompt version or model changed since it was made;
+       everything downstream of those is stale too.
+    2. Nothing stale: no job, and a log line saying so.
+    3. Otherwise create a job triggered by the organization's system user, with skip_existing
+       on, and run documentation-job for it (upstream objects first).
+    """
+    logger = get_run_logger()
+    engine = get_engine()
+    options = (options or JobOptions()).model_copy(update={"skip_existing": True})
+    results = []
+    for organization_id in await run_db(_organizations, engine, organization):
+        stale, user_id = await run_db(_stale, engine, organization_id)
+        if not stale:
+            logger.info(
+                "organization %s: documentation is current, no job created", organization_id
+            )
+            results.append(NightlyResult(organization_id=organization_id, stale_objects=0))
+            continue
+        job = await run_db(_create_job, engine, organization_id, stale, options, user_id)
+        logger.info(
+            "organization %s: %d stale objects, job %s", organization_id, len(stale), job.id
+        )
+        await documentation_job(job_id=job.id, return_state=True)
+        status = (await run_db(_job, engine, job.id)).status
+        results.append(
+            NightlyResult(
+                organization_id=organization_id,
+                stale_objects=len(stale),
+                job_id=job.id,
+                status=status,
+            )
+        )
+    return results
+
+
+def _organizations(engine: Any, organization: str | None) -> list[UUID]:
+    with transaction(engine) as conn:
+        return nightly.organizations_to_check(conn, organization)
+
+
+def _stale(engine: Any, organization_id: UUID) -> tuple[list[UUID], UUID | None]:
+    with transaction(engine) as conn:
+        stale = nightly.stale_objects(conn, organization_id)
+        user = nightly.system_user(conn, organization_id) if stale else None
+    return stale, (user.id if user else None)
+
+
+def _create_job(
+    engine: Any, organization_id: UUID, stale: list[UUID], options: JobOptions, user_id: UUID
+) -> jobs_repo.Job:
+    return core_jobs.create_job(
+        engine, organization_id, stale, options, triggered_by_user_id=user_id
+    )
+
+
+def _job(engine: Any, job_id: UUID) -> jobs_repo.Job:
+    with transaction(engine) as conn:
+        return jobs_repo.get_job(conn, job_id)

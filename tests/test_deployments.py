@@ -1,0 +1,237 @@
+"""Deployments as users run them: prefect.yaml entrypoints, `prefect deploy --all`, process
+workers on one pool, `prefect deployment run`, and `docgen serve`."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from prefect.flows import load_flow_from_entrypoint
+from prefect.utilities.callables import parameter_schema
+from sqlalchemy.engine import Engine
+
+from docgen import jobs as core_jobs
+from docgen.db import jobs as jobs_repo
+from docgen.db.engine import transaction
+from docgen.jobs import JobOptions
+from tests.conftest import REPO_ROOT, OrgFixture, use_openai
+from tests.factories import make_object
+from tests.fake_openai import FakeOpenAI
+
+PREFECT_YAML = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
+DEPLOYMENTS = PREFECT_YAML["deployments"]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_entrypoints_load_and_parameters_match(deployment: dict[str, Any]) -> None:
+    flow = load_flow_from_entrypoint(str(REPO_ROOT / deployment["entrypoint"]))
+    signature = inspect.signature(flow.fn)
+    assert set(deployment.get("parameters") or {}) <= set(signature.parameters)
+    schema = parameter_schema(flow.fn)  # what the Prefect UI renders as the run form
+    assert set(schema.properties) == set(signature.parameters)
+    assert deployment["work_pool"]["name"] == "docgen"
+
+
+def test_on_demand_form_is_typed() -> None:
+    flow = load_flow_from_entrypoint(
+        str(REPO_ROOT / "flows/documentation_job.py:documentation_job")
+    )
+    schema = parameter_schema(flow.fn).model_dump_for_openapi()
+    props = schema["properties"]
+    for name in ("organization_id", "triggered_by_user_id", "job_id"):
+        assert "uuid" in str(props[name]), name
+    definitions = schema.get("definitions", {})
+    assert {"object_ids", "select", "all"} <= set(definitions["Selection"]["properties"])
+    assert {"skip_existing", "regenerate_all", "max_retries", "concurrency", "max_cost_usd"} <= (
+        set(definitions["JobOptions"]["properties"])
+    )
+
+
+def test_nightly_deployment_is_scheduled() -> None:
+    (nightly,) = [d for d in DEPLOYMENTS if d["name"] == "nightly"]
+    (schedule,) = nightly["schedules"]
+    assert schedule["cron"] and schedule["timezone"]
+
+
+def test_serve_builds_the_same_deployments(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployments.serve import deployments
+
+    monkeypatch.setenv("DOCGEN_NIGHTLY_TIMEZONE", "Europe/Amsterdam")
+    on_demand, nightly = deployments()
+    assert (on_demand.flow_name, on_demand.name) == ("documentation-job", "on-demand")
+    assert (nightly.flow_name, nightly.name) == ("nightly-redocumentation", "nightly")
+    assert nightly.schedules[0].schedule.timezone == "Europe/Amsterdam"
+
+
+# --- a real server, `prefect deploy`, workers ------------------------------------------------
+
+
+def prefect_cli(*args: str, env: dict[str, str], timeout: float = 180) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def deployed(prefect_harness: str, env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
+    """prefect.yaml deployed to the session's Prefect server (pool `docgen`)."""
+    child_env = {
+        **os.environ,
+        **env,
+        "PREFECT_API_URL": prefect_harness,
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
+    existing = subprocess.run(
+        [sys.executable, "-m", "prefect", "work-pool", "inspect", "docgen"],
+        env=child_env,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+    if existing.returncode != 0:
+        prefect_cli("work-pool", "create", "docgen", "--type", "process", env=child_env)
+    prefect_cli("--no-prompt", "deploy", "--all", env=child_env)
+    yield child_env
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = open(log, "w")  # noqa: SIM115 - owned by the worker process
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "docgen", "--limit", "1"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    handle.close()
+    return worker
+
+
+def wait_job(engine: Engine, job_id: UUID, logs: list[Path], timeout: float = 240) -> jobs_repo.Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with transaction(engine) as conn:
+            job = jobs_repo.get_job(conn, job_id)
+        if job.status in ("completed", "failed", "cancelled", "paused"):
+            return job
+        time.sleep(0.5)
+    tails = "\n".join(p.read_text()[-3000:] for p in logs if p.exists())
+    raise AssertionError(f"job still {job.status} after {timeout}s; worker logs:\n{tails}")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.mark.prefect
+def test_deployment_run_drives_a_job_to_completed(
+    deployed: dict[str, str],
+    engine: Engine,
+    org: OrgFixture,
+    fake_openai: FakeOpenAI,
+    tmp_path: Path,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    ids = [make_object(engine, org).id for _ in range(3)]
+    job = core_jobs.create_job(
+        engine, org.id, ids, JobOptions(concurrency=2), triggered_by_user_id=org.admin_id
+    )
+    worker = start_worker(deployed, tmp_path / "worker.log")
+    try:
+        prefect_cli(
+            "deployment",
+            "run",
+            "documentation-job/on-demand",
+            "--param",
+            f"job_id={job.id}",
+            env=deployed,
+        )
+        done = wait_job(engine, job.id, [tmp_path / "worker.log"])
+    finally:
+        stop([worker])
+    assert (done.status, done.processed_objects, done.failed_objects) == ("completed", 3, 0)
+    assert done.prefect_flow_run_id is not None
+    assert len(fake_openai.completions) == 18
+
+
+@pytest.mark.prefect
+def test_two_workers_share_a_job_without_doing_anything_twice(
+    deployed: dict[str, str],
+    engine: Engine,
+    org: OrgFixture,
+    fake_openai: FakeOpenAI,
+    tmp_path: Path,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    fake_openai.latency = 0.1
+    ids = [make_object(engine, org).id for _ in range(12)]
+    job = core_jobs.create_job(
+        engine,
+        org.id,
+        ids,
+        JobOptions(concurrency=2, extra_runners=1),
+        triggered_by_user_id=org.admin_id,
+    )
+    logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+    workers = [start_worker(deployed, log) for log in logs]
+    try:
+        prefect_cli(
+            "deployment",
+            "run",
+            "documentation-job/on-demand",
+            "--param",
+            f"job_id={job.id}",
+            env=deployed,
+        )
+        done = wait_job(engine, job.id, logs)
+    finally:
+        stop(workers)
+    assert (done.status, done.processed_objects, done.failed_objects) == ("completed", 12, 0)
+    with transaction(engine) as conn:
+        per_object = conn.execute(
+            sa.text(
+                "SELECT object_id, count(*) FROM metadata.object_documentation WHERE job_id = :j"
+                " GROUP BY object_id"
+            ),
+            {"j": job.id},
+        ).all()
+        runners = (
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT claimed_by FROM metadata.documentation_job_objects"
+                    " WHERE job_id = :j"
+                ),
+                {"j": job.id},
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(n for _, n in per_object) == [1] * 12  # every object exactly once
+    assert len(fake_openai.completions) == 72
+    pids = {r.split(":")[1] for r in runners}
+    assert len(pids) == 2, f"both workers' flow runs documented objects: {runners}"

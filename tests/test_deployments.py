@@ -235,3 +235,76 @@ def test_two_workers_share_a_job_without_doing_anything_twice(
     assert len(fake_openai.completions) == 72
     pids = {r.split(":")[1] for r in runners}
     assert len(pids) == 2, f"both workers' flow runs documented objects: {runners}"
+
+
+@pytest.mark.prefect
+def test_docgen_serve_runs_the_on_demand_deployment(
+    prefect_harness: str,
+    env: dict[str, str],
+    engine: Engine,
+    org: OrgFixture,
+    fake_openai: FakeOpenAI,
+    tmp_path: Path,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    ids = [make_object(engine, org).id for _ in range(2)]
+    job = core_jobs.create_job(engine, org.id, ids, JobOptions(), triggered_by_user_id=org.admin_id)
+    child_env = {
+        **os.environ,
+        **env,
+        "PREFECT_API_URL": prefect_harness,
+        "DOCGEN_NIGHTLY_CRON": "30 3 * * *",
+        "DOCGEN_NIGHTLY_TIMEZONE": "Europe/Paris",
+    }
+    log = tmp_path / "serve.log"
+    with open(log, "w") as handle:
+        served = subprocess.Popen(
+            [sys.executable, "-m", "docgen", "serve"],
+            cwd=REPO_ROOT,
+            env=child_env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "serving documentation-job" not in log.read_text():
+            assert served.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        # serve() (re)registers both deployments right after printing; the nightly schedule
+        # it sets shows when that happened
+        while True:
+            shown = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "deployment",
+                    "inspect",
+                    "nightly-redocumentation/nightly",
+                ],
+                env=child_env,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
+            if "30 3 * * *" in shown.stdout:
+                break
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        prefect_cli(
+            "deployment",
+            "run",
+            "documentation-job/on-demand",
+            "--param",
+            f"job_id={job.id}",
+            env=child_env,
+        )
+        done = wait_job(engine, job.id, [log])
+        nightly = prefect_cli(
+            "deployment", "inspect", "nightly-redocumentation/nightly", env=child_env
+        )
+    finally:
+        stop([served])
+    assert (done.status, done.processed_objects) == ("completed", 2)
+    assert "30 3 * * *" in nightly and "Europe/Paris" in nightly

@@ -256,6 +256,14 @@ def test_docgen_serve_runs_the_on_demand_deployment(
         "DOCGEN_NIGHTLY_CRON": "30 3 * * *",
         "DOCGEN_NIGHTLY_TIMEZONE": "Europe/Paris",
     }
+    # a user moving from workers to `docgen serve` removes the pool deployments first
+    for name in ("documentation-job/on-demand", "nightly-redocumentation/nightly"):
+        subprocess.run(
+            [sys.executable, "-m", "prefect", "deployment", "delete", name],
+            env=child_env,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
     log = tmp_path / "serve.log"
     with open(log, "w") as handle:
         served = subprocess.Popen(

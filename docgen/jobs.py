@@ -383,3 +383,69 @@ def record_skipped(engine: Engine, job_id: UUID, object_id: UUID, runner: str) -
         return False
     _progress(engine, job_id)
     return True
+
+
+def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
+    """skip_existing in bulk: count as skipped every pending object whose current
+    documentation was made from exactly its present inputs, and whose upstream objects are
+    not going to be re-documented by this job. Returns how many.
+
+    Each object moves pending -> skipped in the same transaction that counts it, so a
+    concurrent runner can neither claim it nor count it again.
+    """
+    from docgen.db.documentation import current_for_objects
+    from docgen.prompts import context_hash
+
+    with transaction(engine) as conn:
+        pending = [o.object_id for o in jobs_repo.job_objects(conn, job_id, status="pending")]
+        if not pending:
+            return 0
+        contexts = load_contexts(conn, pending)
+        current = current_for_objects(conn, pending)
+    fresh = {
+        object_id
+        for object_id in pending
+        if object_id in current
+        and current[object_id].input_hash == context_hash(contexts[object_id], model)
+    }
+    # an object whose upstream is still to be documented in this job may get new inputs
+    # (that upstream's new summary): leave it to its own turn
+    changing = set(pending) - fresh
+    while True:
+        waiting = {
+            object_id
+            for object_id in fresh
+            if changing.intersection(contexts[object_id].object.upstream_object_ids)
+        }
+        if not waiting:
+            break
+        fresh -= waiting
+        changing |= waiting
+    up_to_date = [object_id for object_id in pending if object_id in fresh]
+    if not up_to_date:
+        return 0
+    with transaction(engine) as conn:
+        settled = (
+            conn.execute(
+                sa.text(
+                    "UPDATE metadata.documentation_job_objects SET status = 'skipped',"
+                    " started_at = now(), finished_at = now()"
+                    " WHERE job_id = :j AND object_id = ANY(:ids) AND status = 'pending'"
+                    " RETURNING object_id"
+                ),
+                {"j": job_id, "ids": up_to_date},
+            )
+            .scalars()
+            .all()
+        )
+        for _ in settled:
+            jobs_repo.increment_processed_objects(conn, job_id)
+        conn.execute(
+            sa.text(
+                "UPDATE metadata.documentation_jobs SET skipped_objects = skipped_objects + :n,"
+                " updated_at = now() WHERE id = :j"
+            ),
+            {"n": len(settled), "j": job_id},
+        )
+    _progress(engine, job_id)
+    return len(settled)

@@ -205,6 +205,14 @@ async def _cancelled_in_prefect() -> bool:
 
 async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
     """Run pending objects with the job's concurrency; the reason it stopped early, or None."""
+    if runtime.options.skip_existing:
+        skipped = await run_db(
+            core_jobs.skip_up_to_date,
+            runtime.engine,
+            runtime.job_id,
+            runtime.service.provider.model,
+        )
+        logger.info("job %s: %d objects already up to date, skipped", runtime.job_id, skipped)
     gate = _Gate(runtime)
     progress = _Progress(runtime)
     await progress.create()

@@ -50,6 +50,16 @@ def main() -> None:
     parser.add_argument("--skip-existing", action="store_true", help="for runs after the first")
     parser.add_argument("--max-retries", type=int, default=5)
     parser.add_argument("--profile", help="write a cProfile of the job runs to this file")
+    parser.add_argument(
+        "--nightly-after",
+        action="store_true",
+        help="after the runs, run nightly-redocumentation and measure it",
+    )
+    parser.add_argument(
+        "--prefix-stats",
+        action="store_true",
+        help="report the prompt prefix the six calls of each object share",
+    )
     args = parser.parse_args()
 
     from flows.documentation_job import documentation_job
@@ -127,9 +137,25 @@ def main() -> None:
                 else 0.0,
             }
         )
+    extra: dict[str, Any] = {}
+    if args.nightly_after:
+        from flows.nightly import nightly_redocumentation
+
+        fake_admin(args.fake_url, "config", {"reset": True})
+        started = time.perf_counter()
+        results = asyncio.run(nightly_redocumentation(organization=str(organization.id)))
+        extra["nightly"] = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "stale_objects": results[0].stale_objects,
+            "job_created": results[0].job_id is not None,
+            "llm_requests": fake_admin(args.fake_url, "stats")["requests"],
+        }
+    if args.prefix_stats:
+        extra["prefix"] = prefix_stats(engine, ids)
     print(
         json.dumps(
             {
+                **extra,
                 "objects": args.objects,
                 "concurrency": args.concurrency,
                 "latency": args.latency,
@@ -139,6 +165,31 @@ def main() -> None:
             }
         )
     )
+
+
+def prefix_stats(engine: Any, ids: list[Any]) -> dict[str, Any]:
+    """Input tokens of the six calls per object, and the share in the prefix they all share
+    (response schema + system message + object context: everything but the instruction)."""
+    from docgen.context import load_contexts
+    from docgen.layers import LAYER_NAMES, envelope_schema
+    from docgen.pricing import estimate_tokens
+    from docgen.prompts import build_messages
+
+    schema = estimate_tokens(json.dumps(envelope_schema()))
+    with transaction(engine) as conn:
+        contexts = load_contexts(conn, ids)
+    shared_total = input_total = 0
+    for ctx in contexts.values():
+        calls = [build_messages(ctx, layer) for layer in LAYER_NAMES]
+        shared = schema + sum(estimate_tokens(m["content"]) for m in calls[0][:2])
+        for messages in calls:
+            input_total += schema + sum(estimate_tokens(m["content"]) for m in messages)
+            shared_total += shared
+    return {
+        "objects": len(contexts),
+        "input_tokens_per_object": round(input_total / max(1, len(contexts))),
+        "shared_prefix_share": round(shared_total / max(1, input_total), 4),
+    }
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from docgen.cli import db, docs, export, jobs, org, serve
+from docgen.cli import db, docs, export, ingest, jobs, org, serve
 from docgen.errors import DocgenError
 
 app = typer.Typer(
@@ -26,6 +26,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(org.app, name="org")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(docs.app, name="docs")
+app.add_typer(ingest.objects_app, name="objects")
+app.command("ingest")(ingest.ingest_command)
 app.command("export")(export.export_command)
 app.command("run")(jobs.run_command)
 app.command("estimate")(jobs.estimate_command)

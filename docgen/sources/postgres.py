@@ -8,6 +8,7 @@ schemas that a view reads are kept as external names. Partitions are folded into
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -64,8 +65,22 @@ _MATERIALIZATION = {
 }
 
 
+def password_in_url(url: str) -> bool:
+    try:
+        return bool(sa.engine.make_url(_sqlalchemy_url(url)).password)
+    except sa.exc.ArgumentError:
+        return False
+
+
 def read_postgres(url: str, *, schemas: list[str] | None = None) -> SourceResult:
+    """SOURCE is a postgresql:// URL, or env:VARIABLE naming an environment variable that
+    holds one (so the password stays out of command lines and flow parameters)."""
     schemas = schemas or ["public"]
+    if url.startswith("env:"):
+        variable = url[4:]
+        if not os.environ.get(variable):
+            raise SourceError(f"environment variable {variable} is not set")
+        url = os.environ[variable]
     if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         raise SourceError("a PostgreSQL source must be a postgresql:// URL")
     engine = sa.create_engine(_sqlalchemy_url(url), poolclass=sa.pool.NullPool)

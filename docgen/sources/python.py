@@ -134,19 +134,39 @@ def _call_name(node: ast.Call) -> str | None:
     return None
 
 
-def _first_string(node: ast.Call) -> str | None:
+def _string(arg: ast.expr, constants: dict[str, str]) -> str | None:
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if isinstance(arg, ast.Name):
+        return constants.get(arg.id)
+    if isinstance(arg, ast.JoinedStr):  # f-string: keep its literal parts
+        return "".join(
+            v.value for v in arg.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+        )
+    return None
+
+
+def _constants(nodes: list[ast.stmt]) -> dict[str, str]:
+    """Names assigned a string literal (`sql = "select ..."`), to read `pd.read_sql(sql, c)`."""
+    found: dict[str, str] = {}
+    for statement in nodes:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                value = _string(node.value, {})
+                if isinstance(target, ast.Name) and value:
+                    found[target.id] = value
+    return found
+
+
+def _first_string(node: ast.Call, constants: dict[str, str]) -> str | None:
     for arg in [
         *node.args,
         *(k.value for k in node.keywords if k.arg in ("sql", "table_name", "name", "path")),
     ]:
-        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-            return arg.value
-        if isinstance(arg, ast.JoinedStr):  # f-string: keep its literal parts
-            return "".join(
-                v.value
-                for v in arg.values
-                if isinstance(v, ast.Constant) and isinstance(v.value, str)
-            )
+        value = _string(arg, constants)
+        if value:
+            return value
     return None
 
 
@@ -156,6 +176,7 @@ def _reads(
     """Tables and files the statements read, and whether they transform a frame."""
     reads: list[str] = []
     transforms = False
+    constants = _constants(nodes)
     for statement in nodes:
         for node in ast.walk(statement):
             if not isinstance(node, ast.Call):
@@ -163,7 +184,7 @@ def _reads(
             name = _call_name(node)
             if name is None:
                 continue
-            literal = _first_string(node)
+            literal = _first_string(node, constants)
             if name in _SQL_READS and literal:
                 try:
                     parsed = sqlglot.parse_one(literal, read="spark")

@@ -10,6 +10,7 @@ statement, with the tables and CTEs it reads as its upstreams.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sqlglot
@@ -152,7 +153,8 @@ class SqlFolder:
                     IngestWarning(
                         path=path,
                         line=line + (errors[0].get("line") or 1) - 1,
-                        message=f"SQL not understood ({_first(exc)}); kept as text without lineage",
+                        message=f"SQL not understood ({_describe(exc)}); kept as text without"
+                        " lineage",
                     )
                 )
                 plain.append((chunk, None))
@@ -267,8 +269,13 @@ def _aliases(name: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(len(parts))]
 
 
-def _first(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:160]
+def _describe(exc: Exception) -> str:
+    """sqlglot's error without its terminal colour codes and echoed SQL."""
+    errors = getattr(exc, "errors", None)
+    if errors and errors[0].get("description"):
+        first = errors[0]
+        return f"{first['description']} at line {first.get('line')}, column {first.get('col')}"
+    return re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(exc).split()))[:160]
 
 
 def read_sql(source: str | Path, *, dialect: str | None = None, ctes: bool = False) -> SourceResult:

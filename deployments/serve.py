@@ -1,7 +1,8 @@
-"""`docgen serve`: both deployments from one process, schedules active.
+"""`docgen serve`: every deployment from one process, schedules active.
 
 For users without a Prefect server and worker: `serve()` registers
-documentation-job/on-demand and nightly-redocumentation/nightly with the Prefect API and
+documentation-job/on-demand, nightly-redocumentation/nightly and ingest/on-demand with the
+Prefect API and
 runs their flow runs itself (each in a subprocess, so cancelling one from the UI kills it).
 """
 
@@ -12,6 +13,7 @@ from prefect.schedules import Cron
 
 from docgen.config import ServeSettings
 from flows.documentation_job import documentation_job
+from flows.ingest import ingest as ingest_flow
 from flows.nightly import nightly_redocumentation
 
 
@@ -29,9 +31,14 @@ def deployments(settings: ServeSettings | None = None) -> list[object]:
         parameters={"organization": settings.organization} if settings.organization else {},
         description="Re-document what changed since its current documentation.",
     )
-    return [on_demand, nightly]
+    ingest = ingest_flow.to_deployment(
+        name="on-demand",
+        tags=["docgen"],
+        description="Register a source's objects for an organization (dbt, sql, postgres, python).",
+    )
+    return [on_demand, nightly, ingest]
 
 
 def serve_all(limit: int | None = None) -> None:
-    """Serve both deployments until interrupted."""
+    """Serve the deployments until interrupted."""
     serve(*deployments(), limit=limit)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from docgen import jobs as core_jobs
 from docgen.db import jobs as jobs_repo
+from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.jobs import JobOptions
 from tests.conftest import REPO_ROOT, OrgFixture, use_openai
@@ -67,7 +68,8 @@ def test_serve_builds_the_same_deployments(monkeypatch: pytest.MonkeyPatch) -> N
     from deployments.serve import deployments
 
     monkeypatch.setenv("DOCGEN_NIGHTLY_TIMEZONE", "Europe/Amsterdam")
-    on_demand, nightly = deployments()
+    on_demand, nightly, ingest = deployments()
+    assert (ingest.flow_name, ingest.name) == ("ingest", "on-demand")
     assert (on_demand.flow_name, on_demand.name) == ("documentation-job", "on-demand")
     assert (nightly.flow_name, nightly.name) == ("nightly-redocumentation", "nightly")
     assert nightly.schedules[0].schedule.timezone == "Europe/Amsterdam"
@@ -180,6 +182,72 @@ def test_deployment_run_drives_a_job_to_completed(
 
 
 @pytest.mark.prefect
+def test_ingest_deployment_registers_a_dbt_project_and_documents_it(
+    deployed: dict[str, str], engine: Engine, org: OrgFixture, tmp_path: Path
+) -> None:
+    from tests.test_ingest import DBT_PROJECT, EXPECTED_LINEAGE, lineage, write
+
+    with transaction(engine) as conn:
+        orgs.set_provider(conn, org.id, "offline")
+    project = write(tmp_path / "shop", DBT_PROJECT)
+    worker = start_worker(deployed, tmp_path / "worker.log")
+    try:
+        prefect_cli(
+            "deployment",
+            "run",
+            "ingest/on-demand",
+            "--param",
+            f"organization={org.name}",
+            "--param",
+            "kind=dbt",
+            "--param",
+            f"source={project}",
+            "--param",
+            "document_changes=true",
+            "--watch",
+            env=deployed,
+            timeout=300,
+        )
+    finally:
+        stop([worker])
+    assert lineage(engine, org) == EXPECTED_LINEAGE
+    with transaction(engine) as conn:
+        (job,) = jobs_repo.list_jobs(conn, org.id)
+        current = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM metadata.object_documentation"
+                " WHERE organization_id = :o AND is_current"
+            ),
+            {"o": org.id},
+        ).scalar_one()
+    assert (job.status, job.processed_objects, job.failed_objects) == ("completed", 8, 0)
+    assert current == 8
+
+
+@pytest.mark.prefect
+def test_ingest_flow_refuses_a_password_in_its_parameters(
+    prefect_harness: str, env: dict[str, str], org: OrgFixture
+) -> None:
+    import asyncio
+
+    from docgen.errors import SourceError
+    from flows.ingest import ingest
+
+    state = asyncio.run(
+        ingest(
+            organization=org.name,
+            kind="postgres",
+            source="postgresql://u:hunter2-secret@127.0.0.1/x",
+            return_state=True,
+        )
+    )
+    assert state.is_failed()
+    with pytest.raises(SourceError, match="without its password") as caught:
+        state.result()
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.prefect
 def test_two_workers_share_a_job_without_doing_anything_twice(
     deployed: dict[str, str],
     engine: Engine,
@@ -257,7 +325,11 @@ def test_docgen_serve_runs_the_on_demand_deployment(
         "DOCGEN_NIGHTLY_TIMEZONE": "Europe/Paris",
     }
     # a user moving from workers to `docgen serve` removes the pool deployments first
-    for name in ("documentation-job/on-demand", "nightly-redocumentation/nightly"):
+    for name in (
+        "documentation-job/on-demand",
+        "nightly-redocumentation/nightly",
+        "ingest/on-demand",
+    ):
         subprocess.run(
             [sys.executable, "-m", "prefect", "deployment", "delete", name],
             env=child_env,

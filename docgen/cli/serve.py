@@ -43,7 +43,8 @@ def serve_command(
         from deployments.serve import serve_all
 
         err.print(
-            "serving documentation-job/on-demand and nightly-redocumentation/nightly "
+            "serving documentation-job/on-demand, ingest/on-demand and"
+            " nightly-redocumentation/nightly "
             f"(cron '{settings.cron}' {settings.timezone}); Ctrl-C to stop"
         )
         serve_all(limit=limit)

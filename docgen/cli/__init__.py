@@ -12,7 +12,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from docgen.cli import db, docs, export, ingest, jobs, org, serve
+from docgen.cli import db, demo, docs, export, ingest, jobs, org, serve
 from docgen.errors import DocgenError
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.command("export")(export.export_command)
 app.command("run")(jobs.run_command)
 app.command("estimate")(jobs.estimate_command)
 app.command("serve")(serve.serve_command)
+app.command("demo")(demo.demo_command)
 
 
 @app.callback()

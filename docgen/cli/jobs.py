@@ -169,7 +169,7 @@ def status(job_id: str = typer.Argument(..., help="Job id."), as_json: bool = AS
     if as_json:
         sys.stdout.write(_job_json(job) + "\n")
         return
-    _print_job(job)
+    print_job_summary(job)
 
 
 @app.command("pause")
@@ -213,7 +213,7 @@ def list_(org: str = ORG, as_json: bool = AS_JSON) -> None:
     out.print(table)
 
 
-def _print_job(job: jobs_repo.Job) -> None:
+def print_job_summary(job: jobs_repo.Job) -> None:
     out.print(f"job {job.id}: {job.status}")
     out.print(
         f"  objects   {job.processed_objects}/{job.total_objects} processed "
@@ -252,7 +252,7 @@ def _run_and_report(job_id: UUID, as_json: bool, verbose: bool) -> None:
     if as_json:
         sys.stdout.write(_job_json(job) + "\n")
     else:
-        _print_job(job)
+        print_job_summary(job)
     if job.status == "failed":
         errors = [e for e in job.error_log if e.get("status") == "failed"]
         detail = (errors[-1].get("error") if errors else None) or "see `docgen jobs status`"

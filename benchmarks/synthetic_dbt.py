@@ -167,7 +167,15 @@ class _Model:
     broken: bool = False
 
 
+IRREGULAR = {"statuses": "status", "canvases": "canvas", "people": "person",
+             "classes": "class", "time_off": "time_off", "compensation": "compensation"}
+QUALIFIERS = ["_by_region", "_by_channel", "_weekly", "_wide", "_enriched", "_legacy",
+              "_by_segment", "_current", "_latest", "_rollup"]
+
+
 def _singular(word: str) -> str:
+    if word in IRREGULAR:
+        return IRREGULAR[word]
     if word.endswith("ies"):
         return word[:-3] + "y"
     if word.endswith(("sses", "xes")):
@@ -365,7 +373,7 @@ class _Generator:
                 stg_by_domain[d].append(name)
             if table in HUB_TABLES:
                 hub_candidates.append(name)
-        n_stg_hubs = min(30, max(2, self.n // 400))
+        n_stg_hubs = min(40, max(2, self.n // 150))
         rng.shuffle(hub_candidates)
         stg_hubs = hub_candidates[:n_stg_hubs]
         stg_hubs += [s for s in staging if s not in stg_hubs][: n_stg_hubs - len(stg_hubs)]
@@ -374,7 +382,7 @@ class _Generator:
         used_names = set(self.models)
         intermediate: list[str] = []
         int_by_domain: dict[str, list[str]] = {d: [] for d in domains}
-        n_int_hubs = min(15, max(1, self.n // 800))
+        n_int_hubs = min(20, max(1, self.n // 300))
         int_hubs: list[str] = []
         hub_window = max(n_int_hubs, n_int // 5)
         for i in range(n_int):
@@ -451,12 +459,18 @@ class _Generator:
             self.models[name].broken = True
 
     def _unique(self, name: str, used: set[str]) -> str:
-        cand, k = name, 2
-        while cand in used:
-            cand = f"{name}_v{k}" if k < 6 else f"{name}_{k}"
+        if name not in used:
+            used.add(name)
+            return name
+        for q in self.rng.sample(QUALIFIERS, 4):
+            if name + q not in used:
+                used.add(name + q)
+                return name + q
+        k = 2
+        while f"{name}_v{k}" in used:
             k += 1
-        used.add(cand)
-        return cand
+        used.add(f"{name}_v{k}")
+        return f"{name}_v{k}"
 
     def _derive_columns(self, deps: list[str]) -> list[tuple[str, str]]:
         base = self.models[deps[0]]
@@ -488,9 +502,7 @@ class _Generator:
             return "{{ " + call + " }}"
         if r < 0.9:
             return "{{" + call + "}}"
-        if r < 0.96:
-            return "{{  " + call + "  }}"
-        return "{{- " + call + " }}"
+        return "{{  " + call + "  }}"
 
     def source(self, src: str, table: str) -> str:
         r = self.rng.random()
@@ -633,7 +645,7 @@ class _Generator:
             lines += [f"        {i}," for i in items[:-1]] + [f"        {items[-1]}"]
             lines += [f"    from {frm}", ""]
             lines.append(")")
-            lines += ["", f"select * from {last}"]
+            lines += ["", "select * from exploded"]
         else:
             lines.append(")")
             lines += ["", f"select * from {last}"]
@@ -695,14 +707,14 @@ class _Generator:
         base = aliases[0]
         key = m.key
         # logic CTEs
-        logic_kinds = rng.sample(["joined", "aggregated", "filtered", "deduplicated", "pivoted"],
-                                 k=max(1, min(4, 6 - len(ctes)) if len(ctes) < 5 else 1))
+        # 2-6 CTEs in all (imports + logic + final) unless there are many imports
+        total = rng.randint(max(2, len(ctes) + 1), max(6, len(ctes) + 2))
+        n_logic = total - len(ctes) - 1
+        logic_kinds = rng.sample(["aggregated", "filtered", "deduplicated", "pivoted"],
+                                 k=min(4, max(0, n_logic - (len(aliases) > 1))))
+        if len(aliases) > 1:
+            logic_kinds.insert(0, "joined")
         last = base
-        if len(aliases) > 1 and "joined" not in logic_kinds:
-            logic_kinds.insert(0, "joined")
-        if "joined" in logic_kinds:
-            logic_kinds.remove("joined")
-            logic_kinds.insert(0, "joined")
         cols_by_alias = {}
         for a, d in zip(aliases, [d for d in deps]):
             cols_by_alias[a] = [c for c, _ in self.models[d].columns]

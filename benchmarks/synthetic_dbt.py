@@ -288,7 +288,10 @@ class _Generator:
             raise ValueError("n_models must be at least 3 (one model per layer)")
         self.root = Path(root)
         self.n = n_models
-        self.rng = random.Random(f"synthetic-dbt:{seed}:{n_models}:{dialect}")
+        # the DAG and the schema files depend on seed and size only; the SQL text on the dialect too
+        self.rng = random.Random(f"synthetic-dbt:plan:{seed}:{n_models}")
+        self.doc_rng = random.Random(f"synthetic-dbt:docs:{seed}:{n_models}")
+        self.render_seed = f"synthetic-dbt:render:{seed}:{n_models}:{dialect}"
         self.sql = _Sql(dialect, self.rng)
         self.dialect = dialect
         self.python_share = python_share
@@ -853,6 +856,7 @@ class _Generator:
         root = self.root
         models_dir = root / "models"
         root.mkdir(parents=True, exist_ok=True)
+        self.rng = self.sql.rng = random.Random(self.render_seed)
         self._write_project_files()
         folders: dict[str, list[_Model]] = {}
         for m in self.models.values():
@@ -987,7 +991,7 @@ packages:
         return "'" + text.replace("'", "''") + "'"
 
     def _describe(self, m: _Model) -> str:
-        rng = self.rng
+        rng = self.doc_rng
         n = rng.randint(1, 3)
         sents = [s.format(e=m.entity.replace("_", " "), d=m.domain.replace("_", " "))
                  for s in rng.sample(SENTENCES, n)]
@@ -997,7 +1001,7 @@ packages:
         return " ".join([lead[m.layer]] + sents)
 
     def _write_schema_yml(self, d: Path, folder: str, ms: list[_Model]) -> None:
-        rng = self.rng
+        rng = self.doc_rng
         share = {"staging": 0.5, "intermediate": 0.3, "marts": 0.65}
         out = ["version: 2", "", "models:"]
         listed = 0
@@ -1041,7 +1045,7 @@ packages:
             (d / f"_{name}__models.yml").write_text("\n".join(out) + "\n")
 
     def _write_sources_yml(self, d: Path, src: str) -> None:
-        rng = self.rng
+        rng = self.doc_rng
         system = src
         for inst in sorted(INSTANCES, key=len, reverse=True):
             if inst and src.endswith(inst) and src[: -len(inst)] in SOURCE_SYSTEMS:

@@ -682,7 +682,8 @@ class _Generator:
             dep = deps[i]
             alias = self._alias(dep, taken)
             r = rng.random()
-            if r < 0.1 and i + 1 < len(deps) and m.layer == "intermediate":
+            if r < 0.1 and i + 1 < len(deps) and m.layer == "intermediate" and not (
+                    incremental and not ctes):
                 # two upstream models unioned through a package macro
                 other = deps[i + 1]
                 body = ["    {{ dbt_utils.union_relations(",

@@ -57,82 +57,294 @@ DIALECTS = ("snowflake", "bigquery", "postgres")
 PROJECT_NAME = "acme_analytics"
 
 SOURCE_SYSTEMS: dict[str, list[str]] = {
-    "app_db": ["users", "accounts", "organizations", "memberships", "projects", "events",
-               "sessions", "subscriptions", "invoices", "feature_flags", "api_keys",
-               "audit_logs", "workspaces", "invitations"],
-    "stripe": ["charges", "customers", "invoices", "invoice_line_items", "subscriptions",
-               "refunds", "payouts", "balance_transactions", "disputes", "plans", "prices",
-               "products", "coupons"],
-    "salesforce": ["accounts", "contacts", "opportunities", "leads", "campaigns", "users",
-                   "tasks", "events", "opportunity_line_items", "cases", "pricebook_entries"],
-    "shopify": ["orders", "order_lines", "customers", "products", "product_variants", "refunds",
-                "transactions", "fulfillments", "inventory_levels", "locations",
-                "discount_codes", "abandoned_checkouts"],
-    "hubspot": ["contacts", "companies", "deals", "engagements", "email_events", "forms",
-                "owners", "deal_pipelines", "tickets"],
-    "zendesk": ["tickets", "ticket_comments", "users", "organizations", "groups",
-                "satisfaction_ratings", "ticket_metrics", "sla_policies"],
-    "netsuite": ["transactions", "transaction_lines", "accounts", "subsidiaries", "currencies",
-                 "vendors", "customers", "departments", "classes", "accounting_periods", "items"],
+    "app_db": [
+        "users",
+        "accounts",
+        "organizations",
+        "memberships",
+        "projects",
+        "events",
+        "sessions",
+        "subscriptions",
+        "invoices",
+        "feature_flags",
+        "api_keys",
+        "audit_logs",
+        "workspaces",
+        "invitations",
+    ],
+    "stripe": [
+        "charges",
+        "customers",
+        "invoices",
+        "invoice_line_items",
+        "subscriptions",
+        "refunds",
+        "payouts",
+        "balance_transactions",
+        "disputes",
+        "plans",
+        "prices",
+        "products",
+        "coupons",
+    ],
+    "salesforce": [
+        "accounts",
+        "contacts",
+        "opportunities",
+        "leads",
+        "campaigns",
+        "users",
+        "tasks",
+        "events",
+        "opportunity_line_items",
+        "cases",
+        "pricebook_entries",
+    ],
+    "shopify": [
+        "orders",
+        "order_lines",
+        "customers",
+        "products",
+        "product_variants",
+        "refunds",
+        "transactions",
+        "fulfillments",
+        "inventory_levels",
+        "locations",
+        "discount_codes",
+        "abandoned_checkouts",
+    ],
+    "hubspot": [
+        "contacts",
+        "companies",
+        "deals",
+        "engagements",
+        "email_events",
+        "forms",
+        "owners",
+        "deal_pipelines",
+        "tickets",
+    ],
+    "zendesk": [
+        "tickets",
+        "ticket_comments",
+        "users",
+        "organizations",
+        "groups",
+        "satisfaction_ratings",
+        "ticket_metrics",
+        "sla_policies",
+    ],
+    "netsuite": [
+        "transactions",
+        "transaction_lines",
+        "accounts",
+        "subsidiaries",
+        "currencies",
+        "vendors",
+        "customers",
+        "departments",
+        "classes",
+        "accounting_periods",
+        "items",
+    ],
     "segment": ["pages", "tracks", "identifies", "screens", "users", "groups"],
-    "jira": ["issues", "projects", "sprints", "users", "issue_changelog", "comments",
-             "worklogs", "statuses"],
-    "google_ads": ["campaigns", "ad_groups", "ads", "keywords", "campaign_stats", "ad_stats",
-                   "accounts"],
+    "jira": [
+        "issues",
+        "projects",
+        "sprints",
+        "users",
+        "issue_changelog",
+        "comments",
+        "worklogs",
+        "statuses",
+    ],
+    "google_ads": [
+        "campaigns",
+        "ad_groups",
+        "ads",
+        "keywords",
+        "campaign_stats",
+        "ad_stats",
+        "accounts",
+    ],
     "facebook_ads": ["campaigns", "ad_sets", "ads", "ad_insights", "accounts", "creatives"],
     "intercom": ["conversations", "conversation_parts", "contacts", "companies", "admins", "tags"],
     "marketo": ["leads", "activities", "campaigns", "programs", "emails", "lists"],
-    "workday": ["workers", "positions", "organizations", "job_profiles", "compensation",
-                "time_off"],
-    "greenhouse": ["applications", "candidates", "jobs", "offers", "interviews", "scorecards",
-                   "departments"],
+    "workday": [
+        "workers",
+        "positions",
+        "organizations",
+        "job_profiles",
+        "compensation",
+        "time_off",
+    ],
+    "greenhouse": [
+        "applications",
+        "candidates",
+        "jobs",
+        "offers",
+        "interviews",
+        "scorecards",
+        "departments",
+    ],
     "braze": ["users", "campaigns", "canvases", "email_sends", "push_sends", "events"],
     "snowplow": ["events", "sessions", "page_views"],
-    "quickbooks": ["invoices", "bills", "payments", "accounts", "customers", "vendors",
-                   "journal_entries"],
+    "quickbooks": [
+        "invoices",
+        "bills",
+        "payments",
+        "accounts",
+        "customers",
+        "vendors",
+        "journal_entries",
+    ],
     "github": ["repositories", "pull_requests", "issues", "commits", "users", "reviews"],
     "amplitude": ["events", "users", "sessions", "cohorts"],
     "ga4": ["events", "users", "sessions"],
     "linkedin_ads": ["campaigns", "creatives", "ad_analytics", "accounts"],
     "xero": ["invoices", "contacts", "accounts", "journals", "bank_transactions"],
-    "sap": ["materials", "plants", "purchase_orders", "purchase_order_items", "goods_receipts",
-            "vendors", "cost_centers", "gl_line_items"],
+    "sap": [
+        "materials",
+        "plants",
+        "purchase_orders",
+        "purchase_order_items",
+        "goods_receipts",
+        "vendors",
+        "cost_centers",
+        "gl_line_items",
+    ],
 }
-INSTANCES = ["", "_eu", "_us", "_apac", "_legacy", "_latam", "_uk", "_jp", "_de", "_br",
-             "_ca", "_au", "_in", "_fr", "_sandbox", "_v2"]
-LOADERS = ["fivetran", "airbyte", "stitch", "meltano", "custom_python"]
-HUB_TABLES = ("users", "customers", "accounts", "organizations", "contacts", "products",
-              "orders", "workers", "companies")
-DOMAINS = ["finance", "marketing", "product", "sales", "support", "operations", "people",
-           "growth", "revenue", "customer_success", "engineering", "supply_chain"]
-KEYS = ["customer_id", "account_id", "user_id", "organization_id", "product_id", "order_id",
-        "campaign_id", "owner_id"]
-ATTRS = [
-    ("status", "str"), ("amount", "num"), ("currency", "str"), ("name", "str"),
-    ("email", "str"), ("type", "str"), ("category", "str"), ("country", "str"),
-    ("quantity", "int"), ("unit_price", "num"), ("description", "str"), ("is_active", "bool"),
-    ("plan", "str"), ("channel", "str"), ("region", "str"), ("score", "num"),
-    ("duration_seconds", "int"), ("discount", "num"), ("tax", "num"), ("priority", "str"),
-    ("is_deleted", "bool"), ("source_medium", "str"), ("payload", "json"), ("tier", "str"),
+INSTANCES = [
+    "",
+    "_eu",
+    "_us",
+    "_apac",
+    "_legacy",
+    "_latam",
+    "_uk",
+    "_jp",
+    "_de",
+    "_br",
+    "_ca",
+    "_au",
+    "_in",
+    "_fr",
+    "_sandbox",
+    "_v2",
 ]
-INT_SUFFIXES = ["joined", "enriched", "aggregated_daily", "pivoted", "deduplicated", "unioned",
-                "windowed", "filtered", "rollup", "mapped", "scored", "sessionized",
-                "bridged", "monthly", "attributed", "normalized"]
-MART_FORMS = ["fct_{e}", "dim_{e}", "agg_{e}_daily", "agg_{e}_monthly", "rpt_{d}_{e}",
-              "fct_{e}_history", "{d}_{e}_summary", "dim_{e}_current", "fct_{e}_snapshot"]
+LOADERS = ["fivetran", "airbyte", "stitch", "meltano", "custom_python"]
+HUB_TABLES = (
+    "users",
+    "customers",
+    "accounts",
+    "organizations",
+    "contacts",
+    "products",
+    "orders",
+    "workers",
+    "companies",
+)
+DOMAINS = [
+    "finance",
+    "marketing",
+    "product",
+    "sales",
+    "support",
+    "operations",
+    "people",
+    "growth",
+    "revenue",
+    "customer_success",
+    "engineering",
+    "supply_chain",
+]
+KEYS = [
+    "customer_id",
+    "account_id",
+    "user_id",
+    "organization_id",
+    "product_id",
+    "order_id",
+    "campaign_id",
+    "owner_id",
+]
+ATTRS = [
+    ("status", "str"),
+    ("amount", "num"),
+    ("currency", "str"),
+    ("name", "str"),
+    ("email", "str"),
+    ("type", "str"),
+    ("category", "str"),
+    ("country", "str"),
+    ("quantity", "int"),
+    ("unit_price", "num"),
+    ("description", "str"),
+    ("is_active", "bool"),
+    ("plan", "str"),
+    ("channel", "str"),
+    ("region", "str"),
+    ("score", "num"),
+    ("duration_seconds", "int"),
+    ("discount", "num"),
+    ("tax", "num"),
+    ("priority", "str"),
+    ("is_deleted", "bool"),
+    ("source_medium", "str"),
+    ("payload", "json"),
+    ("tier", "str"),
+]
+INT_SUFFIXES = [
+    "joined",
+    "enriched",
+    "aggregated_daily",
+    "pivoted",
+    "deduplicated",
+    "unioned",
+    "windowed",
+    "filtered",
+    "rollup",
+    "mapped",
+    "scored",
+    "sessionized",
+    "bridged",
+    "monthly",
+    "attributed",
+    "normalized",
+]
+MART_FORMS = [
+    "fct_{e}",
+    "dim_{e}",
+    "agg_{e}_daily",
+    "agg_{e}_monthly",
+    "rpt_{d}_{e}",
+    "fct_{e}_history",
+    "{d}_{e}_summary",
+    "dim_{e}_current",
+    "fct_{e}_snapshot",
+]
 SENTENCES = [
-    "One row per {e}.", "Deduplicated on the latest update.", "Used by the {d} team.",
-    "Amounts are converted to USD at the daily rate.", "Excludes test and internal accounts.",
-    "Refreshed hourly by the orchestrator.", "Grain: {e} x day.",
-    "Soft-deleted records are filtered out.", "Source of truth for {d} reporting.",
+    "One row per {e}.",
+    "Deduplicated on the latest update.",
+    "Used by the {d} team.",
+    "Amounts are converted to USD at the daily rate.",
+    "Excludes test and internal accounts.",
+    "Refreshed hourly by the orchestrator.",
+    "Grain: {e} x day.",
+    "Soft-deleted records are filtered out.",
+    "Source of truth for {d} reporting.",
 ]
 COLUMN_DOCS = {
     "status": "Lifecycle status as reported by the source system.",
     "amount": "Amount in the transaction currency.",
     "created_at": "When the record was created in the source system (UTC).",
     "updated_at": "Last update in the source system (UTC).",
-    "currency": "ISO 4217 currency code.", "email": "Contact email, lower-cased.",
-    "country": "ISO 3166 alpha-2 country code.", "is_active": "Whether the record is active.",
+    "currency": "ISO 4217 currency code.",
+    "email": "Contact email, lower-cased.",
+    "country": "ISO 3166 alpha-2 country code.",
+    "is_active": "Whether the record is active.",
 }
 
 
@@ -140,13 +352,13 @@ COLUMN_DOCS = {
 class SyntheticProject:
     root: Path
     models: dict[str, list[str]]  # model -> sorted upstream models and "source.<src>.<table>"
-    sources: list[str]            # every declared "source.<src>.<table>"
+    sources: list[str]  # every declared "source.<src>.<table>"
     python_models: list[str]
-    described: set[str]           # models given a description in a schema yml
-    broken: set[str] = field(default_factory=set)           # deliberately unparseable models
-    paths: dict[str, str] = field(default_factory=dict)     # model -> path relative to root
-    hubs: list[str] = field(default_factory=list)           # models read by dozens of models
-    layers: dict[str, str] = field(default_factory=dict)    # model -> staging|intermediate|marts
+    described: set[str]  # models given a description in a schema yml
+    broken: set[str] = field(default_factory=set)  # deliberately unparseable models
+    paths: dict[str, str] = field(default_factory=dict)  # model -> path relative to root
+    hubs: list[str] = field(default_factory=list)  # models read by dozens of models
+    layers: dict[str, str] = field(default_factory=dict)  # model -> staging|intermediate|marts
 
     @property
     def edges(self) -> int:
@@ -157,20 +369,36 @@ class SyntheticProject:
 class _Model:
     name: str
     layer: str
-    folder: str                   # models/<layer>/<source or domain>
+    folder: str  # models/<layer>/<source or domain>
     domain: str
     entity: str
     key: str
     columns: list[tuple[str, str]]
-    deps: list[str] = field(default_factory=list)       # ordered, unique
+    deps: list[str] = field(default_factory=list)  # ordered, unique
     python: bool = False
     broken: bool = False
 
 
-IRREGULAR = {"statuses": "status", "canvases": "canvas", "people": "person",
-             "classes": "class", "time_off": "time_off", "compensation": "compensation"}
-QUALIFIERS = ["_by_region", "_by_channel", "_weekly", "_wide", "_enriched", "_legacy",
-              "_by_segment", "_current", "_latest", "_rollup"]
+IRREGULAR = {
+    "statuses": "status",
+    "canvases": "canvas",
+    "people": "person",
+    "classes": "class",
+    "time_off": "time_off",
+    "compensation": "compensation",
+}
+QUALIFIERS = [
+    "_by_region",
+    "_by_channel",
+    "_weekly",
+    "_wide",
+    "_enriched",
+    "_legacy",
+    "_by_segment",
+    "_current",
+    "_latest",
+    "_rollup",
+]
 
 
 def _singular(word: str) -> str:
@@ -189,12 +417,30 @@ class _Sql:
     """Dialect-specific SQL fragments."""
 
     TYPES = {
-        "snowflake": {"str": "varchar", "num": "number(18, 2)", "int": "integer",
-                      "bool": "boolean", "ts": "timestamp_ntz", "json": "variant"},
-        "bigquery": {"str": "string", "num": "numeric", "int": "int64", "bool": "bool",
-                     "ts": "timestamp", "json": "json"},
-        "postgres": {"str": "text", "num": "numeric(18, 2)", "int": "integer",
-                     "bool": "boolean", "ts": "timestamp", "json": "jsonb"},
+        "snowflake": {
+            "str": "varchar",
+            "num": "number(18, 2)",
+            "int": "integer",
+            "bool": "boolean",
+            "ts": "timestamp_ntz",
+            "json": "variant",
+        },
+        "bigquery": {
+            "str": "string",
+            "num": "numeric",
+            "int": "int64",
+            "bool": "bool",
+            "ts": "timestamp",
+            "json": "json",
+        },
+        "postgres": {
+            "str": "text",
+            "num": "numeric(18, 2)",
+            "int": "integer",
+            "bool": "boolean",
+            "ts": "timestamp",
+            "json": "jsonb",
+        },
     }
     BQ_RESERVED = {"date", "order", "group", "hash", "rows", "range", "window", "type", "name"}
 
@@ -210,7 +456,9 @@ class _Sql:
     def cast(self, expr: str, kind: str) -> str:
         t = self.TYPES[self.d][kind]
         if self.d == "bigquery":
-            return f"safe_cast({expr} as {t})" if self.rng.random() < 0.7 else f"cast({expr} as {t})"
+            return (
+                f"safe_cast({expr} as {t})" if self.rng.random() < 0.7 else f"cast({expr} as {t})"
+            )
         if self.d == "snowflake" and self.rng.random() < 0.2:
             return f"try_cast({expr} as {t})" if kind != "json" else f"parse_json({expr})"
         return f"{expr}::{t}"
@@ -255,33 +503,55 @@ class _Sql:
     def dedupe(self, cte: str, key: str, order: str = "updated_at") -> list[str]:
         """Lines of a CTE body keeping the latest row per key."""
         if self.d == "postgres":
-            return [f"select distinct on ({key}) *", f"from {cte}",
-                    f"order by {key}, {order} desc"]
-        return [f"select *", f"from {cte}",
-                f"qualify row_number() over (partition by {key} order by {order} desc) = 1"]
+            return [f"select distinct on ({key}) *", f"from {cte}", f"order by {key}, {order} desc"]
+        return [
+            "select *",
+            f"from {cte}",
+            f"qualify row_number() over (partition by {key} order by {order} desc) = 1",
+        ]
 
     def flatten(self, cte: str, alias: str) -> tuple[str, list[str]]:
         """(from clause, selected item columns) exploding a JSON/array payload."""
         if self.d == "snowflake":
-            return (f"{cte},\n        lateral flatten(input => {cte}.payload:items) as {alias}",
-                    [f"{alias}.value:sku::varchar as item_sku",
-                     f"{alias}.value:quantity::integer as item_quantity",
-                     f"{alias}.index as item_position"])
+            return (
+                f"{cte},\n        lateral flatten(input => {cte}.payload:items) as {alias}",
+                [
+                    f"{alias}.value:sku::varchar as item_sku",
+                    f"{alias}.value:quantity::integer as item_quantity",
+                    f"{alias}.index as item_position",
+                ],
+            )
         if self.d == "bigquery":
-            return (f"{cte}\n    cross join unnest(json_query_array({cte}.payload, '$.items')) as {alias}"
-                    f" with offset as item_position",
-                    [f"json_value({alias}, '$.sku') as item_sku",
-                     f"safe_cast(json_value({alias}, '$.quantity') as int64) as item_quantity",
-                     "item_position"])
-        return (f"{cte}\n    cross join lateral jsonb_array_elements({cte}.payload -> 'items')"
-                f" with ordinality as {alias}(item, item_position)",
-                [f"({alias}.item ->> 'sku')::text as item_sku",
-                 f"({alias}.item ->> 'quantity')::integer as item_quantity", "item_position"])
+            return (
+                f"{cte}\n    cross join unnest(json_query_array({cte}.payload, '$.items'))"
+                f" as {alias} with offset as item_position",
+                [
+                    f"json_value({alias}, '$.sku') as item_sku",
+                    f"safe_cast(json_value({alias}, '$.quantity') as int64) as item_quantity",
+                    "item_position",
+                ],
+            )
+        return (
+            f"{cte}\n    cross join lateral jsonb_array_elements({cte}.payload -> 'items')"
+            f" with ordinality as {alias}(item, item_position)",
+            [
+                f"({alias}.item ->> 'sku')::text as item_sku",
+                f"({alias}.item ->> 'quantity')::integer as item_quantity",
+                "item_position",
+            ],
+        )
 
 
 class _Generator:
-    def __init__(self, root: Path, n_models: int, seed: int, dialect: str,
-                 python_share: float, broken_share: float):
+    def __init__(
+        self,
+        root: Path,
+        n_models: int,
+        seed: int,
+        dialect: str,
+        python_share: float,
+        broken_share: float,
+    ):
         if dialect not in DIALECTS:
             raise ValueError(f"dialect must be one of {DIALECTS}, not {dialect!r}")
         if n_models < 3:
@@ -317,15 +587,19 @@ class _Generator:
         entity = _singular(table)
         keys = [k for k in rng.sample(KEYS, rng.randint(1, 3)) if k != f"{entity}_id"]
         attrs = rng.sample(ATTRS, rng.randint(3, 7))
-        return ([("id", "str")] + [(k, "str") for k in keys] + attrs
-                + [("created_at", "ts"), ("updated_at", "ts")])
+        return (
+            [("id", "str")]
+            + [(k, "str") for k in keys]
+            + attrs
+            + [("created_at", "ts"), ("updated_at", "ts")]
+        )
 
     def plan_sources(self, n_tables: int) -> list[tuple[str, str]]:
         """Declared source tables; returns those that get a staging model."""
         rng = self.rng
         systems = list(SOURCE_SYSTEMS)
         rng.shuffle(systems)
-        cap = max(2, -(-n_tables // 3))  # at least three sources for small projects
+        cap = max(1, n_tables // 3)  # at least three sources once there are three tables
         picked: list[tuple[str, str]] = []
         k = 0
         while len(picked) < n_tables:
@@ -353,8 +627,9 @@ class _Generator:
         staged = self.plan_sources(n_stg)
         n_domains = min(len(DOMAINS), max(3, self.n // 150))
         domains = DOMAINS[:n_domains]
-        src_domains = {s: rng.sample(domains, min(len(domains), rng.randint(1, 2)))
-                       for s in self.sources}
+        src_domains = {
+            s: rng.sample(domains, min(len(domains), rng.randint(1, 2))) for s in self.sources
+        }
 
         # staging
         stg_by_domain: dict[str, list[str]] = {d: [] for d in domains}
@@ -365,8 +640,16 @@ class _Generator:
             cols = next(c for t, c in self.sources[src] if t == table)
             entity = _singular(table)
             out_cols = [(f"{entity}_id", "str")] + [c for c in cols[1:]]
-            m = _Model(name, "staging", f"staging/{src}", src_domains[src][0], entity,
-                       f"{entity}_id", out_cols, deps=[f"source.{src}.{table}"])
+            m = _Model(
+                name,
+                "staging",
+                f"staging/{src}",
+                src_domains[src][0],
+                entity,
+                f"{entity}_id",
+                out_cols,
+                deps=[f"source.{src}.{table}"],
+            )
             if rng.random() < 0.05:  # union with an archive table of the same source
                 self.sources[src].append((f"{table}_archive", cols))
                 m.deps.append(f"source.{src}.{table}_archive")
@@ -406,10 +689,19 @@ class _Generator:
                 if d not in deps:
                     deps.append(d)
             base = self.models[deps[0]]
-            name = self._unique(f"int_{domain}__{base.entity}_{rng.choice(INT_SUFFIXES)}",
-                                used_names)
-            self.models[name] = _Model(name, "intermediate", f"intermediate/{domain}", domain,
-                                       base.entity, base.key, self._derive_columns(deps), deps)
+            name = self._unique(
+                f"int_{domain}__{base.entity}_{rng.choice(INT_SUFFIXES)}", used_names
+            )
+            self.models[name] = _Model(
+                name,
+                "intermediate",
+                f"intermediate/{domain}",
+                domain,
+                base.entity,
+                base.key,
+                self._derive_columns(deps),
+                deps,
+            )
             intermediate.append(name)
             int_by_domain[domain].append(name)
             if i < hub_window and len(int_hubs) < n_int_hubs and rng.random() < 0.5:
@@ -438,8 +730,16 @@ class _Generator:
             base = self.models[deps[0]]
             form = rng.choice(MART_FORMS)
             name = self._unique(form.format(e=base.entity, d=domain), used_names)
-            self.models[name] = _Model(name, "marts", f"marts/{domain}", domain, base.entity,
-                                       base.key, self._derive_columns(deps), deps)
+            self.models[name] = _Model(
+                name,
+                "marts",
+                f"marts/{domain}",
+                domain,
+                base.entity,
+                base.key,
+                self._derive_columns(deps),
+                deps,
+            )
             marts.append(name)
 
         # python models (marts, reading staging/intermediate and sometimes a source)
@@ -510,16 +810,17 @@ class _Generator:
     def source(self, src: str, table: str) -> str:
         r = self.rng.random()
         if r < 0.7:
-            return "{{ source('%s', '%s') }}" % (src, table)
+            return f"{{{{ source('{src}', '{table}') }}}}"
         if r < 0.88:
-            return '{{ source("%s", "%s") }}' % (src, table)
-        return "{{source('%s','%s')}}" % (src, table)
+            return f'{{{{ source("{src}", "{table}") }}}}'
+        return f"{{{{source('{src}','{table}')}}}}"
 
     def config(self, m: _Model) -> tuple[str, bool]:
         """(config line or '', incremental?)"""
         rng = self.rng
         incremental = (m.layer != "intermediate" or rng.random() < 0.3) and rng.random() < (
-            0.15 if m.layer == "staging" else 0.3)
+            0.15 if m.layer == "staging" else 0.3
+        )
         if not incremental and rng.random() < 0.4:
             return "", False
         q = "'" if rng.random() < 0.75 else '"'
@@ -535,23 +836,31 @@ class _Generator:
             if rng.random() < 0.3:
                 parts.append(f"on_schema_change={q}append_new_columns{q}")
         else:
-            mat = {"staging": "view", "intermediate": rng.choice(["ephemeral", "view", "table"]),
-                   "marts": "table"}[m.layer]
+            mat = {
+                "staging": "view",
+                "intermediate": rng.choice(["ephemeral", "view", "table"]),
+                "marts": "table",
+            }[m.layer]
             parts.append(f"materialized={q}{mat}{q}")
         if m.layer == "marts" and rng.random() < 0.4:
             if self.dialect == "snowflake":
                 parts.append(f"cluster_by=[{q}created_at{q}]")
             elif self.dialect == "bigquery":
-                parts.append("partition_by={'field': 'created_at', 'data_type': 'timestamp', "
-                             "'granularity': 'day'}")
+                parts.append(
+                    "partition_by={'field': 'created_at', 'data_type': 'timestamp', "
+                    "'granularity': 'day'}"
+                )
             else:
                 parts.append(f"indexes=[{{'columns': [{q}{m.key}{q}], 'unique': True}}]")
         if rng.random() < 0.6:
             tags = [m.layer, m.domain] + (["daily"] if rng.random() < 0.5 else ["hourly"])
             parts.append("tags=[" + ", ".join(f"{q}{t}{q}" for t in tags) + "]")
         if rng.random() < 0.15:
-            parts.append("meta={'owner': '@%s-team', 'contains_pii': %s}"
-                         % (m.domain.replace("_", "-"), rng.choice(["true", "false"])))
+            parts.append(
+                "meta={{'owner': '@{}-team', 'contains_pii': {}}}".format(
+                    m.domain.replace("_", "-"), rng.choice(["true", "false"])
+                )
+            )
         if len(parts) > 3 and rng.random() < 0.5:
             inner = ",\n    ".join(parts)
             return "{{\n  config(\n    " + inner + "\n  )\n}}\n", incremental
@@ -560,22 +869,28 @@ class _Generator:
     def incremental_filter(self, cte_col: str = "updated_at") -> list[str]:
         rng = self.rng
         if rng.random() < 0.7:
-            return ["{% if is_incremental() %}",
-                    f"    where {cte_col} > (select max({cte_col}) from {{{{ this }}}})",
-                    "{% endif %}"]
-        return ["{%- if is_incremental() %}",
-                f"    where {cte_col} >= {self.sql.lookback()}",
-                "{%- else %}",
-                f"    where {cte_col} >= '{{{{ var(\"start_date\") }}}}'",
-                "{%- endif %}"]
+            return [
+                "{% if is_incremental() %}",
+                f"    where {cte_col} > (select max({cte_col}) from {{{{ this }}}})",
+                "{% endif %}",
+            ]
+        return [
+            "{%- if is_incremental() %}",
+            f"    where {cte_col} >= {self.sql.lookback()}",
+            "{%- else %}",
+            f"    where {cte_col} >= '{{{{ var(\"start_date\") }}}}'",
+            "{%- endif %}",
+        ]
 
     def header_comment(self, m: _Model) -> str:
         r = self.rng.random()
         if r < 0.15:
-            return "{# Grain: one row per %s. Owner: %s team. #}\n" % (m.entity, m.domain)
+            return f"{{# Grain: one row per {m.entity}. Owner: {m.domain} team. #}}\n"
         if r < 0.22:
-            return ("{#-\n    TODO: move the currency conversion upstream once the\n"
-                    "    finance team publishes daily rates.\n-#}\n")
+            return (
+                "{#-\n    TODO: move the currency conversion upstream once the\n"
+                "    finance team publishes daily rates.\n-#}\n"
+            )
         return ""
 
     def render_staging(self, m: _Model) -> str:
@@ -592,15 +907,26 @@ class _Generator:
         lines += ["with source as (", "", f"    select * from {self.source(src, table)}"]
         if incremental:
             lines += self.incremental_filter("updated_at")
-        lines.append("", )
+        lines.append(
+            "",
+        )
         lines.append("),")
         from_cte = "source"
         if len(m.deps) > 1:
             atable = m.deps[1].split(".")[2]
-            lines += ["", "archived as (", f"    select * from {self.source(src, atable)}",
-                      f"    where created_at < '{{{{ var(\"start_date\") }}}}'", "),", "",
-                      "unioned as (", "    select * from source", "    union all",
-                      "    select * from archived", "),"]
+            lines += [
+                "",
+                "archived as (",
+                f"    select * from {self.source(src, atable)}",
+                "    where created_at < '{{ var(\"start_date\") }}'",
+                "),",
+                "",
+                "unioned as (",
+                "    select * from source",
+                "    union all",
+                "    select * from archived",
+                "),",
+            ]
             from_cte = "unioned"
         sel = [f"{sql.cast('id', 'str')} as {m.key}"]
         for c, kind in cols[1:]:
@@ -637,7 +963,9 @@ class _Generator:
         last = "renamed"
         if rng.random() < 0.5:
             lines.append("),")
-            lines += ["", "deduplicated as (", ""] + ["    " + s for s in sql.dedupe("renamed", m.key)]
+            lines += ["", "deduplicated as (", ""] + [
+                "    " + s for s in sql.dedupe("renamed", m.key)
+            ]
             lines.append("")
             last = "deduplicated"
         has_json = any(k == "json" for _, k in cols)
@@ -658,7 +986,7 @@ class _Generator:
         a = name
         for p in ("stg_", "int_", "fct_", "dim_", "agg_", "rpt_"):
             if a.startswith(p):
-                a = a[len(p):]
+                a = a[len(p) :]
                 break
         a = a.replace("__", "_")
         cand, k = a, 2
@@ -682,17 +1010,28 @@ class _Generator:
             dep = deps[i]
             alias = self._alias(dep, taken)
             r = rng.random()
-            if r < 0.1 and i + 1 < len(deps) and m.layer == "intermediate" and not (
-                    incremental and not ctes):
+            if (
+                r < 0.1
+                and i + 1 < len(deps)
+                and m.layer == "intermediate"
+                and not (incremental and not ctes)
+            ):
                 # two upstream models unioned through a package macro
                 other = deps[i + 1]
-                body = ["    {{ dbt_utils.union_relations(",
-                        f"        relations=[{self.ref(dep, bare=True)}, {self.ref(other, bare=True)}],",
-                        "        exclude=['_loaded_at']", "    ) }}"]
+                body = [
+                    "    {{ dbt_utils.union_relations(",
+                    f"        relations=[{self.ref(dep, bare=True)}, "
+                    f"{self.ref(other, bare=True)}],",
+                    "        exclude=['_loaded_at']",
+                    "    ) }}",
+                ]
                 i += 2
             elif r < 0.25:
-                body = [f"    select {{{{ dbt_utils.star({self.ref(dep, bare=True)}, except=['_loaded_at']) }}}}",
-                        f"    from {self.ref(dep)}"]
+                body = [
+                    f"    select {{{{ dbt_utils.star({self.ref(dep, bare=True)}, "
+                    "except=['_loaded_at']) }}",
+                    f"    from {self.ref(dep)}",
+                ]
                 i += 1
             elif r < 0.35:
                 var = f"{alias}_relation"
@@ -703,8 +1042,10 @@ class _Generator:
                 body = [f"    select * from {self.ref(dep)}"]
                 i += 1
             if incremental and not ctes:
-                body += ["    " + ln if not ln.startswith("{") else ln
-                         for ln in self.incremental_filter("updated_at")]
+                body += [
+                    "    " + ln if not ln.startswith("{") else ln
+                    for ln in self.incremental_filter("updated_at")
+                ]
             ctes.append((alias, body))
             aliases.append(alias)
 
@@ -714,13 +1055,15 @@ class _Generator:
         # 2-6 CTEs in all (imports + logic + final) unless there are many imports
         total = rng.randint(max(2, len(ctes) + 1), max(6, len(ctes) + 2))
         n_logic = total - len(ctes) - 1
-        logic_kinds = rng.sample(["aggregated", "filtered", "deduplicated", "pivoted"],
-                                 k=min(4, max(0, n_logic - (len(aliases) > 1))))
+        logic_kinds = rng.sample(
+            ["aggregated", "filtered", "deduplicated", "pivoted"],
+            k=min(4, max(0, n_logic - (len(aliases) > 1))),
+        )
         if len(aliases) > 1:
             logic_kinds.insert(0, "joined")
         last = base
         cols_by_alias = {}
-        for a, d in zip(aliases, [d for d in deps]):
+        for a, d in zip(aliases, [d for d in deps], strict=False):
             cols_by_alias[a] = [c for c, _ in self.models[d].columns]
         for kind in logic_kinds:
             if kind == "joined":
@@ -728,7 +1071,9 @@ class _Generator:
                 joins = []
                 for a in aliases[1:]:
                     other_cols = cols_by_alias.get(a, [key])
-                    shared = [c for c in other_cols if c in cols_by_alias[base] and c.endswith("_id")]
+                    shared = [
+                        c for c in other_cols if c in cols_by_alias[base] and c.endswith("_id")
+                    ]
                     jk = shared[0] if shared else key
                     for c in other_cols[1:3]:
                         if c not in ("created_at", "updated_at"):
@@ -744,35 +1089,49 @@ class _Generator:
                 last = "joined"
             elif kind == "aggregated":
                 use_loop = rng.random() < 0.4
+                period = (sql.month if rng.random() < 0.5 else sql.day)("created_at")
                 body = []
                 if use_loop:
-                    vals = rng.choice([["credit_card", "bank_transfer", "gift_card"],
-                                       ["web", "ios", "android"], ["free", "pro", "enterprise"],
-                                       ["new", "returning"]])
+                    vals = rng.choice(
+                        [
+                            ["credit_card", "bank_transfer", "gift_card"],
+                            ["web", "ios", "android"],
+                            ["free", "pro", "enterprise"],
+                            ["new", "returning"],
+                        ]
+                    )
                     pre.append("{%- set segments = [" + ", ".join(f"'{v}'" for v in vals) + "] -%}")
-                body += ["    select", f"        {key},",
-                         f"        {sql.month('created_at') if rng.random() < 0.5 else sql.day('created_at')} as period_start,",
-                         "        count(*) as record_count,",
-                         f"        count(distinct {key}) as distinct_{key.removesuffix('_id')}s,",
-                         f"        min(created_at) as first_seen_at,"]
+                body += [
+                    "    select",
+                    f"        {key},",
+                    f"        {period} as period_start,",
+                    "        count(*) as record_count,",
+                    f"        count(distinct {key}) as distinct_{key.removesuffix('_id')}s,",
+                    "        min(created_at) as first_seen_at,",
+                ]
                 if use_loop:
-                    body += ["        max(updated_at) as updated_at",
-                             "        {%- for segment in segments %},",
-                             "        sum(" + sql.iff("segment = '{{ segment }}'", "1", "0")
-                             + ") as {{ segment }}_count",
-                             "        {%- endfor %}"]
+                    body += [
+                        "        max(updated_at) as updated_at",
+                        "        {%- for segment in segments %},",
+                        "        sum("
+                        + sql.iff("segment = '{{ segment }}'", "1", "0")
+                        + ") as {{ segment }}_count",
+                        "        {%- endfor %}",
+                    ]
                 else:
                     body += ["        max(updated_at) as updated_at"]
                 body += [f"    from {last}", "    group by 1, 2"]
                 ctes.append(("aggregated", body))
                 last = "aggregated"
             elif kind == "filtered":
-                cond = rng.choice([
-                    f"created_at >= '{{{{ var(\"start_date\") }}}}'",
-                    f"{key} is not null",
-                    "created_at >= " + sql.lookback(),
-                    f"{key} not in (select {key} from {last} where {key} like 'test%')",
-                ])
+                cond = rng.choice(
+                    [
+                        "created_at >= '{{ var(\"start_date\") }}'",
+                        f"{key} is not null",
+                        "created_at >= " + sql.lookback(),
+                        f"{key} not in (select {key} from {last} where {key} like 'test%')",
+                    ]
+                )
                 body = ["    select *", f"    from {last}", f"    where {cond}"]
                 ctes.append(("filtered", body))
                 last = "filtered"
@@ -781,18 +1140,28 @@ class _Generator:
                 ctes.append(("deduplicated", body))
                 last = "deduplicated"
             elif kind == "pivoted":
-                body = ["    select", "        *,",
-                        f"        {sql.days_between('created_at', sql.now())} as age_days,",
-                        f"        {sql.iff('updated_at > created_at', 'true', 'false')} as was_updated,",
-                        f"        row_number() over (partition by {key} order by created_at) as sequence_number",
-                        f"    from {last}"]
+                body = [
+                    "    select",
+                    "        *,",
+                    f"        {sql.days_between('created_at', sql.now())} as age_days,",
+                    f"        {sql.iff('updated_at > created_at', 'true', 'false')}"
+                    " as was_updated,",
+                    f"        row_number() over (partition by {key} order by created_at)"
+                    " as sequence_number",
+                    f"    from {last}",
+                ]
                 ctes.append(("pivoted", body))
                 last = "pivoted"
         final = ["    select"]
         if m.layer == "marts" and rng.random() < 0.4:
-            final.append(f"        {{{{ dbt_utils.generate_surrogate_key(['{key}', 'created_at']) }}}} as {m.entity}_sk,")
+            final.append(
+                f"        {{{{ dbt_utils.generate_surrogate_key(['{key}', 'created_at']) }}}}"
+                f" as {m.entity}_sk,"
+            )
         elif rng.random() < 0.1:
-            final.append(f"        {{{{ {PROJECT_NAME}.safe_divide('1', 'nullif(1, 0)') }}}} as weight,")
+            final.append(
+                f"        {{{{ {PROJECT_NAME}.safe_divide('1', 'nullif(1, 0)') }}}} as weight,"
+            )
         final += ["        *", f"    from {last}"]
         ctes.append(("final", final))
 
@@ -814,10 +1183,16 @@ class _Generator:
     def render_python(self, m: _Model) -> str:
         rng = self.rng
         to_df = ".toPandas()" if self.dialect == "bigquery" else ".to_pandas()"
-        lines = ['"""%s: built in Python because the scoring needs pandas."""' % m.name, "",
-                 "import pandas as pd", "", "",
-                 "def model(dbt, session):",
-                 '    dbt.config(materialized="table", packages=["pandas"])', ""]
+        lines = [
+            f'"""{m.name}: built in Python because the scoring needs pandas."""',
+            "",
+            "import pandas as pd",
+            "",
+            "",
+            "def model(dbt, session):",
+            '    dbt.config(materialized="table", packages=["pandas"])',
+            "",
+        ]
         frames = []
         for i, d in enumerate(m.deps):
             var = f"df_{i}"
@@ -834,11 +1209,14 @@ class _Generator:
         lines.append(f"    df = {frames[0]}")
         for f in frames[1:]:
             lines.append(f'    df = df.merge({f}, on="{m.key}", how="left", suffixes=("", "_r"))')
-        lines += ['    df["created_at"] = pd.to_datetime(df["created_at"])',
-                  '    df["period"] = df["created_at"].dt.to_period("M").astype(str)',
-                  f'    out = df.groupby(["{m.key}", "period"], as_index=False).size()',
-                  '    out["score"] = out["size"] / out["size"].max()',
-                  "    return out", ""]
+        lines += [
+            '    df["created_at"] = pd.to_datetime(df["created_at"])',
+            '    df["period"] = df["created_at"].dt.to_period("M").astype(str)',
+            f'    out = df.groupby(["{m.key}", "period"], as_index=False).size()',
+            '    out["score"] = out["size"] / out["size"].max()',
+            "    return out",
+            "",
+        ]
         return "\n".join(lines)
 
     def break_body(self, text: str) -> str:
@@ -849,8 +1227,10 @@ class _Generator:
             return text.replace("with ", "{% if var('include_legacy', false) %}\nwith ", 1)
         if kind == "unclosed_for":
             return text.replace("with ", "{% for region in var('regions', []) %}\nwith ", 1)
-        return text.replace("select * from ", "selec t ,, from ((( ", 1).rstrip("\n") + \
-            "\nwhere and group by order ) ;;\n"
+        return (
+            text.replace("select * from ", "selec t ,, from ((( ", 1).rstrip("\n")
+            + "\nwhere and group by order ) ;;\n"
+        )
 
     # ------------------------------------------------------------------ files
     def write(self) -> SyntheticProject:
@@ -884,8 +1264,10 @@ class _Generator:
             self._write_sources_yml(models_dir / "staging" / src, src)
         if self.doc_blocks:
             (models_dir / "_docs.md").write_text(
-                "\n".join(f"{{% docs {k} %}}\n{v}\n{{% enddocs %}}\n"
-                          for k, v in self.doc_blocks.items()))
+                "\n".join(
+                    f"{{% docs {k} %}}\n{v}\n{{% enddocs %}}\n" for k, v in self.doc_blocks.items()
+                )
+            )
         return SyntheticProject(
             root=root,
             models={n: sorted(m.deps) for n, m in self.models.items()},
@@ -982,10 +1364,12 @@ packages:
         if some:
             (root / "tests").mkdir(exist_ok=True)
             (root / "tests" / "assert_no_future_records.sql").write_text(
-                f"select * from {{{{ ref('{some[0]}') }}}}\nwhere created_at > {self.sql.now()}\n")
+                f"select * from {{{{ ref('{some[0]}') }}}}\nwhere created_at > {self.sql.now()}\n"
+            )
             (root / "analyses").mkdir(exist_ok=True)
             (root / "analyses" / "adhoc_row_counts.sql").write_text(
-                f"select count(*) from {{{{ ref('{some[-1]}') }}}}\n")
+                f"select count(*) from {{{{ ref('{some[-1]}') }}}}\n"
+            )
 
     @staticmethod
     def _q(text: str) -> str:
@@ -994,11 +1378,16 @@ packages:
     def _describe(self, m: _Model) -> str:
         rng = self.doc_rng
         n = rng.randint(1, 3)
-        sents = [s.format(e=m.entity.replace("_", " "), d=m.domain.replace("_", " "))
-                 for s in rng.sample(SENTENCES, n)]
-        lead = {"staging": f"Cleaned {m.entity.replace('_', ' ')} records from {m.folder.split('/')[1]}.",
-                "intermediate": f"Intermediate {m.entity.replace('_', ' ')} model for {m.domain.replace('_', ' ')}.",
-                "marts": f"{m.domain.replace('_', ' ').capitalize()} mart of {m.entity.replace('_', ' ')}s."}
+        sents = [
+            s.format(e=m.entity.replace("_", " "), d=m.domain.replace("_", " "))
+            for s in rng.sample(SENTENCES, n)
+        ]
+        entity, domain = m.entity.replace("_", " "), m.domain.replace("_", " ")
+        lead = {
+            "staging": f"Cleaned {entity} records from {m.folder.split('/')[1]}.",
+            "intermediate": f"Intermediate {entity} model for {domain}.",
+            "marts": f"{domain.capitalize()} mart of {entity}s.",
+        }
         return " ".join([lead[m.layer]] + sents)
 
     def _write_schema_yml(self, d: Path, folder: str, ms: list[_Model]) -> None:
@@ -1032,15 +1421,20 @@ packages:
             for i, (c, _) in enumerate(cols):
                 out.append(f"      - name: {c}")
                 if describe and (i == 0 or rng.random() < 0.5):
-                    doc = COLUMN_DOCS.get(c) or (f"Identifier of the {c[:-3].replace('_', ' ')}."
-                                                 if c.endswith("_id") else
-                                                 f"{c.replace('_', ' ').capitalize()}.")
+                    doc = COLUMN_DOCS.get(c) or (
+                        f"Identifier of the {c[:-3].replace('_', ' ')}."
+                        if c.endswith("_id")
+                        else f"{c.replace('_', ' ').capitalize()}."
+                    )
                     out.append(f"        description: {self._q(doc)}")
                 if i == 0:
                     out += ["        data_tests:", "          - unique", "          - not_null"]
                 elif c == "status" and rng.random() < 0.5:
-                    out += ["        data_tests:", "          - accepted_values:",
-                            "              values: ['active', 'inactive', 'pending']"]
+                    out += [
+                        "        data_tests:",
+                        "          - accepted_values:",
+                        "              values: ['active', 'inactive', 'pending']",
+                    ]
         if listed:
             name = folder.split("/")[-1]
             (d / f"_{name}__models.yml").write_text("\n".join(out) + "\n")
@@ -1054,18 +1448,28 @@ packages:
                 break
         loader = self.source_loader[src]
         db = "raw" if self.dialect != "bigquery" else "acme-raw-data"
-        out = ["version: 2", "", "sources:", f"  - name: {src}",
-               f"    description: {self._q(f'Raw {system} data loaded by {loader}.')}",
-               f"    database: {db}", f"    schema: {src}", f"    loader: {loader}",
-               "    loaded_at_field: _loaded_at", "    freshness:",
-               "      warn_after: {count: 24, period: hour}",
-               "      error_after: {count: 48, period: hour}", "    tables:"]
-        for table, cols in self.sources[src]:
+        out = [
+            "version: 2",
+            "",
+            "sources:",
+            f"  - name: {src}",
+            f"    description: {self._q(f'Raw {system} data loaded by {loader}.')}",
+            f"    database: {db}",
+            f"    schema: {src}",
+            f"    loader: {loader}",
+            "    loaded_at_field: _loaded_at",
+            "    freshness:",
+            "      warn_after: {count: 24, period: hour}",
+            "      error_after: {count: 48, period: hour}",
+            "    tables:",
+        ]
+        for table, _cols in self.sources[src]:
             out.append(f"      - name: {table}")
             if rng.random() < 0.1:
                 out.append(f"        identifier: {table.upper()}_V2")
             if rng.random() < 0.6:
-                out.append(f"        description: {self._q(f'One row per {_singular(table).replace(chr(95), chr(32))} in {system}.')}")
+                what = _singular(table).replace("_", " ")
+                out.append(f"        description: {self._q(f'One row per {what} in {system}.')}")
             if rng.random() < 0.4:
                 out.append("        columns:")
                 out.append("          - name: id")
@@ -1074,8 +1478,15 @@ packages:
         (d / f"_{src}__sources.yml").write_text("\n".join(out) + "\n")
 
 
-def generate_project(root: Path, n_models: int, *, seed: int = 0, dialect: str = "snowflake",
-                     python_share: float = 0.01, broken_share: float = 0.0) -> SyntheticProject:
+def generate_project(
+    root: Path,
+    n_models: int,
+    *,
+    seed: int = 0,
+    dialect: str = "snowflake",
+    python_share: float = 0.01,
+    broken_share: float = 0.0,
+) -> SyntheticProject:
     """Write a synthetic dbt project of n_models models under root (created if need be;
     an existing models/ folder is replaced) and return its ground truth."""
     root = Path(root)
@@ -1087,8 +1498,9 @@ def generate_project(root: Path, n_models: int, *, seed: int = 0, dialect: str =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.synthetic_dbt",
-                                description="Write a synthetic dbt project.")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.synthetic_dbt", description="Write a synthetic dbt project."
+    )
     p.add_argument("out_dir", type=Path)
     p.add_argument("--models", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
@@ -1097,17 +1509,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--broken-share", type=float, default=0.0)
     a = p.parse_args(argv)
     t0 = time.perf_counter()
-    proj = generate_project(a.out_dir, a.models, seed=a.seed, dialect=a.dialect,
-                            python_share=a.python_share, broken_share=a.broken_share)
+    proj = generate_project(
+        a.out_dir,
+        a.models,
+        seed=a.seed,
+        dialect=a.dialect,
+        python_share=a.python_share,
+        broken_share=a.broken_share,
+    )
     dt = time.perf_counter() - t0
-    layers = {k: sum(1 for v in proj.layers.values() if v == k)
-              for k in ("staging", "intermediate", "marts")}
+    layers = {
+        k: sum(1 for v in proj.layers.values() if v == k)
+        for k in ("staging", "intermediate", "marts")
+    }
     n_src = len({s.split(".")[1] for s in proj.sources})
-    print(f"{proj.root}: {len(proj.models)} models ({layers['staging']} staging, "
-          f"{layers['intermediate']} intermediate, {layers['marts']} marts; "
-          f"{len(proj.python_models)} python, {len(proj.broken)} broken), "
-          f"{n_src} sources with {len(proj.sources)} tables, {proj.edges} edges, "
-          f"{len(proj.described)} described, {a.dialect}, seed {a.seed}, {dt:.2f}s")
+    print(
+        f"{proj.root}: {len(proj.models)} models ({layers['staging']} staging, "
+        f"{layers['intermediate']} intermediate, {layers['marts']} marts; "
+        f"{len(proj.python_models)} python, {len(proj.broken)} broken), "
+        f"{n_src} sources with {len(proj.sources)} tables, {proj.edges} edges, "
+        f"{len(proj.described)} described, {a.dialect}, seed {a.seed}, {dt:.2f}s"
+    )
     return 0
 
 

@@ -784,9 +784,9 @@ class _Generator:
                 if c[0] not in seen:
                     cols.append(c)
                     seen.add(c[0])
-        for c in ("created_at", "updated_at"):
-            if c not in seen:
-                cols.append((c, "ts"))
+        for ts in ("created_at", "updated_at"):
+            if ts not in seen:
+                cols.append((ts, "ts"))
         return cols
 
     # ------------------------------------------------------------- rendering

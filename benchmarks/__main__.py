@@ -367,8 +367,12 @@ def main() -> None:
                 started = time.perf_counter()
                 data = SCENARIOS[name](bench)
                 data["measured_seconds"] = round(time.perf_counter() - started, 1)
-                results["scenarios"][name] = data
                 print(json.dumps(data, indent=2), flush=True)
+                # re-read: another benchmark (benchmarks.ingest) may have written meanwhile
+                if RESULTS.exists():
+                    results = {**results, **json.loads(RESULTS.read_text())}
+                    results.setdefault("scenarios", {})
+                results["scenarios"][name] = data
                 results["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
                 results["machine"] = {
                     "cpus": os.cpu_count(),

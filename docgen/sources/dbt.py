@@ -22,6 +22,8 @@ for dbt when it runs).
 from __future__ import annotations
 
 import ast
+import datetime
+import itertools
 import json
 import re
 import threading
@@ -58,6 +60,9 @@ _DOC_CALL = re.compile(r"\{\{\s*doc\(\s*['\"]([^'\"]+)['\"]\s*\)\s*\}\}")
 _SNAPSHOT_BLOCK = re.compile(
     r"\{%-?\s*snapshot\s+(\w+)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}", re.S
 )
+_DYNAMIC_REF = re.compile(r"(?<![\w.])ref\s*\(\s*[A-Za-z_]")
+_LITERAL = re.compile(r"['\"]([A-Za-z_][\w]*)['\"]")
+_NAME = re.compile(r"^[\w.-]+$")
 _MACRO_NAME = re.compile(r"\{%-?\s*macro\s+(\w+)\s*\(")
 _CONFIG_KEYS = {"materialized", "tags", "schema", "enabled", "database", "alias", "docs"}
 
@@ -132,9 +137,15 @@ def read_manifest(path: Path) -> SourceResult:
                 dialect=adapter,
             )
         )
+    # disabled nodes (`enabled: false`) are still code someone wrote: registered, marked
+    disabled = {
+        unique_id: versions[0]
+        for unique_id, versions in (manifest.get("disabled") or {}).items()
+        if isinstance(versions, list) and versions and isinstance(versions[0], dict)
+    }
     nodes = [
         (unique_id, node)
-        for unique_id, node in sorted(manifest["nodes"].items())
+        for unique_id, node in sorted({**disabled, **manifest["nodes"]}.items())
         if isinstance(node, dict) and node.get("resource_type") in _MANIFEST_RESOURCES
     ]
     keys.update(unique_id for unique_id, _ in nodes)
@@ -178,6 +189,7 @@ def read_manifest(path: Path) -> SourceResult:
                         "resource_type": resource,
                         "alias": node.get("alias"),
                         "unresolved_refs": sorted(missing) or None,
+                        "disabled": True if unique_id in disabled else None,
                     }
                 ),
             )
@@ -399,17 +411,15 @@ class DbtFolder:
         for name, file in seeds.items():
             objects.append(self._seed(name, file, ymls.get(name)))
         for name, (file, body) in snapshots.items():
-            obj = self._model(name, file, None, body, keys, sources, ymls.get(name), snapshot=True)
-            if obj:
-                objects.append(obj)
+            objects.append(
+                self._model(name, file, None, body, keys, sources, ymls.get(name), snapshot=True)
+            )
         for name, (file, folder) in models.items():
             text = read_text(file, self.root, self.warnings)
             if text is None:
                 self.kept.append(relative(file, self.root))
                 continue
-            obj = self._model(name, file, folder, text, keys, sources, ymls.get(name))
-            if obj:
-                objects.append(obj)
+            objects.append(self._model(name, file, folder, text, keys, sources, ymls.get(name)))
         return SourceResult(
             kind="dbt",
             scope=f"dbt:{self.name}",
@@ -539,9 +549,19 @@ class DbtFolder:
             return default  # never the real environment: it may hold secrets
 
         def return_(value: Any) -> Any:
-            return value
+            raise _MacroReturn(value)
 
+        env.filters.update(
+            as_bool=_as_bool,
+            as_number=_as_number,
+            as_text=str,
+            as_native=lambda value: value,
+        )
         env.globals.update(
+            run_started_at=datetime.datetime.now(datetime.UTC),
+            invocation_id="00000000-0000-0000-0000-000000000000",
+            modules={"datetime": datetime, "re": re, "itertools": itertools},
+            project_name=self.name,
             ref=ref,
             source=source,
             config=config,
@@ -592,7 +612,7 @@ class DbtFolder:
                 for name in _MACRO_NAME.findall(text):
                     macro = getattr(module, name, None)
                     if macro is not None:
-                        self.env.globals[name] = macro
+                        self.env.globals[name] = _returning(macro)
 
     def _render(self, name: str, text: str, file: Path) -> tuple[_RenderState, str | None]:
         state = _local.state = _RenderState(this=name)
@@ -654,7 +674,7 @@ class DbtFolder:
         yml: _Yml | None,
         *,
         snapshot: bool = False,
-    ) -> SourceObject | None:
+    ) -> SourceObject:
         path = relative(file, self.root)
         python = file.suffix == ".py"
         config = self._folder_config(file, folder, "snapshots" if snapshot else "models")
@@ -666,6 +686,11 @@ class DbtFolder:
             state, compiled = self._render(name, text, file)
             scan = _JINJA_COMMENT.sub("", text)
             refs = state.refs + [m.group(4) or m.group(2) for m in _REF_CALL.finditer(scan)]
+            if _DYNAMIC_REF.search(scan):
+                # ref(name) over a list the render did not walk (its branch was off with the
+                # default vars): the model names written as literals are its candidates
+                refs += [n for n in _LITERAL.findall(scan) if n in keys and n != name]
+            refs = [r for r in refs if _NAME.match(r)]
             source_calls = state.sources + [
                 (m.group(2), m.group(4)) for m in _SOURCE_CALL.finditer(scan)
             ]
@@ -674,8 +699,7 @@ class DbtFolder:
         if yml:
             config.update(yml.config)
         config.update(model_config)
-        if config.get("enabled") is False:
-            return None
+        disabled = _as_bool(config.get("enabled", True)) is False
         upstream: list[str] = []
         unresolved: list[str] = []
         for ref in dict.fromkeys(refs):
@@ -720,6 +744,7 @@ class DbtFolder:
                     "resource_type": kind,
                     "unresolved_refs": sorted(unresolved) or None,
                     "unknown_macros": sorted(unknown) or None,
+                    "disabled": True if disabled else None,
                 }
             ),
         )
@@ -788,6 +813,37 @@ class DbtFolder:
             tags=sorted(set(yml.tags)) if yml else [],
             properties={"package": self.name, "resource_type": "seed"},
         )
+
+
+class _MacroReturn(Exception):  # noqa: N818 - control flow, as in dbt
+    """dbt's `{{ return(value) }}`: the macro call evaluates to `value`."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _returning(macro: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return macro(*args, **kwargs)
+        except _MacroReturn as returned:
+            return returned.value
+
+    return call
+
+
+def _as_bool(value: Any) -> Any:
+    """dbt's `as_bool` filter: 'true'/'false' strings become booleans."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value
+
+
+def _as_number(value: Any) -> Any:
+    try:
+        return float(value) if "." in str(value) else int(value)
+    except (TypeError, ValueError):
+        return value
 
 
 def _is_name(node: ast.AST, name: str) -> bool:

@@ -1,0 +1,140 @@
+"""Ingestion figures: synthetic dbt projects of 1,000 and 10,000 models, and any real dbt
+projects you have on disk.
+
+    python -m benchmarks.ingest [--real DIR ...] [--expected-script PATH] [--no-synthetic]
+
+For each project: read time, store time (first ingest and an unchanged re-ingest) on the
+embedded PostgreSQL, models registered, lineage compared with the expected ref()/source()
+graph (the generator's for synthetic projects; for real ones, the JSON printed by
+`--expected-script DIR`, e.g. a regex scan of their ref()/source() calls), warnings.
+Writes the figures into benchmarks/results.json under "ingest" (and prints them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.synthetic_dbt import generate_project
+from docgen.db import orgs
+from docgen.db.engine import get_engine, transaction
+from docgen.ingest import store
+from docgen.sources.base import SourceObject
+from docgen.sources.dbt import read_dbt
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def _display(obj: SourceObject) -> str:
+    if obj.unique_key.startswith("source."):
+        return "source." + obj.unique_key.split(".", 2)[2]
+    return obj.name
+
+
+def compare(objects: list[SourceObject], expected: dict[str, list[str]]) -> dict[str, Any]:
+    """Models expected vs registered, and edges expected vs found (refs to models the project
+    does not define count as found when the object records them as unresolved)."""
+    names = {o.unique_key: _display(o) for o in objects}
+    models = {o.name: o for o in objects if o.properties.get("resource_type") == "model"}
+    missing = sorted(m for m in expected if m not in models)
+    missing_edges = extra_edges = 0
+    examples: list[str] = []
+    for model, upstream in expected.items():
+        if model not in models:
+            continue
+        obj = models[model]
+        found = {names[k] for k in obj.upstream_keys}
+        found |= {
+            r.removeprefix("source ").replace(" ", ".") if r.startswith("source ") else r
+            for r in obj.properties.get("unresolved_refs", [])
+        }
+        found = {f"source.{f}" if "." in f and not f.startswith("source.") else f for f in found}
+        want = set(upstream)
+        missing_edges += len(want - found)
+        extra_edges += len(found - want)
+        if (want - found or found - want) and len(examples) < 5:
+            examples.append(
+                f"{model}: missing {sorted(want - found)[:3]}, extra {sorted(found - want)[:3]}"
+            )
+    return {
+        "models_expected": len(expected),
+        "models_registered": len(models),
+        "models_missing": missing[:10],
+        "edges_expected": sum(len(v) for v in expected.values()),
+        "edges_missing": missing_edges,
+        "edges_extra": extra_edges,
+        "examples": examples,
+    }
+
+
+def measure(path: Path, expected: dict[str, list[str]] | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = read_dbt(path)
+    read_seconds = time.perf_counter() - started
+    engine = get_engine()
+    with transaction(engine) as conn:
+        organization = orgs.create_organization(conn, f"bench-ingest-{time.time_ns()}")
+    timings = []
+    for _ in range(2):
+        started = time.perf_counter()
+        with transaction(engine) as conn:
+            report = store(conn, organization.id, result)
+        timings.append((time.perf_counter() - started, report))
+    (first, report), (again, rerun) = timings
+    figures: dict[str, Any] = {
+        "objects": len(result.objects),
+        "read_seconds": round(read_seconds, 2),
+        "store_seconds": round(first, 2),
+        "unchanged_restore_seconds": round(again, 2),
+        "rerun_unchanged": rerun.unchanged,
+        "rerun_changed": rerun.changed + rerun.added,
+        "warnings": len(result.warnings),
+        "rendered_models": sum(1 for o in result.objects if o.compiled_code),
+        "crashes": 0,
+    }
+    if expected is not None:
+        figures["lineage"] = compare(result.objects, expected)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--real", nargs="*", default=[], type=Path)
+    parser.add_argument("--expected-script", type=Path)
+    parser.add_argument("--no-synthetic", action="store_true")
+    args = parser.parse_args()
+    figures: dict[str, Any] = {}
+    if not args.no_synthetic:
+        for size in (1000, 10000):
+            with tempfile.TemporaryDirectory() as tmp:
+                project = generate_project(Path(tmp), size, seed=1, broken_share=0.01)
+                figures[f"synthetic_{size}"] = measure(Path(tmp), project.models)
+                print(json.dumps({f"synthetic_{size}": figures[f"synthetic_{size}"]}), flush=True)
+    for path in args.real:
+        expected = None
+        if args.expected_script:
+            done = subprocess.run(
+                [sys.executable, str(args.expected_script), str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            expected = json.loads(done.stdout)
+        try:
+            figures[f"real:{path.name}"] = measure(path, expected)
+        except Exception as exc:  # noqa: BLE001 - a crash is a figure here
+            figures[f"real:{path.name}"] = {"crashes": 1, "error": repr(exc)}
+        print(json.dumps({f"real:{path.name}": figures[f"real:{path.name}"]}), flush=True)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.setdefault("ingest", {}).update(figures)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

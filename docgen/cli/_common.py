@@ -68,3 +68,15 @@ def parse_uuid(value: str, what: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise InvalidInput(f"{what} must be a UUID, not {value!r}") from None
+
+
+def quiet_server_shutdown() -> None:
+    """Silence the ephemeral Prefect server's services while the process exits.
+
+    The in-process server is stopped at interpreter exit; events its task-run recorder was
+    still flushing then fail with a cancellation traceback that says nothing about the job
+    (which is already finished and recorded). Our own results are printed before this."""
+    import logging
+
+    if not os.environ.get("PREFECT_API_URL"):
+        logging.getLogger("prefect.server").setLevel(logging.CRITICAL + 1)

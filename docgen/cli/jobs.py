@@ -13,7 +13,15 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from docgen.cli._common import engine, err, out, parse_uuid, prepare_prefect, print_created
+from docgen.cli._common import (
+    engine,
+    err,
+    out,
+    parse_uuid,
+    prepare_prefect,
+    print_created,
+    quiet_server_shutdown,
+)
 from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import transaction
@@ -249,6 +257,7 @@ def _run_and_report(job_id: UUID, as_json: bool, verbose: bool) -> None:
     finally:
         done.set()
         watcher.join(timeout=2)
+        quiet_server_shutdown()
     if as_json:
         sys.stdout.write(_job_json(job) + "\n")
     else:

@@ -230,9 +230,10 @@ def analyse_python(code: str, fallback_name: str) -> Facts:
             step.group_by = [snippet]
         elif kind in ("aggregate", "derive"):
             step.derived.append((attr, snippet))
-            for keyword in node.keywords:
-                if keyword.arg:
-                    outputs.append(keyword.arg)
+            if attr in ("agg", "aggregate", "assign", "named_aggregation"):
+                outputs.extend(k.arg for k in node.keywords if k.arg)
+            elif attr in ("withColumn", "alias") and _literal_args(node):
+                outputs.append(_literal_args(node)[0])
         else:
             step.derived.append((attr, snippet))
         steps.append(step)
@@ -246,6 +247,21 @@ def analyse_python(code: str, fallback_name: str) -> Facts:
                     filters=[ast.unparse(node.slice)[:MAX_SNIPPET]],
                 )
             )
+    for node in ast.walk(tree):
+        # df["segment"] = ... adds a column; return df[["a", "b"]] chooses the final ones
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant):
+                    if isinstance(target.slice.value, str):
+                        outputs.append(target.slice.value)
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Subscript):
+            chosen = node.value.slice
+            if isinstance(chosen, ast.List):
+                outputs = [
+                    e.value
+                    for e in chosen.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                ]
     steps.sort(key=lambda s: s.position)
     if not steps:
         steps.append(Step(fallback_name, inputs=list(sources)))

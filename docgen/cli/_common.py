@@ -50,6 +50,11 @@ def prepare_prefect(verbose: bool = False) -> None:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     prefect_env = PrefectEnvironment()
+    if not verbose and not prefect_env.api_url:
+        # the ephemeral server runs in a subprocess that is stopped when we exit; events it
+        # was still recording then fail with cancellation tracebacks about nothing the user
+        # can act on (the job's outcome is in docgen's tables). --verbose shows them.
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     if prefect_env.api_url or prefect_env.api_database_connection_url:
         return
     database = DatabaseSettings()
@@ -68,15 +73,3 @@ def parse_uuid(value: str, what: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise InvalidInput(f"{what} must be a UUID, not {value!r}") from None
-
-
-def quiet_server_shutdown() -> None:
-    """Silence the ephemeral Prefect server's services while the process exits.
-
-    The in-process server is stopped at interpreter exit; events its task-run recorder was
-    still flushing then fail with a cancellation traceback that says nothing about the job
-    (which is already finished and recorded). Our own results are printed before this."""
-    import logging
-
-    if not os.environ.get("PREFECT_API_URL"):
-        logging.getLogger("prefect.server").setLevel(logging.CRITICAL + 1)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from docgen.cli._common import engine, err, prepare_prefect, quiet_server_shutdown
+from docgen.cli._common import engine, err, prepare_prefect
 from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.errors import NotFound
@@ -70,7 +70,6 @@ def demo_command(
     from flows.orchestrator import DocumentationJobOrchestrator
 
     done = DocumentationJobOrchestrator(organization.id, eng).process_job(job.id)
-    quiet_server_shutdown()
     print_job_summary(done)
     target = out or HomeSettings().home / "demo-docs"
     with transaction(eng) as conn:

@@ -20,7 +20,6 @@ from docgen.cli._common import (
     parse_uuid,
     prepare_prefect,
     print_created,
-    quiet_server_shutdown,
 )
 from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
@@ -257,7 +256,6 @@ def _run_and_report(job_id: UUID, as_json: bool, verbose: bool) -> None:
     finally:
         done.set()
         watcher.join(timeout=2)
-        quiet_server_shutdown()
     if as_json:
         sys.stdout.write(_job_json(job) + "\n")
     else:

@@ -249,3 +249,27 @@ def add_payload_object(
     project.objects[name] = obj
     project.docs[name] = document(engine, project.org, obj.id, layers(name, extra=payload))
     project.xss_name = name
+
+
+def build_example_project(engine: Engine, org: OrgFixture) -> ShopProject:
+    """examples/jaffle_shop ingested and documented with the offline provider, except
+    `customer_segments` (left undocumented), plus the payload object `orders_with_notes`."""
+    from docgen.db import orgs
+    from docgen.ingest import ingest_source
+    from docgen.resources import examples_dir
+    from docgen.service import DocumentationGenerationService
+
+    ingest_source(engine, org.id, "dbt", examples_dir() / "jaffle_shop")
+    with transaction(engine) as conn:
+        orgs.set_provider(conn, org.id, "offline")
+        made = {o.name: o for o in objects.list_objects(conn, org.id)}
+    service = DocumentationGenerationService(engine, org.id)
+    service.initialize()
+    docs: dict[str, Documentation] = {}
+    for name, obj in made.items():
+        if name != "customer_segments":
+            generated = service.generate_documentation_for_object(obj.id)
+            docs[name] = service.store_documentation(obj.id, generated)
+    project = ShopProject(org, made, docs, "", "customer_segments")
+    add_payload_object(engine, project, upstream=made["stg_orders"])
+    return project

@@ -268,19 +268,21 @@ def scenario_incremental(bench: Bench) -> dict[str, Any]:
 def scenario_tokens(bench: Bench) -> dict[str, Any]:
     """Prompt and completion tokens per object, and the share of input tokens in the prefix
     the six calls of an object share (what OpenAI's prompt cache can reuse)."""
-    result = bench.run_job("server-pg", objects=12, concurrency=4, prefix_stats=True)
+    result = bench.run_job("server-pg", example=True, concurrency=4, prefix_stats=True)
     run = result["runs"][0]
     usage = run["server_usage"]
+    count = result["objects"]
     return {
-        "objects": 12,
-        "prompt_tokens_per_object": round(run["prompt_tokens"] / 12),
-        "completion_tokens_per_object": round(run["completion_tokens"] / 12),
+        "project": "examples/jaffle_shop",
+        "objects": count,
+        "prompt_tokens_per_object": round(run["prompt_tokens"] / count),
+        "completion_tokens_per_object": round(run["completion_tokens"] / count),
         "cached_share_reported_by_server": round(
             usage["cached_tokens"] / max(1, usage["prompt_tokens"]), 3
         ),
         "shared_prefix_share": result["prefix"]["shared_prefix_share"],
-        "cost_per_object_usd": round(float(run["cost_usd"]) / 12, 5),
-        "estimated_cost_per_object_usd": round(float(run["estimated_cost_usd"]) / 12, 5),
+        "cost_per_object_usd": round(float(run["cost_usd"]) / count, 5),
+        "estimated_cost_per_object_usd": round(float(run["estimated_cost_usd"]) / count, 5),
         "target": "shared prefix >= 70% of input tokens",
     }
 
@@ -348,7 +350,31 @@ def write_report(results: dict[str, Any]) -> None:
         if name in ("overhead", "concurrency_speedup"):
             continue
         lines += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
+    lines += ingest_report(results.get("ingest", {}))
     REPORT.write_text("\n".join(lines))
+
+
+def ingest_report(ingest: dict[str, Any]) -> list[str]:
+    """The table of `python -m benchmarks.ingest` (synthetic and real dbt projects)."""
+    if not ingest:
+        return []
+    lines = [
+        "## Ingestion of dbt project folders (`python -m benchmarks.ingest`)",
+        "",
+        "| project | objects | models | read s | store s | unchanged re-ingest s"
+        " | edges expected | missing | extra | warnings | crashes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, f in ingest.items():
+        lineage = f.get("lineage", {})
+        lines.append(
+            f"| {name} | {f.get('objects')} | {lineage.get('models_registered')}"
+            f"/{lineage.get('models_expected')} | {f.get('read_seconds')} | "
+            f"{f.get('store_seconds')} | {f.get('unchanged_restore_seconds')} | "
+            f"{lineage.get('edges_expected')} | {lineage.get('edges_missing')} | "
+            f"{lineage.get('edges_extra')} | {f.get('warnings')} | {f.get('crashes')} |"
+        )
+    return [*lines, ""]
 
 
 def main() -> None:

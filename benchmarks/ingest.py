@@ -134,6 +134,9 @@ def main() -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.setdefault("ingest", {}).update(figures)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    from benchmarks.__main__ import write_report
+
+    write_report(results)
 
 
 if __name__ == "__main__":

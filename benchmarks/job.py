@@ -39,7 +39,10 @@ def fake_admin(fake_url: str, path: str, body: dict[str, Any] | None = None) -> 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fake-url", required=True)
-    parser.add_argument("--objects", type=int, required=True)
+    parser.add_argument("--objects", type=int, default=0)
+    parser.add_argument(
+        "--example", action="store_true", help="document examples/jaffle_shop, not seeded objects"
+    )
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--rpm", type=int)
@@ -78,7 +81,17 @@ def main() -> None:
         )
         orgs.set_api_key(conn, organization.id, "sk-bench-000000000000", crypto.load_master_key())
     started = time.perf_counter()
-    ids = seed_objects(engine, organization.id, args.objects)
+    if args.example:
+        from docgen.db.objects import list_objects
+        from docgen.ingest import ingest_source
+        from docgen.resources import examples_dir
+
+        ingest_source(engine, organization.id, "dbt", examples_dir() / "jaffle_shop")
+        with transaction(engine) as conn:
+            ids = [o.id for o in list_objects(conn, organization.id)]
+        args.objects = len(ids)
+    else:
+        ids = seed_objects(engine, organization.id, args.objects)
     seed_seconds = time.perf_counter() - started
 
     runs = []

@@ -560,3 +560,34 @@ def test_live_postgres_schema_with_view_chains_and_a_materialized_view(
     finally:
         with transaction(engine) as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE; DROP SCHEMA {other} CASCADE"))
+
+
+def test_a_synthetic_project_of_realistic_shape(
+    engine: Engine, org: OrgFixture, tmp_path: Path
+) -> None:
+    """Jinja, package macros, incremental blocks, fan-in/fan-out and a few broken models
+    (benchmarks/synthetic_dbt.py, shared with the ingestion benchmark): every model
+    registered, lineage equal to the ref()/source() graph, broken ones kept with a warning."""
+    from benchmarks.synthetic_dbt import generate_project
+
+    project = generate_project(tmp_path / "big", 400, seed=7, broken_share=0.03)
+    assert project.broken and project.python_models
+    report = ingest_source(engine, org.id, "dbt", tmp_path / "big", dialect="snowflake")
+    assert report.added >= len(project.models) + len(project.sources)
+    with transaction(engine) as conn:
+        objects = {o.unique_key: o for o in list_objects(conn, org.id)}
+    names = {
+        o.id: (f"source.{k.split('.', 2)[2]}" if k.startswith("source.") else o.name)
+        for k, o in objects.items()
+    }
+    models = {o.name: o for o in objects.values() if o.object_type == "dbt_model"}
+    assert set(models) == set(project.models)
+    for name, upstream in project.models.items():
+        assert sorted(names[u] for u in models[name].upstream_object_ids) == upstream, name
+    # broken Jinja: a warning with the file; garbage SQL in valid Jinja is kept as written
+    # (dbt itself would only fail when the warehouse runs it)
+    warned = {w.path for w in report.warnings}
+    assert any(models[n].source_path in warned for n in project.broken)
+    for name in project.broken:
+        obj = models[name]
+        assert obj.source_path in warned or obj.compiled_code or obj.properties["unknown_macros"]

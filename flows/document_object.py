@@ -26,6 +26,7 @@ from docgen.pricing import Usage
 from docgen.service import LayerOutcome
 from flows.hooks import release_claim
 from flows.runtime import JobRuntime, runtime_for
+from flows.secrets import load_secret_blocks
 from tasks.artifacts import apublish_object_artifact
 from tasks.layers import LAYER_TASKS, LEDGER, ledger_key
 from tasks.storage import record_failed, run_db, store_documentation
@@ -62,6 +63,7 @@ async def document_object(job_id: UUID, object_id: UUID, object_name: str = "") 
        job's counters in one transaction (or count the object as failed).
     An error no object can avoid (bad API key) releases the object and stops the job.
     """
+    await load_secret_blocks()  # a no-op unless this process has not loaded them yet
     runtime = runtime_for(job_id)
     claimed = await run_db(_claim, runtime, object_id)
     if not claimed:

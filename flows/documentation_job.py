@@ -27,6 +27,7 @@ from docgen.render.summary import job_layer_summary
 from flows import hooks
 from flows.document_object import ObjectResult, document_object
 from flows.runtime import JobRuntime, build_runtime, forget_runtime, runner_name
+from flows.secrets import load_secret_blocks
 from tasks.artifacts import apublish_job_summary_artifact
 from tasks.storage import run_db
 
@@ -85,6 +86,7 @@ async def documentation_job(
        failed on an error no object can avoid (the API key). Returns the job's summary.
     """
     logger = get_run_logger()
+    await load_secret_blocks()
     engine = get_engine()
     job_id = await run_db(
         _resolve_job, engine, job_id, organization_id, selection, options, triggered_by_user_id

@@ -22,6 +22,10 @@ from docgen.errors import SourceError
 from docgen.ingest import IngestReport, read_source, store
 from docgen.sources.base import SourceResult
 from docgen.sources.postgres import password_in_url
+from flows.secrets import load_secret, load_secret_blocks
+
+#: `source="secret:BLOCK"`: a PostgreSQL URL kept in a Prefect Secret block
+SECRET_PREFIX = "secret:"
 
 #: warnings listed in the artifact (the rest are counted)
 ARTIFACT_WARNINGS = 200
@@ -31,6 +35,9 @@ ARTIFACT_WARNINGS = 200
 async def read_source_task(
     kind: str, source: str, dialect: str | None, schemas: list[str] | None, ctes: bool
 ) -> SourceResult:
+    if kind == "postgres" and source.startswith(SECRET_PREFIX):
+        # resolved here, inside the task, so the URL is never a parameter Prefect stores
+        source = await load_secret(source.removeprefix(SECRET_PREFIX), "source")
     return await anyio.to_thread.run_sync(
         lambda: read_source(kind, source, dialect=dialect, schemas=schemas, ctes=ctes)
     )
@@ -80,8 +87,9 @@ async def ingest(
         organization: organization name or id.
         kind: dbt, sql, postgres or python.
         source: a path on the worker's machine; for postgres a postgresql:// URL without
-            password (libpq reads PGPASSWORD or ~/.pgpass) or env:VARIABLE naming the
-            worker's environment variable that holds the URL.
+            password (libpq reads PGPASSWORD or ~/.pgpass), env:VARIABLE naming the
+            worker's environment variable that holds the URL, or secret:BLOCK naming a
+            Prefect Secret block that holds it.
         dialect: SQL dialect of the code (snowflake, bigquery, postgres, duckdb...).
         schemas: postgres only: schemas to read (default public).
         ctes: sql only: register each CTE as its own object.
@@ -91,8 +99,9 @@ async def ingest(
     if kind == "postgres" and password_in_url(source):
         raise SourceError(
             "flow parameters are stored by Prefect: give the database URL without its password"
-            " (set PGPASSWORD or ~/.pgpass on the worker) or as env:VARIABLE"
+            " (set PGPASSWORD or ~/.pgpass on the worker), as env:VARIABLE or as secret:BLOCK"
         )
+    await load_secret_blocks()
     result = await read_source_task(kind, source, dialect, schemas, ctes)
     report = await store_objects(organization, result)
     logger.info(

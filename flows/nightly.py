@@ -14,6 +14,7 @@ from docgen.db import jobs as jobs_repo
 from docgen.db.engine import get_engine, transaction
 from docgen.jobs import JobOptions
 from flows.documentation_job import documentation_job
+from flows.secrets import load_secret_blocks
 from tasks.storage import run_db
 
 
@@ -40,6 +41,7 @@ async def nightly_redocumentation(
        on, and run documentation-job for it (upstream objects first).
     """
     logger = get_run_logger()
+    await load_secret_blocks()
     engine = get_engine()
     options = (options or JobOptions()).model_copy(update={"skip_existing": True})
     results = []

@@ -150,20 +150,35 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
+def save_secret(name: str, value: str) -> None:
+    from prefect.blocks.system import Secret
+
+    Secret(value=value).save(name, overwrite=True)
+
+
 @pytest.mark.prefect
-def test_deployment_run_drives_a_job_to_completed(
+def test_deployment_run_drives_a_job_to_completed_with_secrets_from_blocks(
     deployed: dict[str, str],
     engine: Engine,
     org: OrgFixture,
     fake_openai: FakeOpenAI,
     tmp_path: Path,
 ) -> None:
+    """The worker's environment holds only the names of Secret blocks: the flow run finds
+    the database and decrypts the organization's key with the master key from its block."""
     use_openai(engine, org, fake_openai)
     ids = [make_object(engine, org).id for _ in range(3)]
     job = core_jobs.create_job(
         engine, org.id, ids, JobOptions(concurrency=2), triggered_by_user_id=org.admin_id
     )
-    worker = start_worker(deployed, tmp_path / "worker.log")
+    save_secret("docgen-test-database-url", deployed["DOCGEN_DATABASE_URL"])
+    save_secret("docgen-test-master-key", deployed["DOCGEN_MASTER_KEY"])
+    worker_env = {
+        k: v for k, v in deployed.items() if k not in ("DOCGEN_DATABASE_URL", "DOCGEN_MASTER_KEY")
+    }
+    worker_env["DOCGEN_DATABASE_URL_SECRET_BLOCK"] = "docgen-test-database-url"
+    worker_env["DOCGEN_MASTER_KEY_SECRET_BLOCK"] = "docgen-test-master-key"
+    worker = start_worker(worker_env, tmp_path / "worker.log")
     try:
         prefect_cli(
             "deployment",
@@ -245,6 +260,46 @@ def test_ingest_flow_refuses_a_password_in_its_parameters(
     with pytest.raises(SourceError, match="without its password") as caught:
         state.result()
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.prefect
+def test_ingest_flow_reads_a_warehouse_url_from_a_secret_block(
+    prefect_harness: str, env: dict[str, str], engine: Engine, org: OrgFixture
+) -> None:
+    import asyncio
+    import uuid
+
+    from docgen.errors import InvalidInput
+    from flows.ingest import ingest
+
+    schema = f"wh_{uuid.uuid4().hex[:8]}"
+    with transaction(engine) as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.t (id int)"))
+        conn.execute(sa.text(f"CREATE VIEW {schema}.v AS SELECT id FROM {schema}.t"))
+    block = f"docgen-test-warehouse-{schema[3:]}"
+    save_secret(block, env["DOCGEN_DATABASE_URL"])
+    try:
+        report = asyncio.run(
+            ingest(
+                organization=org.name, kind="postgres", source=f"secret:{block}", schemas=[schema]
+            )
+        )
+        assert (report.added, report.removed) == (2, 0)
+        state = asyncio.run(
+            ingest(
+                organization=org.name,
+                kind="postgres",
+                source="secret:no-such-block",
+                schemas=[schema],
+                return_state=True,
+            )
+        )
+        with pytest.raises(InvalidInput, match="Secret block 'no-such-block' not found") as caught:
+            state.result()
+        assert "\n" not in str(caught.value)
+    finally:
+        with transaction(engine) as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
 
 
 @pytest.mark.prefect

@@ -323,6 +323,7 @@ def write_report(results: dict[str, Any]) -> None:
         "",
     ]
     scenarios = results.get("scenarios", {})
+    lines += summary_table(scenarios)
     if "overhead" in scenarios:
         lines += [
             "## Orchestration overhead (zero-latency LLM)",
@@ -346,12 +347,104 @@ def write_report(results: dict[str, Any]) -> None:
             f"- speedup: **{s['speedup']}x** (target {s['target']})",
             "",
         ]
+    if "latency_hiding" in scenarios:
+        lines += [
+            "## Latency hiding (0.5 s per LLM call, six calls per object)",
+            "",
+            "| concurrency | objects | seconds | objects/min | ideal | share of ideal |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in scenarios["latency_hiding"]["rows"]:
+            lines.append(
+                f"| {row['concurrency']} | {row['objects']} | {row['seconds']} | "
+                f"{row['objects_per_minute']} | {row['ideal_objects_per_minute']} | "
+                f"{row['share_of_ideal']:.0%} |"
+            )
+        lines.append("")
     for name, data in scenarios.items():
-        if name in ("overhead", "concurrency_speedup"):
+        if name in ("overhead", "concurrency_speedup", "latency_hiding"):
             continue
-        lines += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
+        lines += [f"## {name}", ""]
+        lines += [f"- {key}: {json.dumps(value)}" for key, value in data.items()]
+        lines.append("")
     lines += ingest_report(results.get("ingest", {}))
     REPORT.write_text("\n".join(lines))
+
+
+def summary_table(scenarios: dict[str, Any]) -> list[str]:
+    """One line per scenario: the figure, the issue's target, and whether it is met."""
+    rows: list[tuple[str, str, str, bool]] = []
+    if o := scenarios.get("overhead"):
+        best = min(
+            (r for r in o["rows"] if r["concurrency"] == 8), key=lambda r: r["ms_per_object"]
+        )
+        rows.append(
+            (
+                "overhead per object, concurrency 8",
+                f"{best['ms_per_object']} ms ({MODES[best['mode']]})",
+                "<= 150 ms",
+                best["ms_per_object"] <= 150,
+            )
+        )
+    if c := scenarios.get("concurrency_speedup"):
+        rows.append(
+            ("speedup 8 vs 1 at 0.2 s latency", f"{c['speedup']}x", ">= 4x", c["speedup"] >= 4)
+        )
+    if lh := scenarios.get("latency_hiding"):
+        top = max(lh["rows"], key=lambda r: r["concurrency"])
+        rows.append(
+            (
+                f"throughput at concurrency {top['concurrency']}, 0.5 s latency",
+                f"{top['share_of_ideal']:.0%} of ideal",
+                ">= 85%",
+                top["share_of_ideal"] >= 0.85,
+            )
+        )
+    if r := scenarios.get("rate_limits"):
+        rows.append(
+            (
+                f"rate limits ({r['binding_limit']} binding)",
+                f"{r['share_of_binding_limit']:.1%} used, {r['responses_429']} 429s,"
+                f" {r['objects_failed']} failed",
+                ">= 90%, 0 failed",
+                r["share_of_binding_limit"] >= 0.9 and r["objects_failed"] == 0,
+            )
+        )
+    if i := scenarios.get("incremental"):
+        rerun = i["rerun_skip_existing"]
+        rows.append(
+            (
+                f"rerun over {i['objects']:,} unchanged objects",
+                f"{rerun['llm_requests']} LLM calls, {rerun['seconds']} s"
+                f" (nightly: {i['nightly']['seconds']} s, no job)",
+                "0 calls, <= 30 s",
+                rerun["llm_requests"] == 0 and rerun["seconds"] <= 30,
+            )
+        )
+    if t := scenarios.get("tokens"):
+        rows.append(
+            (
+                "input tokens in the prefix shared by the six calls",
+                f"{t['shared_prefix_share']:.1%} ({t['prompt_tokens_per_object']:,} prompt +"
+                f" {t['completion_tokens_per_object']:,} completion tokens/object)",
+                ">= 70%",
+                t["shared_prefix_share"] >= 0.7,
+            )
+        )
+    if m := scenarios.get("memory"):
+        rows.append(
+            (
+                f"peak RSS, {m['objects']:,}-object job",
+                f"{m['peak_rss_mb']} MB ({m['status']}, {m['processed']:,} processed)",
+                "<= 500 MB",
+                m["peak_rss_mb"] <= 500 and m["processed"] == m["objects"],
+            )
+        )
+    if not rows:
+        return []
+    lines = ["| measure | figure | target | met |", "|---|---|---|:---:|"]
+    lines += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in rows]
+    return [*lines, ""]
 
 
 def ingest_report(ingest: dict[str, Any]) -> list[str]:

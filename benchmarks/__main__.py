@@ -16,14 +16,17 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 
+from benchmarks.job import RUN_END, RUN_START
 from docgen.crypto import generate_master_key
 from docgen.db import embedded, migrate
 from docgen.db.engine import create_engine, with_database
@@ -103,7 +106,7 @@ class Bench:
             )
         return env
 
-    def run_job(self, mode: str, **options: Any) -> dict[str, Any]:
+    def run_job(self, mode: str, cpu: CpuSplit | None = None, **options: Any) -> dict[str, Any]:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
             "DOCGEN_DATABASE_URL": self.docgen_url,
@@ -121,10 +124,28 @@ class Bench:
             elif value not in (None, False):
                 args += [flag, str(value)]
         started = time.perf_counter()
-        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
-        if done.returncode != 0:
-            raise RuntimeError(f"benchmark job failed ({mode} {options}):\n{done.stderr[-3000:]}")
-        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        stderr: list[str] = []
+
+        def read_stderr() -> None:
+            assert process.stderr is not None
+            for line in process.stderr:
+                if cpu is not None:
+                    cpu.marker(line.strip())
+                stderr.append(line)
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        assert process.stdout is not None
+        stdout = process.stdout.read()  # not communicate(): it would read stderr too
+        process.wait(timeout=3600)
+        reader.join()
+        if process.returncode != 0:
+            tail = "".join(stderr)[-3000:]
+            raise RuntimeError(f"benchmark job failed ({mode} {options}):\n{tail}")
+        result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
         result["process_seconds"] = round(time.perf_counter() - started, 2)
         result["mode"] = mode
         return result
@@ -136,6 +157,66 @@ class Bench:
             self.fake.terminate()
         if not os.environ.get("DOCGEN_BENCH_ADMIN_URL"):
             embedded.stop(self.home)
+
+
+def _tree_cpu(root: psutil.Process) -> float:
+    """CPU seconds of a process, its reaped children and its live descendants."""
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            t = process.cpu_times()
+        except psutil.Error:  # exited between listing and reading
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def _postmaster(url: str) -> psutil.Process:
+    """The PostgreSQL server process behind `url` (the parent of our backend)."""
+    with psycopg.connect(url) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        return psutil.Process(psutil.Process(backend).ppid())
+
+
+class CpuSplit:
+    """Where a run's CPU went: the job process (docgen and the Prefect client), the Prefect
+    server, PostgreSQL (docgen's and Prefect's databases) and the fake OpenAI server,
+    sampled between the job's run markers (so process start-up is left out)."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.roots: dict[str, list[psutil.Process]] = {
+            "prefect_server": [
+                psutil.Process(server.process.pid)
+                for server in bench.servers.values()
+                if server.process is not None
+            ],
+            "postgresql": [_postmaster(bench.admin_url)],
+            "fake_openai": [psutil.Process(bench.fake.pid)] if bench.fake else [],
+        }
+        self.before: dict[str, float] | None = None
+        self.seconds: dict[str, float] = {}
+
+    def _read(self) -> dict[str, float]:
+        return {name: sum(_tree_cpu(p) for p in roots) for name, roots in self.roots.items()}
+
+    def marker(self, line: str) -> None:
+        """Called with each stderr line of the job process; the first run is sampled."""
+        if line == RUN_START and self.before is None:
+            self.before = self._read()
+        elif line == RUN_END and self.before is not None and not self.seconds:
+            after = self._read()
+            self.seconds = {name: after[name] - self.before[name] for name in after}
+
+    def per_object_ms(self, run: dict[str, Any], objects: int) -> dict[str, Any]:
+        seconds = {**self.seconds, "job_process": run["cpu_seconds"]}
+        split = {name: round(v / objects * 1000, 1) for name, v in seconds.items()}
+        total = sum(seconds.values())
+        cores = os.cpu_count() or 1
+        return {
+            "cpu_ms_per_object": split,
+            "cpu_ms_per_object_total": round(total / objects * 1000, 1),
+            "cpu_utilisation": round(total / (run["run_seconds"] * cores), 2),
+        }
 
 
 # --- scenarios ------------------------------------------------------------------------------
@@ -151,19 +232,22 @@ def scenario_overhead(bench: Bench) -> dict[str, Any]:
     rows = []
     for mode in ("server-pg", "ephemeral-pg", "ephemeral-sqlite"):
         for concurrency, objects in ((1, 24), (8, 64 if mode != "ephemeral-sqlite" else 32)):
-            result = bench.run_job(mode, objects=objects, concurrency=concurrency)
+            bench.prefect_env(mode)  # start the server first: its start is not the run's
+            cpu = CpuSplit(bench)
+            result = bench.run_job(mode, cpu=cpu, objects=objects, concurrency=concurrency)
             run = result["runs"][0]
-            rows.append(
-                {
-                    "mode": mode,
-                    "concurrency": concurrency,
-                    "objects": objects,
-                    "ms_per_object": per_object_ms(run, objects),
-                    "objects_per_minute": round(objects / run["run_seconds"] * 60, 1),
-                    "failed": run["failed"],
-                    "status": run["status"],
-                }
-            )
+            row = {
+                "mode": mode,
+                "concurrency": concurrency,
+                "objects": objects,
+                "ms_per_object": per_object_ms(run, objects),
+                "objects_per_minute": round(objects / run["run_seconds"] * 60, 1),
+                "failed": run["failed"],
+                "status": run["status"],
+            }
+            if mode == "server-pg":  # elsewhere the server runs inside the job process
+                row.update(cpu.per_object_ms(run, objects))
+            rows.append(row)
     return {"rows": rows, "target": "<= 150 ms per object at concurrency 8 (2 cores)"}
 
 
@@ -195,9 +279,11 @@ def scenario_latency_hiding(bench: Bench) -> dict[str, Any]:
     rows = []
     for concurrency in (1, 4, 16):
         objects = 4 * concurrency
-        run = bench.run_job("server-pg", objects=objects, concurrency=concurrency, latency=0.5)[
-            "runs"
-        ][0]
+        bench.prefect_env("server-pg")
+        cpu = CpuSplit(bench)
+        run = bench.run_job(
+            "server-pg", cpu=cpu, objects=objects, concurrency=concurrency, latency=0.5
+        )["runs"][0]
         achieved = objects / run["run_seconds"]
         ideal = concurrency / (6 * 0.5)
         rows.append(
@@ -208,6 +294,7 @@ def scenario_latency_hiding(bench: Bench) -> dict[str, Any]:
                 "objects_per_minute": round(achieved * 60, 1),
                 "ideal_objects_per_minute": round(ideal * 60, 1),
                 "share_of_ideal": round(achieved / ideal, 3),
+                **cpu.per_object_ms(run, objects),
             }
         )
     return {"rows": rows, "target": ">= 85% of ideal at concurrency 16"}
@@ -335,6 +422,33 @@ def write_report(results: dict[str, Any]) -> None:
             lines.append(
                 f"| {MODES[row['mode']]} | {row['concurrency']} | {row['objects']} | "
                 f"{row['ms_per_object']} | {row['objects_per_minute']} |"
+            )
+        lines.append("")
+    split_rows = [
+        (f"overhead, concurrency {r['concurrency']}", r)
+        for r in scenarios.get("overhead", {}).get("rows", [])
+        if "cpu_ms_per_object" in r
+    ] + [
+        (f"0.5 s latency, concurrency {r['concurrency']}", r)
+        for r in scenarios.get("latency_hiding", {}).get("rows", [])
+        if "cpu_ms_per_object" in r
+    ]
+    if split_rows:
+        lines += [
+            "## Where the time goes (local Prefect server on PostgreSQL)",
+            "",
+            "CPU milliseconds per object by process; utilisation is CPU used over the run's"
+            " wall time on all cores (1.0 = both cores busy throughout).",
+            "",
+            "| run | job process (docgen + Prefect client) | Prefect server | PostgreSQL |"
+            " fake OpenAI | total | utilisation |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label, r in split_rows:
+            c = r["cpu_ms_per_object"]
+            lines.append(
+                f"| {label} | {c['job_process']} | {c['prefect_server']} | {c['postgresql']} |"
+                f" {c['fake_openai']} | {r['cpu_ms_per_object_total']} | {r['cpu_utilisation']} |"
             )
         lines.append("")
     if "concurrency_speedup" in scenarios:

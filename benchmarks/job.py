@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import resource
+import sys
 import time
 import urllib.request
 import uuid
@@ -21,6 +22,10 @@ from docgen import crypto, jobs
 from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
 from docgen.jobs import JobOptions
+
+#: lines on stderr around each job run, for the parent's CPU sampling
+RUN_START = "@@docgen-bench-run-start"
+RUN_END = "@@docgen-bench-run-end"
 
 
 def fake_admin(fake_url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -113,6 +118,8 @@ def main() -> None:
         )
         created = time.perf_counter()
         job = jobs.create_job(engine, organization.id, ids, options, triggered_by_user_id=admin.id)
+        print(RUN_START, file=sys.stderr, flush=True)  # the parent samples other processes' CPU
+        cpu_before = _cpu_seconds()
         flow_started = time.perf_counter()
         if args.profile:
             import cProfile
@@ -123,6 +130,8 @@ def main() -> None:
         else:
             asyncio.run(documentation_job(job_id=job.id, return_state=True))
         finished = time.perf_counter()
+        cpu_seconds = _cpu_seconds() - cpu_before
+        print(RUN_END, file=sys.stderr, flush=True)
         with transaction(engine) as conn:
             from docgen.db import jobs as jobs_repo
 
@@ -132,6 +141,7 @@ def main() -> None:
             {
                 "create_seconds": round(flow_started - created, 3),
                 "run_seconds": round(finished - flow_started, 3),
+                "cpu_seconds": round(cpu_seconds, 3),
                 "status": row.status,
                 "processed": row.processed_objects,
                 "failed": row.failed_objects,
@@ -178,6 +188,11 @@ def main() -> None:
             }
         )
     )
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def prefix_stats(engine: Any, ids: list[Any]) -> dict[str, Any]:

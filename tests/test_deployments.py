@@ -311,8 +311,10 @@ def test_two_workers_share_a_job_without_doing_anything_twice(
     tmp_path: Path,
 ) -> None:
     use_openai(engine, org, fake_openai)
-    fake_openai.latency = 0.1
-    ids = [make_object(engine, org).id for _ in range(12)]
+    # slow answers until the second worker's run has joined (its process takes seconds to
+    # start on a busy machine), then fast ones: no race on who gets there first
+    fake_openai.latency = 0.5
+    ids = [make_object(engine, org).id for _ in range(16)]
     job = core_jobs.create_job(
         engine,
         org.id,
@@ -331,10 +333,14 @@ def test_two_workers_share_a_job_without_doing_anything_twice(
             f"job_id={job.id}",
             env=deployed,
         )
+        deadline = time.monotonic() + 120
+        while len(claimed_pids(engine, job.id)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        fake_openai.latency = 0.02
         done = wait_job(engine, job.id, logs)
     finally:
         stop(workers)
-    assert (done.status, done.processed_objects, done.failed_objects) == ("completed", 12, 0)
+    assert (done.status, done.processed_objects, done.failed_objects) == ("completed", 16, 0)
     with transaction(engine) as conn:
         per_object = conn.execute(
             sa.text(
@@ -343,21 +349,24 @@ def test_two_workers_share_a_job_without_doing_anything_twice(
             ),
             {"j": job.id},
         ).all()
-        runners = (
-            conn.execute(
-                sa.text(
-                    "SELECT DISTINCT claimed_by FROM metadata.documentation_job_objects"
-                    " WHERE job_id = :j"
-                ),
-                {"j": job.id},
-            )
-            .scalars()
-            .all()
-        )
-    assert sorted(n for _, n in per_object) == [1] * 12  # every object exactly once
-    assert len(fake_openai.completions) == 72
-    pids = {r.split(":")[1] for r in runners}
-    assert len(pids) == 2, f"both workers' flow runs documented objects: {runners}"
+    assert sorted(n for _, n in per_object) == [1] * 16  # every object exactly once
+    assert len(fake_openai.completions) == 96
+    pids = claimed_pids(engine, job.id)
+    assert len(pids) == 2, f"both workers' flow runs documented objects: {pids}"
+
+
+def claimed_pids(engine: Engine, job_id: UUID) -> set[str]:
+    """Process ids of the runners that claimed objects of the job (claimed_by is
+    host:pid:flow-run)."""
+    with transaction(engine) as conn:
+        runners = conn.execute(
+            sa.text(
+                "SELECT DISTINCT claimed_by FROM metadata.documentation_job_objects"
+                " WHERE job_id = :j AND claimed_by IS NOT NULL"
+            ),
+            {"j": job_id},
+        ).scalars()
+        return {r.split(":")[1] for r in runners}
 
 
 @pytest.mark.prefect

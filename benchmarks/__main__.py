@@ -405,8 +405,9 @@ def write_report(results: dict[str, Any]) -> None:
         "# docgen benchmark results",
         "",
         f"Measured {results.get('updated')} on {results.get('machine', {}).get('cpus')} "
-        f"CPUs, Python {results.get('machine', {}).get('python')}. Regenerate with "
-        "`python -m benchmarks`.",
+        f"CPUs (`sum(range(10**8))` in "
+        f"{results.get('machine', {}).get('python_loop_seconds', '?')} s), Python "
+        f"{results.get('machine', {}).get('python')}. Regenerate with `python -m benchmarks`.",
         "",
     ]
     scenarios = results.get("scenarios", {})
@@ -584,6 +585,14 @@ def ingest_report(ingest: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def python_loop_seconds() -> float:
+    """Seconds for `sum(range(10**8))` here: the machine's speed, to compare results files
+    measured on different machines (figures scale roughly with it)."""
+    started = time.perf_counter()
+    sum(range(10**8))
+    return round(time.perf_counter() - started, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Measure docgen (see benchmarks/README.md).")
     parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], default=[])
@@ -591,6 +600,7 @@ def main() -> None:
     chosen = args.scenarios or list(SCENARIOS)
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.setdefault("scenarios", {})
+    calibration = python_loop_seconds()
     with tempfile.TemporaryDirectory(prefix="docgen-bench-") as work:
         bench = Bench(Path(work))
         try:
@@ -611,6 +621,7 @@ def main() -> None:
                     "cpus": os.cpu_count(),
                     "python": platform.python_version(),
                     "platform": platform.platform(),
+                    "python_loop_seconds": calibration,
                 }
                 RESULTS.write_text(json.dumps(results, indent=2) + "\n")
                 write_report(results)

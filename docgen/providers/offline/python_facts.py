@@ -104,8 +104,8 @@ def analyse_python(code: str, name: str) -> Facts:
             if isinstance(on, ast.List):
                 using = [str(e.value) for e in on.elts if isinstance(e, ast.Constant)]
             other = node.args[0] if node.args else None
-            target = ast.unparse(other) if other is not None else "another frame"
-            step.joins.append(Join(str(side), target, None, None, using, quote))
+            joined = ast.unparse(other) if other is not None else "another frame"
+            step.joins.append(Join(str(side), joined, None, None, using, quote))
         elif kind == "group":
             keys = _literal_args(node)
             by = keywords.get("by")

@@ -52,7 +52,8 @@ def case_words(words: Words, case: Case) -> str:
     if case.default is not None:
         branches.append(f"otherwise {words.say(case.default)}")
     target = case.output or "a value"
-    return f"{target} is {join_words(branches, 6, ';')}".replace(" ; ", "; ")
+    shown = branches[:8] + ([f"{len(branches) - 8} more cases"] if len(branches) > 8 else [])
+    return f"{target} is {'; '.join(shown)}"
 
 
 def join_words_for(words: Words, join: Join, subject: str) -> str:

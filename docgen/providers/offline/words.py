@@ -58,7 +58,8 @@ def sentence(text: str) -> str:
     if not text:
         return text
     first = text.split(" ", 1)[0]
-    if not re.search(r"[_.\d]", first.rstrip(".,:;")):  # field and table names keep their case
+    # field and table names keep their case ("id: ...", "stg_orders reads ...")
+    if not re.search(r"[_.\d]", first.rstrip(".,;")) and not first.endswith(":"):
         text = text[0].upper() + text[1:]
     return text if text.endswith((".", "?", "!")) else text + "."
 
@@ -166,9 +167,10 @@ class Words:
         return f"it is not the case that {self.say(inner)}"
 
     def _is(self, node: exp.Is) -> str:
+        negated = bool(node.args.get("negate"))
         if isinstance(node.expression, exp.Null):
-            return f"{self.say(node.this)} is empty"
-        return f"{self.say(node.this)} is {self.say(node.expression)}"
+            return f"{self.say(node.this)} is {'filled in' if negated else 'empty'}"
+        return f"{self.say(node.this)} is {'not ' if negated else ''}{self.say(node.expression)}"
 
     def _in(self, node: exp.In, negated: bool = False) -> str:
         verb = "is not one of" if negated else "is one of"

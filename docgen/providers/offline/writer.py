@@ -413,8 +413,10 @@ class Writer:
     # -- code explanations and rules -----------------------------------------------------
 
     def _line_items(self) -> list[Item]:
-        """True facts quoted line by line from the code (sources, seeds, unparsed code)."""
+        """True facts quoted line by line from the code (sources, seeds, unparsed code):
+        declared columns first, then what the code declares, then its lines as written."""
         items: list[Item] = []
+        lines: list[Item] = []
         described = {c.name.lower(): c for c in self.obj.columns}
         for line in self.obj.effective_code.splitlines():
             text = line.strip().rstrip(",")
@@ -427,7 +429,7 @@ class Writer:
                 kind = f" ({column.data_type})" if column.data_type else ""
                 items.append(Item("column", text, f"{column.name}{kind}: {meaning}", meaning))
             else:
-                items.append(
+                lines.append(
                     Item(
                         "line",
                         text,
@@ -435,6 +437,7 @@ class Writer:
                         "A line of the object's code, quoted as written",
                     )
                 )
+        fragments: list[Item] = []
         original = self.obj.effective_code
         for macro in dict.fromkeys(re.findall(r"\{\{-?\s*([\w.]+)\s*\(", original)):
             if macro in ("ref", "source", "config", "var", "this"):
@@ -449,7 +452,7 @@ class Writer:
                 )
             )
         for value in dict.fromkeys(re.findall(r"'[^'\n{}]{2,80}'", original)):
-            items.append(
+            fragments.append(
                 Item(
                     "value",
                     value,
@@ -461,7 +464,7 @@ class Writer:
             for part in line.split(","):
                 part = part.strip()
                 if len(part) >= 3:
-                    items.append(
+                    fragments.append(
                         Item(
                             "fragment",
                             part,
@@ -495,7 +498,7 @@ class Writer:
         ):
             if fragment and fragment.lower() in code:
                 items.append(Item("line", fragment, said, why))
-        return items
+        return items + lines + fragments
 
     def explanations(self) -> list[dict[str, str]]:
         items = self.collector.explanations()

@@ -351,6 +351,7 @@ def measure(label: str, path: Path) -> dict[str, Any]:
     result = read_dbt(path)
     tally: Counter[str] = Counter()
     summaries: list[str] = []
+    pages: Counter[str] = Counter()  # in how many objects' documentation each sentence appears
     for ctx in contexts(result.objects):
         try:
             writer = Writer(ctx)
@@ -364,6 +365,9 @@ def measure(label: str, path: Path) -> dict[str, Any]:
         tally["objects"] += 1
         summaries.append(layers["executive_summary"])
         check(ctx, layers, tally)
+        pages.update(
+            {s for t in _prose(layers) for s in re.split(r"(?<=[.!?])\s+", t) if len(s) > 20}
+        )
     seconds = time.perf_counter() - started
     figures: dict[str, Any] = {
         "objects": tally["objects"],
@@ -376,6 +380,13 @@ def measure(label: str, path: Path) -> dict[str, Any]:
         "placeholder_leaks": tally["placeholder_leaks"],
         "quotes_verbatim_share": _share(tally["quotes_verbatim"], tally["quotes"]),
         "distinct_summaries_share": _share(len(set(summaries)), len(summaries)),
+        # template phrases: sentences that appear in more than a quarter of the objects
+        "sentences_on_over_quarter_of_pages": sum(
+            1 for n in pages.values() if n > max(4, tally["objects"] // 4)
+        ),
+        "most_repeated_sentence": (
+            f"{pages.most_common(1)[0][1]}x: {pages.most_common(1)[0][0]}" if pages else None
+        ),
         "seconds": round(seconds, 1),
     }
     for kind in _KINDS:
@@ -416,8 +427,9 @@ def write(projects: dict[str, dict[str, Any]], skipped: list[str]) -> None:
         "",
         "| project | objects (models) | sentences naming an absent column/table | pass-through "
         "claims on models with logic | self-references | placeholder leaks | WHERE | CASE "
-        "| JOIN | GROUP BY | quotes verbatim | distinct summaries | failures | s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| JOIN | GROUP BY | quotes verbatim | distinct summaries | sentences on > 1/4 of "
+        "pages | failures | s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, f in projects.items():
         shares = [f"{_cell(f[f'{k}_reflected_share'])}% of {f[f'{k}_constructs']}" for k in _KINDS]
@@ -426,8 +438,11 @@ def write(projects: dict[str, dict[str, Any]], skipped: list[str]) -> None:
             f"{f['sentences']} | {f['passthrough_with_logic']} | {f['self_references']} | "
             f"{f['placeholder_leaks']} | {' | '.join(shares)} | "
             f"{_cell(f['quotes_verbatim_share'])}% | {_cell(f['distinct_summaries_share'])}% | "
-            f"{f['failures']} | {f['seconds']} |"
+            f"{f['sentences_on_over_quarter_of_pages']} | {f['failures']} | {f['seconds']} |"
         )
+    lines += ["", "Most repeated sentence per project (times, text):", ""]
+    for label, f in projects.items():
+        lines.append(f"- {label}: {f['most_repeated_sentence']}")
     if skipped:
         lines += ["", "Not fetched, skipped: " + ", ".join(skipped) + "."]
     lines.append(END)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlglot import exp
+
 from docgen.providers.offline.facts import Case, Facts, Join, Step
 from docgen.providers.offline.words import Words, join_words, sentence
 
@@ -58,13 +60,21 @@ def case_words(words: Words, case: Case) -> str:
 
 def join_words_for(words: Words, join: Join, subject: str) -> str:
     on = words.say(join.on) if join.on is not None else ""
+    condition = join.on
+    if (
+        isinstance(condition, exp.EQ)
+        and isinstance(condition.this, exp.Column)
+        and isinstance(condition.expression, exp.Column)
+        and condition.this.name == condition.expression.name
+    ):
+        on = f"the same {condition.this.name}"
     if join.using:
         on = f"the same {join_words(join.using)}"
     match = f" matched on {on}" if on else ""
     if join.kind == "cross":
         return f"pairs every row with every row of {join.target}"
     if join.kind == "left":
-        keep = "rows without a match are kept, with its columns empty"
+        keep = f"rows without a match are kept, with the columns of {join.target} empty"
     elif join.kind == "right":
         keep = f"every row of {join.target} is kept, even without a match"
     elif join.kind == "full":
@@ -82,7 +92,7 @@ class Collector:
         self.subject = subject
 
     def words(self, step: Step) -> Words:
-        return Words(step.aliases)
+        return Words.for_step(step)
 
     def rules(self) -> list[Item]:
         found: list[Item] = []
@@ -165,7 +175,7 @@ class Collector:
                         "group",
                         step.group_quote,
                         f"rows are combined into one per {join_words(step.group_names, 4)}" + where,
-                        "Sets the level of detail of the figures that follow",
+                        f"From {step.name} on, figures are per {join_words(step.group_names, 3)}",
                     )
                 )
             for agg in step.aggregates:
@@ -176,7 +186,7 @@ class Collector:
                             agg.quote,
                             f"{agg.output} is {words.say(agg.node)}"
                             + (f" per {join_words(step.group_names, 3)}" if step.group_by else ""),
-                            "A summary figure over many detail rows",
+                            f"{agg.output} summarises many detail rows in one figure",
                             short=agg.output,
                         )
                     )
@@ -187,8 +197,7 @@ class Collector:
                             "window",
                             window.quote,
                             f"{window.output} is {words.say(window.node)}",
-                            "Each row keeps its detail and also learns where it stands among "
-                            "related rows",
+                            f"Each row keeps its detail and gains {window.output}",
                         )
                     )
             for derived in step.derived:
@@ -198,7 +207,8 @@ class Collector:
                             "derived",
                             derived.quote,
                             f"{derived.output} is {words.say(derived.node)}",
-                            "Calculated once here, so every report uses the same definition",
+                            f"Every reader of {self.subject} gets {derived.output} computed "
+                            "the same way",
                         )
                     )
         return _dedupe(found)

@@ -67,7 +67,7 @@ def refresh(ctx: ObjectContext) -> str:
         "ephemeral": "inside the models that use it (ephemeral)",
         "snapshot": "each snapshot run records changes",
         "seed": "when the seed file changes",
-        "source": "as the source system loads it",
+        "source": "as its source system loads it (no schedule declared here)",
     }.get(materialization, "not declared")
 
 
@@ -121,7 +121,8 @@ def used_by(ctx: ObjectContext) -> list[dict[str, str]]:
     if readers:
         found.append(
             {
-                "team": "Owners of the models that read it",
+                "team": f"Users of {readers[0]}"
+                + (f" and {len(readers) - 1} more models" if len(readers) > 1 else ""),
                 "frequency": frequency,
                 "purpose": sentence(f"Read by {join_words(readers, 5)}"),
             }

@@ -10,6 +10,7 @@ Jinja expression is called a project setting, never a value.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlglot import exp
 
@@ -38,7 +39,15 @@ MAX_LIST = 6
 
 
 def join_words(items: list[str], limit: int = MAX_LIST, conjunction: str = "and") -> str:
-    items = [i for i in dict.fromkeys(items) if i]
+    # names made by a Jinja expression are not in the code as such: counted, not named
+    made = [i for i in items if i and PLACEHOLDER in i]
+    items = [i for i in dict.fromkeys(items) if i and PLACEHOLDER not in i]
+    if made:
+        items.append(
+            f"{len(made)} name{'s' if len(made) > 1 else ''} set by the project's Jinja"
+            if len(made) > 1
+            else "a name set by the project's Jinja"
+        )
     if not items:
         return ""
     shown = items[:limit]
@@ -74,10 +83,17 @@ def humanize(name: str) -> str:
 
 
 class Words:
-    """Reads expressions of one object; `aliases` maps table aliases to relation names."""
+    """Reads expressions of one step; `aliases` maps table aliases to relation names. When the
+    step reads several relations, a qualified column is named with its relation
+    ("order_id (stg_orders)"), so the reader knows which one is meant."""
 
-    def __init__(self, aliases: dict[str, str] | None = None) -> None:
+    def __init__(self, aliases: dict[str, str] | None = None, qualify: bool = False) -> None:
         self.aliases = aliases or {}
+        self.qualify = qualify
+
+    @classmethod
+    def for_step(cls, step: Any) -> Words:
+        return cls(step.aliases, qualify=len(step.inputs) > 1)
 
     def say(self, node: exp.Expr | None) -> str:
         if node is None:
@@ -104,6 +120,9 @@ class Words:
             return "a value set in the project's configuration"
         if isinstance(node.this, exp.Star):
             return "every column"
+        if self.qualify and node.table:
+            relation = self.aliases.get(node.table, node.table)
+            return f"{node.name} ({relation})"
         return node.name
 
     def _identifier(self, node: exp.Identifier) -> str:

@@ -108,7 +108,7 @@ class Writer:
         filters = [(s, f) for s in steps for f in s.filters]
         if filters:
             step, first = filters[0]
-            said = Words(step.aliases).say(first.node) if first.node is not None else ""
+            said = Words.for_step(step).say(first.node) if first.node is not None else ""
             more = len(filters) - 1
             text = f"keeps only rows where {said}" if said else "filters its rows"
             if more:
@@ -116,11 +116,13 @@ class Writer:
             phrases.append(text)
         joins = [j for s in steps for j in s.joins]
         if joins:
-            kept = any(j.keeps_unmatched for j in joins)
-            phrases.append(
-                f"combines its rows with {join_words([j.target for j in joins], 4)}"
-                + (", keeping rows without a match" if kept else "")
-            )
+            kept = [j.target for j in joins if j.keeps_unmatched]
+            strict = [j.target for j in joins if not j.keeps_unmatched and j.kind != "cross"]
+            if strict:
+                phrases.append(f"keeps only rows with a match in {join_words(strict, 3)}")
+            if kept:
+                verb = "holds" if len(kept) == 1 else "hold"
+                phrases.append(f"adds what {join_words(kept, 3)} {verb} where a match exists")
         final = self.facts.final
         if final.group_by:
             figures = [a.output for a in final.aggregates]
@@ -216,7 +218,7 @@ class Writer:
             second += (" " if second else "") + sentence(
                 f"Freshness is checked: {_freshness_words(freshness)}"
             )
-        third = self._columns_and_readers() or "its columns are not declared"
+        third = self._columns_and_readers() or f"{self.name} declares no columns"
         return " ".join(sentence(p) for p in (first, second, third) if p)[:1200]
 
     def cards(self) -> list[dict[str, Any]]:
@@ -258,7 +260,7 @@ class Writer:
             title = f"Build {self.name}"
         else:
             title = sentence(humanize(step.name))[:-1][:60] or step.name
-        words = Words(step.aliases)
+        words = Words.for_step(step)
         logic: list[str] = []
         for join in step.joins:
             how = "keeping rows without a match" if join.keeps_unmatched else "matching rows only"
@@ -366,7 +368,11 @@ class Writer:
         described = [c for c in obj.columns if c.description]
         return [
             {
-                "title": "Loaded from the source system" if self.kind == "source" else "Seed file",
+                "title": (
+                    f"Loaded from the {self.name.split('.')[0]} system"
+                    if self.kind == "source"
+                    else f"Seed file of {self.name}"
+                ),
                 "input": sentence(
                     props.get("source_description") or f"the {self.name.split('.')[0]} system"
                     if self.kind == "source"
@@ -383,25 +389,35 @@ class Writer:
                 ),
             },
             {
-                "title": "Declared columns",
+                "title": (
+                    f"{len(obj.columns)} declared column{'s' if len(obj.columns) != 1 else ''}"
+                    if obj.columns
+                    else f"No columns declared for {self.name}"
+                ),
                 "input": sentence(f"the YAML of {self.name}"),
                 "logic": sentence(
                     f"{len(obj.columns)} columns declared, {len(described)} with a description"
                     if obj.columns
-                    else "no columns are declared"
+                    else f"the YAML of {self.name} lists no columns"
                 ),
                 "output": sentence(join_words([c.name for c in obj.columns], 6) or "not declared"),
                 "whyItMatters": sentence(
-                    "column descriptions tell readers what each field means"
+                    f"{len(described)} of its {len(obj.columns)} columns say what they mean"
                     if described
-                    else "without descriptions, readers must guess what each field means"
+                    else f"no column of {self.name} has a description yet"
                 ),
             },
             {
-                "title": "Read by the project",
-                "input": sentence("the lineage of the project's models"),
+                "title": (
+                    f"Read by {len(readers)} model{'s' if len(readers) != 1 else ''}"
+                    if readers
+                    else "Not read by any model"
+                ),
+                "input": sentence(f"the models that select from {self.name}"),
                 "logic": sentence(
-                    f"read by {join_words(readers, 5)}" if readers else "no model reads it"
+                    f"read by {join_words(readers, 5)}"
+                    if readers
+                    else f"no model selects from {self.name}"
                 ),
                 "output": sentence(
                     f"{len(readers)} model{'s' if len(readers) != 1 else ''} downstream"
@@ -478,7 +494,7 @@ class Writer:
             (
                 f"source {self.name}",
                 f"{self.name} is declared as a dbt source",
-                "Its rows are loaded from outside the project",
+                f"{self.name} is loaded from outside the project",
             ),
             (
                 f"seed {self.name}",
@@ -488,12 +504,12 @@ class Writer:
             (
                 relation,
                 f"its rows are read from the table {relation}",
-                "Models that read it depend on this table being loaded",
+                f"Models that read {self.name} depend on {relation} being loaded",
             ),
             (
                 "columns not declared",
-                "no columns are declared for it in YAML",
-                "Readers cannot see its fields before they query it",
+                f"no columns are declared for {self.name} in YAML",
+                f"Readers of {self.name} see its fields only when they query it",
             ),
         ):
             if fragment and fragment.lower() in code:
@@ -541,21 +557,45 @@ class Writer:
                                 f"Readers of {self.name} know this field as {new}",
                             )
                         )
-            if not any(s.has_logic for s in self.facts.steps):
-                inputs = self._inputs()
-                quote = _find_from(self.obj.effective_code)
-                if quote and inputs:
-                    found.append(
-                        Item(
-                            "from",
-                            quote,
-                            f"every row of {join_words(inputs, 3)} is kept; no row is "
-                            "filtered, combined or added up",
-                            f"{self.name} has exactly as many rows as {join_words(inputs, 3)}",
-                        )
+            inputs = self._inputs()
+            quote = _find_from(self.obj.effective_code)
+            if quote and inputs and not any(s.has_logic for s in self.facts.steps):
+                found.append(
+                    Item(
+                        "from",
+                        quote,
+                        f"every row of {join_words(inputs, 3)} is kept; no row is "
+                        "filtered, combined or added up",
+                        f"{self.name} has exactly as many rows as {join_words(inputs, 3)}",
                     )
+                )
+            elif quote:
+                read = re.sub(r"(?i)^from\s+", "", quote)
+                named = re.search(r"['\"]([\w.]+)['\"]\s*\)", read)
+                relation = named.group(1) if named else read.strip('"`')
+                found.append(
+                    Item(
+                        "from",
+                        quote,
+                        f"the query starts from the rows of {relation}",
+                        f"{self.name} depends on {relation} being complete and current",
+                    )
+                )
+        star = re.search(r"(?i)\bselect\s+\*", self.obj.effective_code)
+        if star and self.facts.final.star:
+            found.append(
+                Item(
+                    "star",
+                    star.group(0),
+                    f"every column of {join_words(self._inputs(), 3) or 'its input'} is selected",
+                    f"A column added upstream appears in {self.name} too",
+                )
+            )
         if lines:
             found += self._line_items()
+            # the last resort for very short code: its words, each quoted as written
+            for word in dict.fromkeys(re.findall(r"[A-Za-z_][\w.]{2,}", self.obj.effective_code)):
+                found.append(Item("word", word, f"the code names {word}", "Quoted as written"))
         out = []
         for item in found:
             key = " ".join(item.quote.lower().split())
@@ -588,7 +628,7 @@ class Writer:
         if filters:
             step, first = filters[0]
             questions.append(
-                f"Which rows meet the condition that {Words(step.aliases).say(first.node)}?"
+                f"Which rows meet the condition that {Words.for_step(step).say(first.node)}?"
             )
         if self.outputs and len(questions) < 2:
             questions.append(f"What are the {join_words(self.outputs[:3], 3)} of each row?")

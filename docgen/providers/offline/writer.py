@@ -18,6 +18,12 @@ from docgen.providers.offline import usage
 from docgen.providers.offline.facts import Facts, Step
 from docgen.providers.offline.items import Collector, Item, fit
 from docgen.providers.offline.python_facts import analyse_python
+from docgen.providers.offline.source_pages import (
+    first_sentence,
+    line_items,
+    source_cards,
+    source_summary,
+)
 from docgen.providers.offline.sql_facts import analyse_sql
 from docgen.providers.offline.words import Words, humanize, join_words, sentence
 
@@ -35,16 +41,6 @@ _PYTHON_TITLES = {
 }
 _RULE_KINDS = ["filter", "case", "grain", "distinct"]
 _EXPLANATION_KINDS = ["join", "group", "aggregate", "window", "derived"]
-
-
-def first_sentence(text: str, limit: int = 320) -> str:
-    text = " ".join(text.split())
-    cut = text.find(". ")
-    if 0 < cut < limit:
-        text = text[: cut + 1]
-    if len(text) > limit:
-        text = text[: limit - 3].rsplit(" ", 1)[0] + "..."
-    return text
 
 
 class Writer:
@@ -157,7 +153,7 @@ class Writer:
 
     def executive_summary(self) -> str:
         if self.kind != "model":
-            return self._source_summary()
+            return source_summary(self)
         obj = self.obj
         inputs = self._inputs()
         kind = {
@@ -179,11 +175,11 @@ class Writer:
             second = "It"
         logic = self._logic_phrases()
         second = f"{second} {join_words(logic, 3)}" if logic else ""
-        third = self._columns_and_readers()
+        third = self.columns_and_readers()
         parts = [first, second, third]
         return " ".join(sentence(p) for p in parts if p)[:1200]
 
-    def _columns_and_readers(self) -> str:
+    def columns_and_readers(self) -> str:
         readers = [d.name for d in self.ctx.downstream]
         parts = []
         if self.outputs:
@@ -196,34 +192,9 @@ class Writer:
             parts.append(f"{join_words(readers, 3)} {'reads' if len(readers) == 1 else 'read'} it")
         return "; ".join(parts)
 
-    def _source_summary(self) -> str:
-        obj = self.obj
-        props = obj.properties or {}
-        system = self.name.split(".", 1)[0] if "." in self.name else self.name
-        relation = props.get("relation") or self.name
-        if self.kind == "source":
-            first = f"{self.name} is raw data from the {system} source, read from {relation}"
-        else:
-            first = f"{self.name} is a seed: a fixed table loaded from a file in the project"
-        if obj.description:
-            first += f": {first_sentence(obj.description)}"
-        system_text = props.get("source_description")
-        second = (
-            f"The {system} source is described as: {first_sentence(system_text)}"
-            if system_text
-            else ""
-        )
-        freshness = props.get("freshness")
-        if freshness:
-            second += (" " if second else "") + sentence(
-                f"Freshness is checked: {_freshness_words(freshness)}"
-            )
-        third = self._columns_and_readers() or f"{self.name} declares no columns"
-        return " ".join(sentence(p) for p in (first, second, third) if p)[:1200]
-
     def cards(self) -> list[dict[str, Any]]:
         if self.kind != "model":
-            cards = self._source_cards()
+            cards = source_cards(self)
         else:
             steps = self.facts.steps
             cards = [self._card(step, i == len(steps) - 1) for i, step in enumerate(steps)]
@@ -360,162 +331,6 @@ class Writer:
             ),
         }
 
-    def _source_cards(self) -> list[dict[str, Any]]:
-        obj = self.obj
-        props = obj.properties or {}
-        relation = props.get("relation") or self.name
-        readers = [d.name for d in self.ctx.downstream]
-        described = [c for c in obj.columns if c.description]
-        return [
-            {
-                "title": (
-                    f"Loaded from the {self.name.split('.')[0]} system"
-                    if self.kind == "source"
-                    else f"Seed file of {self.name}"
-                ),
-                "input": sentence(
-                    props.get("source_description") or f"the {self.name.split('.')[0]} system"
-                    if self.kind == "source"
-                    else f"a file in the project ({obj.source_path or self.name})"
-                ),
-                "logic": sentence(
-                    f"declared in YAML as {relation}; loaded outside this project"
-                    if self.kind == "source"
-                    else "loaded by dbt seed as it is"
-                ),
-                "output": sentence(relation),
-                "whyItMatters": sentence(
-                    f"everything built on {self.name} depends on this load being complete"
-                ),
-            },
-            {
-                "title": (
-                    f"{len(obj.columns)} declared column{'s' if len(obj.columns) != 1 else ''}"
-                    if obj.columns
-                    else f"No columns declared for {self.name}"
-                ),
-                "input": sentence(f"the YAML of {self.name}"),
-                "logic": sentence(
-                    f"{len(obj.columns)} columns declared, {len(described)} with a description"
-                    if obj.columns
-                    else f"the YAML of {self.name} lists no columns"
-                ),
-                "output": sentence(join_words([c.name for c in obj.columns], 6) or "not declared"),
-                "whyItMatters": sentence(
-                    f"{len(described)} of its {len(obj.columns)} columns say what they mean"
-                    if described
-                    else f"no column of {self.name} has a description yet"
-                ),
-            },
-            {
-                "title": (
-                    f"Read by {len(readers)} model{'s' if len(readers) != 1 else ''}"
-                    if readers
-                    else "Not read by any model"
-                ),
-                "input": sentence(f"the models that select from {self.name}"),
-                "logic": sentence(
-                    f"read by {join_words(readers, 5)}"
-                    if readers
-                    else f"no model selects from {self.name}"
-                ),
-                "output": sentence(
-                    f"{len(readers)} model{'s' if len(readers) != 1 else ''} downstream"
-                ),
-                "whyItMatters": sentence(usage.downstream_impact(self.ctx)),
-            },
-        ]
-
-    # -- code explanations and rules -----------------------------------------------------
-
-    def _line_items(self) -> list[Item]:
-        """True facts quoted line by line from the code (sources, seeds, unparsed code):
-        declared columns first, then what the code declares, then its lines as written."""
-        items: list[Item] = []
-        lines: list[Item] = []
-        described = {c.name.lower(): c for c in self.obj.columns}
-        for line in self.obj.effective_code.splitlines():
-            text = line.strip().rstrip(",")
-            if not text or text in ("(", ");", ")"):
-                continue
-            head = text.split()[0].lower()
-            column = described.get(head)
-            if column is not None:
-                meaning = column.description or "no description in the YAML"
-                kind = f" ({column.data_type})" if column.data_type else ""
-                items.append(Item("column", text, f"{column.name}{kind}: {meaning}", meaning))
-            else:
-                lines.append(
-                    Item(
-                        "line",
-                        text,
-                        f"the code reads: {text.lstrip('-# ')}",
-                        "A line of the object's code, quoted as written",
-                    )
-                )
-        fragments: list[Item] = []
-        original = self.obj.effective_code
-        for macro in dict.fromkeys(re.findall(r"\{\{-?\s*([\w.]+)\s*\(", original)):
-            if macro in ("ref", "source", "config", "var", "this"):
-                continue
-            items.append(
-                Item(
-                    "macro",
-                    macro,
-                    f"part of the SQL is generated by the macro {macro}, which is not expanded "
-                    "here",
-                    "What the macro produces is documented only once the project is compiled",
-                )
-            )
-        for value in dict.fromkeys(re.findall(r"'[^'\n{}]{2,80}'", original)):
-            fragments.append(
-                Item(
-                    "value",
-                    value,
-                    f"the code uses the value {value}",
-                    "A fixed value written in the code",
-                )
-            )
-        for line in original.splitlines():
-            for part in line.split(","):
-                part = part.strip()
-                if len(part) >= 3:
-                    fragments.append(
-                        Item(
-                            "fragment",
-                            part,
-                            f"the code contains {part}",
-                            "Quoted as written",
-                        )
-                    )
-        code = self.obj.effective_code.lower()
-        relation = str((self.obj.properties or {}).get("relation") or "")
-        for fragment, said, why in (
-            (
-                f"source {self.name}",
-                f"{self.name} is declared as a dbt source",
-                f"{self.name} is loaded from outside the project",
-            ),
-            (
-                f"seed {self.name}",
-                f"{self.name} is a dbt seed",
-                "Its rows come from a file kept with the project",
-            ),
-            (
-                relation,
-                f"its rows are read from the table {relation}",
-                f"Models that read {self.name} depend on {relation} being loaded",
-            ),
-            (
-                "columns not declared",
-                f"no columns are declared for {self.name} in YAML",
-                f"Readers of {self.name} see its fields only when they query it",
-            ),
-        ):
-            if fragment and fragment.lower() in code:
-                items.append(Item("line", fragment, said, why))
-        return items + lines + fragments
-
     def explanations(self) -> list[dict[str, str]]:
         items = self.collector.explanations()
         if len(items) < 3:
@@ -592,7 +407,7 @@ class Writer:
                 )
             )
         if lines:
-            found += self._line_items()
+            found += line_items(self)
             # the last resort for very short code: its words, each quoted as written
             for word in dict.fromkeys(re.findall(r"[A-Za-z_][\w.]{2,}", self.obj.effective_code)):
                 found.append(Item("word", word, f"the code names {word}", "Quoted as written"))
@@ -659,20 +474,6 @@ class Writer:
             "impact_analysis": self.impact,
         }
         return builders[layer]()
-
-
-def _freshness_words(freshness: Any) -> str:
-    if not isinstance(freshness, dict):
-        return str(freshness)
-    parts = []
-    for level in ("warn_after", "error_after"):
-        value = freshness.get(level)
-        if isinstance(value, dict) and value.get("count"):
-            word = "a warning" if level == "warn_after" else "an error"
-            parts.append(f"{word} after {value['count']} {value.get('period', 'hours')}")
-    field = freshness.get("loaded_at_field")
-    text = join_words(parts) or "declared"
-    return text + (f", measured on {field}" if field else "")
 
 
 def _find_rename(code: str, original: str, new: str) -> str | None:

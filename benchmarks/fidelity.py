@@ -196,6 +196,7 @@ def _known_names(ctx: ObjectContext) -> set[str]:
     known.update(c.name.lower() for c in obj.columns)
     known.update(t.lower() for t in obj.tags)
     for related in (*ctx.upstream, *ctx.downstream):
+        known.update(w.lower() for w in _NAME.findall(related.code))  # upstream code
         known.add(related.name.lower())
         known.update(related.name.lower().split("."))
         known.update(c.name.lower() for c in related.columns)

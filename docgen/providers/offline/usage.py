@@ -152,7 +152,8 @@ def downstream_impact(ctx: ObjectContext) -> str:
     if readers:
         verb = "reads" if len(readers) == 1 else "read"
         parts.append(
-            f"{join_words(readers, 5)} {verb} {obj.name}, so an error or delay here reaches "
+            f"{'the model' if len(readers) == 1 else 'the models'} {join_words(readers, 5)} "
+            f"{verb} {obj.name}, so an error or delay here reaches "
             f"{'it on its' if len(readers) == 1 else 'them on their'} next build"
         )
     if exposures:

@@ -189,7 +189,11 @@ class Writer:
                 f"{'include' if count > 5 else 'are'} {join_words(self.outputs, 5)}"
             )
         if readers:
-            parts.append(f"{join_words(readers, 3)} {'reads' if len(readers) == 1 else 'read'} it")
+            one = len(readers) == 1
+            parts.append(
+                f"{'the model' if one else 'the models'} {join_words(readers, 3)} "
+                f"{'reads' if one else 'read'} it"
+            )
         return "; ".join(parts)
 
     def cards(self) -> list[dict[str, Any]]:
@@ -264,7 +268,8 @@ class Writer:
             logic.append(
                 f"selects {count} column{'s' if count != 1 else ''} without changing rows"
                 if count
-                else "selects every column without changing rows"
+                else f"selects every column of {join_words(step.inputs, 3) or 'its input'} "
+                "without changing rows"
             )
         outputs = step.outputs
         return {
@@ -274,7 +279,7 @@ class Writer:
             "output": sentence(
                 f"{len(outputs)} column{'s' if len(outputs) != 1 else ''}: {join_words(outputs, 5)}"
                 if outputs
-                else "the same columns as its input"
+                else f"every column of {join_words(step.inputs, 3) or 'its input'}"
             ),
             "whyItMatters": sentence(self._why(step)),
         }
@@ -294,7 +299,10 @@ class Writer:
             return "Several inputs are reported as one"
         if step.derived:
             return "The calculation is defined once, here"
-        return f"The next step reads {len(step.outputs) or 'all'} columns under these names"
+        count = len(step.outputs)
+        if not count:
+            return f"{step.name} hands on the rows of {join_words(step.inputs, 3) or 'its input'}"
+        return f"{step.name} hands on {count} column{'s' if count != 1 else ''} under these names"
 
     def _read_card(self) -> dict[str, Any]:
         inputs = self._inputs()
@@ -306,7 +314,9 @@ class Writer:
                 f"reads {join_words(inputs, 4)}" if inputs else "uses values written in the code"
             ),
             "output": sentence(
-                f"rows with {join_words(read, 5)}" if read else "the rows of its inputs"
+                f"rows with {join_words(read, 5)}"
+                if read
+                else f"the rows of {join_words(inputs, 3) or 'its inputs'}"
             ),
             "whyItMatters": sentence(
                 f"{self.name} is only as complete and fresh as {join_words(inputs, 3)}"
@@ -325,7 +335,8 @@ class Writer:
                 f"{self.name} with {len(self.outputs)} columns" if self.outputs else f"{self.name}"
             ),
             "whyItMatters": sentence(
-                f"{join_words(readers, 3)} {'reads' if len(readers) == 1 else 'read'} {self.name}"
+                f"{'the model' if len(readers) == 1 else 'the models'} {join_words(readers, 3)} "
+                f"{'reads' if len(readers) == 1 else 'read'} {self.name}"
                 if readers
                 else f"No model in the project reads {self.name}"
             ),
@@ -368,7 +379,7 @@ class Writer:
                             Item(
                                 "rename",
                                 quote,
-                                f"{original} is published as {new}",
+                                f"the column {original} is published as {new}",
                                 f"Readers of {self.name} know this field as {new}",
                             )
                         )

@@ -312,7 +312,7 @@ def check(ctx: ObjectContext, layers: dict[str, Any], tally: Counter[str]) -> No
     own = re.escape(obj.name)
     said_to_read = re.compile(
         rf"(built from|combines its rows with|^reads|\badds|every row of|stacks the rows of)"
-        rf"\b[^.;]*(?<![\w.]){own}(?![\w.])",
+        rf"\b[^.;]*(?<![\w.]){own}(?![\w.])(?! step)",
         re.I,
     )
     inputs = [c["input"] for c in layers["transformation_cards"]]

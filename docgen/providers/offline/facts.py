@@ -28,6 +28,10 @@ class Join:
     on: exp.Expr | None
     using: list[str]
     quote: str | None
+    label: str = ""  # how the prose names the target ("the orders step" for a CTE)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.target
 
     @property
     def keeps_unmatched(self) -> bool:

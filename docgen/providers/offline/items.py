@@ -72,16 +72,16 @@ def join_words_for(words: Words, join: Join, subject: str) -> str:
         on = f"the same {join_words(join.using)}"
     match = f" matched on {on}" if on else ""
     if join.kind == "cross":
-        return f"pairs every row with every row of {join.target}"
+        return f"pairs every row with every row of {join.label}"
     if join.kind == "left":
-        keep = f"rows without a match are kept, with the columns of {join.target} empty"
+        keep = f"rows without a match are kept, with the columns of {join.label} empty"
     elif join.kind == "right":
-        keep = f"every row of {join.target} is kept, even without a match"
+        keep = f"every row of {join.label} is kept, even without a match"
     elif join.kind == "full":
         keep = "rows from both sides are kept, matched or not"
     else:
         keep = "rows without a match are dropped"
-    return f"adds {join.target}{match}; {keep}"
+    return f"adds {join.label}{match}; {keep}"
 
 
 class Collector:
@@ -161,7 +161,7 @@ class Collector:
                             join.quote,
                             join_words_for(words, join, self.subject) + where,
                             _join_context(join),
-                            short=f"{join.target}"
+                            short=f"{join.label}"
                             + (
                                 " (kept without a match)"
                                 if join.keeps_unmatched
@@ -216,10 +216,10 @@ class Collector:
 
 def _join_context(join: Join) -> str:
     if join.kind in ("left", "full"):
-        return f"Nothing is lost when {join.target} has no matching row"
+        return f"Nothing is lost when {join.label} has no matching row"
     if join.kind == "cross":
         return "The row count multiplies"
-    return f"Only rows present in {join.target} as well are counted"
+    return f"Only rows present in {join.label} as well are counted"
 
 
 def _distinct_quote(step: Step) -> str:

@@ -25,7 +25,7 @@ SELF_NAMES = {"this_model", "this"}
 
 
 def relation_name(table: exp.Table) -> str:
-    return ".".join(part for part in (table.db, table.name) if part) or table.name
+    return ".".join(part for part in (table.catalog, table.db, table.name) if part) or table.name
 
 
 def _split_and(condition: exp.Expr) -> list[exp.Expr]:
@@ -307,6 +307,9 @@ def analyse_sql(
     inner = cte_names | set(reader.known)
     sources: list[str] = []
     for step in steps:
+        for join in step.joins:
+            if join.target in inner:  # a step of this query, not a table of the project
+                join.label = f"the {join.target} step"
         step.inputs = [i for i in step.inputs if i not in own]
         for relation in step.inputs:
             if relation not in inner and relation not in sources:

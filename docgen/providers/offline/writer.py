@@ -112,8 +112,8 @@ class Writer:
             phrases.append(text)
         joins = [j for s in steps for j in s.joins]
         if joins:
-            kept = [j.target for j in joins if j.keeps_unmatched]
-            strict = [j.target for j in joins if not j.keeps_unmatched and j.kind != "cross"]
+            kept = [j.label for j in joins if j.keeps_unmatched]
+            strict = [j.label for j in joins if not j.keeps_unmatched and j.kind != "cross"]
             if strict:
                 phrases.append(f"keeps only rows with a match in {join_words(strict, 3)}")
             if kept:
@@ -239,7 +239,7 @@ class Writer:
         logic: list[str] = []
         for join in step.joins:
             how = "keeping rows without a match" if join.keeps_unmatched else "matching rows only"
-            logic.append(f"adds {join.target} ({how})" if join.kind != "cross" else "")
+            logic.append(f"adds {join.label} ({how})" if join.kind != "cross" else "")
         for f in step.filters:
             if f.node is not None:
                 logic.append(f"keeps rows where {words.say(f.node)}")
@@ -288,7 +288,7 @@ class Writer:
         if step.filters:
             return f"Rows outside these conditions never reach {self.name}"
         if step.joins:
-            return f"Columns of {join_words([j.target for j in step.joins], 3)} sit on the same row"
+            return f"Columns of {join_words([j.label for j in step.joins], 3)} sit on the same row"
         if step.group_by or step.group_quote:
             return f"The figures are reported per {join_words(step.group_names, 3)}"
         if step.windows:

@@ -223,7 +223,7 @@ def _constructs(ctx: ObjectContext) -> dict[str, list[tuple[str | None, set[str]
     found: dict[str, list[tuple[str | None, set[str]]]] = {k: [] for k in _KINDS}
     if obj.language != "sql" or obj.materialization in ("source", "seed"):
         return found
-    source = Source.from_code(obj.effective_code, sqlglot_dialect(obj.dialect))
+    source = Source.from_code(_code(obj), sqlglot_dialect(obj.dialect))
     statements = parse(source)
     if not statements:
         return found
@@ -271,11 +271,16 @@ def _constructs(ctx: ObjectContext) -> dict[str, list[tuple[str | None, set[str]
     return found
 
 
+def _code(obj: DataObject) -> str:
+    """The code an object runs: compiled when that holds anything, else as written."""
+    return obj.compiled_code if obj.compiled_code and obj.compiled_code.strip() else obj.code
+
+
 def _has_logic(ctx: ObjectContext) -> bool:
     obj = ctx.object
     if obj.language != "sql" or obj.materialization in ("source", "seed"):
         return False
-    source = Source.from_code(obj.effective_code, sqlglot_dialect(obj.dialect))
+    source = Source.from_code(_code(obj), sqlglot_dialect(obj.dialect))
     statements = parse(source)
     if not statements:
         return False

@@ -130,7 +130,7 @@ def line_items(w: Writer) -> list[Item]:
     items: list[Item] = []
     lines: list[Item] = []
     described = {c.name.lower(): c for c in w.obj.columns}
-    for line in w.obj.effective_code.splitlines():
+    for line in w.code.splitlines():
         text = line.strip().rstrip(",")
         if not text or text in ("(", ");", ")"):
             continue
@@ -150,7 +150,7 @@ def line_items(w: Writer) -> list[Item]:
                 )
             )
     fragments: list[Item] = []
-    original = w.obj.effective_code
+    original = w.code
     for macro in dict.fromkeys(re.findall(r"\{\{-?\s*([\w.]+)\s*\(", original)):
         if macro in ("ref", "source", "config", "var", "this"):
             continue
@@ -183,7 +183,7 @@ def line_items(w: Writer) -> list[Item]:
                         "Quoted as written",
                     )
                 )
-    code = w.obj.effective_code.lower()
+    code = w.code.lower()
     relation = str((w.obj.properties or {}).get("relation") or "")
     for fragment, said, why in (
         (

@@ -60,6 +60,10 @@ class Writer:
             else "model"
         )
         self._upstream_outputs: dict[str, list[str]] = {}
+        #: the code read and quoted: the compiled SQL when it holds anything, else the source
+        self.code: str = (
+            obj.compiled_code if obj.compiled_code and obj.compiled_code.strip() else obj.code
+        )
         self.facts: Facts = self._analyse()
         declared = [c.name for c in obj.columns]
         outputs = [o for o in self.facts.outputs if o != "*"]
@@ -74,8 +78,8 @@ class Writer:
         if self.kind != "model":
             return Facts("sql", False, [Step(self.name)], [], [c.name for c in obj.columns])
         if obj.language == "python":
-            return analyse_python(obj.effective_code, self.name)
-        return analyse_sql(obj.effective_code, obj.dialect, self.name, self._columns_of)
+            return analyse_python(self.code, self.name)
+        return analyse_sql(self.code, obj.dialect, self.name, self._columns_of)
 
     def _columns_of(self, relation: str) -> list[str] | None:
         """The columns of an upstream relation: declared in YAML, else what its SQL selects."""
@@ -373,7 +377,7 @@ class Writer:
         if self.kind == "model" and self.facts.parsed:
             for step in self.facts.steps:
                 for original, new in step.renamed:
-                    quote = _find_rename(self.obj.effective_code, original, new)
+                    quote = _find_rename(self.code, original, new)
                     if quote:
                         found.append(
                             Item(
@@ -384,7 +388,7 @@ class Writer:
                             )
                         )
             inputs = self._inputs()
-            quote = _find_from(self.obj.effective_code)
+            quote = _find_from(self.code)
             if quote and inputs and not any(s.has_logic for s in self.facts.steps):
                 found.append(
                     Item(
@@ -407,7 +411,7 @@ class Writer:
                         f"{self.name} depends on {relation} being complete and current",
                     )
                 )
-        star = re.search(r"(?i)\bselect\s+\*", self.obj.effective_code)
+        star = re.search(r"(?i)\bselect\s+\*", self.code)
         if star and self.facts.final.star:
             found.append(
                 Item(
@@ -420,7 +424,7 @@ class Writer:
         if lines:
             found += line_items(self)
             # the last resort for very short code: its words, each quoted as written
-            for word in dict.fromkeys(re.findall(r"[A-Za-z_][\w.]{2,}", self.obj.effective_code)):
+            for word in dict.fromkeys(re.findall(r"[A-Za-z_][\w.]{2,}", self.code)):
                 found.append(Item("word", word, f"the code names {word}", "Quoted as written"))
         out = []
         for item in found:

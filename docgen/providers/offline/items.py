@@ -87,9 +87,22 @@ def join_words_for(words: Words, join: Join, subject: str) -> str:
 class Collector:
     """Turns the facts of one object into candidate rules and explanations."""
 
-    def __init__(self, facts: Facts, subject: str) -> None:
+    def __init__(self, facts: Facts, subject: str, meanings: dict[str, str] | None = None) -> None:
         self.facts = facts
         self.subject = subject
+        #: column name (lower case) -> the description its owners wrote in YAML
+        self.meanings = meanings or {}
+
+    def meaning(self, node: exp.Expr | None, context: str) -> str:
+        """The context, preceded by what the YAML says the columns in `node` mean."""
+        if node is None:
+            return context
+        said = []
+        for column in dict.fromkeys(c.name for c in node.find_all(exp.Column)):
+            text = self.meanings.get(column.lower())
+            if text:
+                said.append(f"{column}: {text.rstrip('.')}")
+        return "; ".join([*said[:3], context]) if said else context
 
     def words(self, step: Step) -> Words:
         return Words.for_step(step)
@@ -109,7 +122,10 @@ class Collector:
                         "filter",
                         item.quote,
                         f"only {clause} where {words.say(item.node)} are kept",
-                        f"{clause.capitalize()} that fail this never reach {self.subject}",
+                        self.meaning(
+                            item.node,
+                            f"{clause.capitalize()} that fail this never reach {self.subject}",
+                        ),
                         short=words.say(item.node),
                     )
                 )
@@ -121,8 +137,11 @@ class Collector:
                         "case",
                         case.quote,
                         case_words(words, case),
-                        f"Changing these conditions moves rows between the values of "
-                        f"{case.output or 'this expression'}",
+                        self.meaning(
+                            case.node,
+                            "Changing these conditions moves rows between the values of "
+                            f"{case.output or 'this expression'}",
+                        ),
                         short=case.output or "",
                     )
                 )

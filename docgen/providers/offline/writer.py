@@ -69,7 +69,10 @@ class Writer:
         outputs = [o for o in self.facts.outputs if o != "*"]
         lower = {o.lower() for o in outputs}
         self.outputs = outputs + [c for c in declared if c.lower() not in lower]
-        self.collector = Collector(self.facts, self.name)
+        columns = [c for u in ctx.upstream for c in u.columns] + list(obj.columns)
+        meanings = {c.name.lower(): c.description for c in columns if c.description}
+        self.meanings = meanings
+        self.collector = Collector(self.facts, self.name, meanings)
 
     # -- analysis ----------------------------------------------------------------------
 
@@ -281,12 +284,30 @@ class Writer:
             "input": sentence(join_words(step.inputs, 4) or "the rows of the previous step"),
             "logic": sentence("; ".join(logic)),
             "output": sentence(
-                f"{len(outputs)} column{'s' if len(outputs) != 1 else ''}: {join_words(outputs, 5)}"
+                f"{len(outputs)} column{'s' if len(outputs) != 1 else ''}: "
+                + (self._described(self.outputs) if last else join_words(outputs, 5))
                 if outputs
                 else f"every column of {join_words(step.inputs, 3) or 'its input'}"
             ),
             "whyItMatters": sentence(self._why(step)),
         }
+
+    def _described(self, names: list[str]) -> str:
+        """Every output column, with its type and YAML description where known."""
+        declared = {c.name.lower(): c for c in self.obj.columns}
+        shown = []
+        for name in names:
+            column = declared.get(name.lower())
+            notes = [
+                n
+                for n in (
+                    column.data_type if column else None,
+                    self.meanings.get(name.lower(), "").rstrip(".") or None,
+                )
+                if n
+            ]
+            shown.append(f"{name} ({'; '.join(notes)})" if notes else name)
+        return join_words(shown, 40)
 
     def _why(self, step: Step) -> str:
         if step.filters:

@@ -71,6 +71,8 @@ def join_words_for(words: Words, join: Join, subject: str) -> str:
     if join.using:
         on = f"the same {join_words(join.using)}"
     match = f" matched on {on}" if on else ""
+    if join.kind == "unnest":
+        return f"expands each row into one row for each of {join.label}"
     if join.kind == "cross":
         return f"pairs every row with every row of {join.label}"
     if join.kind == "left":
@@ -161,7 +163,7 @@ class Collector:
                 Item(
                     "grain",
                     final.group_quote,
-                    f"{self.subject} has one row per {join_words(final.group_names, 4)}",
+                    f"{self.subject} has one row per {join_words(final.group_names, 12)}",
                     "Figures can be added up across rows without counting anything twice",
                 )
             )
@@ -171,7 +173,7 @@ class Collector:
         found: list[Item] = []
         for step in self.facts.steps:
             words = self.words(step)
-            where = "" if step.name == "final" else f" (in {step.name})"
+            where = "" if step.name == "final" else f" (in the {step.name} step)"
             for join in step.joins:
                 if join.quote:
                     found.append(
@@ -193,7 +195,8 @@ class Collector:
                     Item(
                         "group",
                         step.group_quote,
-                        f"rows are combined into one per {join_words(step.group_names, 4)}" + where,
+                        f"rows are combined into one per {join_words(step.group_names, 12)}"
+                        + where,
                         f"From {step.name} on, figures are per {join_words(step.group_names, 3)}",
                     )
                 )
@@ -236,7 +239,7 @@ class Collector:
 def _join_context(join: Join) -> str:
     if join.kind in ("left", "full"):
         return f"Nothing is lost when {join.label} has no matching row"
-    if join.kind == "cross":
+    if join.kind in ("cross", "unnest"):
         return "The row count multiplies"
     return f"Only rows present in {join.label} as well are counted"
 

@@ -252,8 +252,13 @@ def _constructs(ctx: ObjectContext) -> dict[str, list[tuple[str | None, set[str]
         found["case"].append((source.excerpt(case), ident))
     for join in query.find_all(exp.Join):
         table = join.this
-        name = table.name.lower() if isinstance(table, exp.Table) else (table.alias or "").lower()
-        found["join"].append((source.excerpt(join, "join"), {name} if name else set()))
+        if isinstance(table, exp.Table):
+            ident = {table.name.lower()}
+        elif isinstance(table, exp.Unnest | exp.Lateral | exp.Explode):
+            ident = {c.name.lower() for c in table.find_all(exp.Column)}
+        else:
+            ident = {table.alias.lower()} if table.alias else set()
+        found["join"].append((source.excerpt(join, "join"), ident))
     for group in query.find_all(exp.Group):
         select = group.parent
         names: set[str] = set()
@@ -299,9 +304,9 @@ def check(ctx: ObjectContext, layers: dict[str, Any], tally: Counter[str]) -> No
     prose = _prose(layers)
     known = _known_names(ctx)
     # NULL or None where the code or its YAML says so is a fact, not a placeholder
-    written = set(
-        re.findall(r"\w+", " ".join([obj.code, obj.compiled_code or "", obj.description or ""]))
-    )
+    yaml = [obj.description or ""] + [c.description or "" for c in obj.columns]
+    yaml += [c.description or "" for u in ctx.upstream for c in u.columns]
+    written = set(re.findall(r"\w+", " ".join([obj.code, obj.compiled_code or "", *yaml])))
     for text in prose:
         for sentence_ in re.split(r"(?<=[.!?])\s+", text):
             tally["sentences"] += 1

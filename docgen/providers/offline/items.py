@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from docgen.providers.offline.facts import Case, Facts, Join, Step
-from docgen.providers.offline.words import Words, join_words, sentence
+from docgen.providers.offline.facts import Case, Computed, Facts, Join, Step
+from docgen.providers.offline.words import Words, is_condition, join_words, sentence
 
 MAX_TEXT = 3000
 
@@ -29,17 +29,18 @@ class Item:
     context: str  # businessContext / impact
     members: list[str] = field(default_factory=list)  # what a merged item lists
     short: str = ""  # how a merged item names it
+    keep_case: bool = False  # the text starts with a column name
 
     def explanation(self) -> dict[str, str]:
         return {
             "codeBlock": self.quote,
-            "plainEnglish": sentence(_cap(self.text)),
+            "plainEnglish": sentence(_cap(self.text), self.keep_case),
             "businessContext": sentence(self.context),
         }
 
     def rule(self) -> dict[str, str]:
         return {
-            "rule": sentence(_cap(self.text)),
+            "rule": sentence(_cap(self.text), self.keep_case),
             "codeReference": self.quote,
             "impact": sentence(self.context),
         }
@@ -145,6 +146,7 @@ class Collector:
                             f"{case.output or 'this expression'}",
                         ),
                         short=case.output or "",
+                        keep_case=bool(case.output),
                     )
                 )
             if step.distinct:
@@ -210,6 +212,7 @@ class Collector:
                             + (f" per {join_words(step.group_names, 3)}" if step.group_by else ""),
                             f"{agg.output} summarises many detail rows in one figure",
                             short=agg.output,
+                            keep_case=True,
                         )
                     )
             for window in step.windows:
@@ -220,6 +223,7 @@ class Collector:
                             window.quote,
                             f"{window.output} is {words.say(window.node)}",
                             f"Each row keeps its detail and gains {window.output}",
+                            keep_case=True,
                         )
                     )
             for derived in step.derived:
@@ -228,12 +232,21 @@ class Collector:
                         Item(
                             "derived",
                             derived.quote,
-                            f"{derived.output} is {words.say(derived.node)}",
+                            _calculated(words, derived),
                             f"Every reader of {self.subject} gets {derived.output} computed "
                             "the same way",
+                            keep_case=True,
                         )
                     )
         return _dedupe(found)
+
+
+def _calculated(words: Words, derived: Computed) -> str:
+    if derived.node is None:  # Python: the quoted code is the definition
+        return f"{derived.output} is computed by the code quoted here"
+    if is_condition(derived.node):
+        return f"{derived.output} is true when {words.say(derived.node)}"
+    return f"{derived.output} is {words.say(derived.node)}"
 
 
 def _join_context(join: Join) -> str:

@@ -9,12 +9,15 @@ source "built from" anything.
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import TYPE_CHECKING, Any
 
 from docgen.providers.offline import usage
 from docgen.providers.offline.items import Item
 from docgen.providers.offline.words import join_words, sentence
+
+_COMMENT_MARKS = "-#\"' /*"
 
 if TYPE_CHECKING:
     from docgen.providers.offline.writer import Writer
@@ -145,7 +148,11 @@ def line_items(w: Writer) -> list[Item]:
                 Item(
                     "line",
                     text,
-                    f"the code reads: {text.lstrip('-# ')}",
+                    (
+                        "a comment in the code says: " + text.strip(_COMMENT_MARKS)
+                        if text.startswith(("--", "#", '"""', "/*"))
+                        else f"the code reads: {text}"
+                    ),
                     "A line of the object's code, quoted as written",
                 )
             )
@@ -224,3 +231,19 @@ def _freshness_words(freshness: Any) -> str:
     field = freshness.get("loaded_at_field")
     text = join_words(parts) or "declared"
     return text + (f", measured on {field}" if field else "")
+
+
+def leading_comment(code: str, language: str) -> str | None:
+    """What the author wrote at the top of the code: a Python docstring, or the SQL comment
+    lines before the first statement."""
+    if language == "python":
+        try:
+            return ast.get_docstring(ast.parse(code))
+        except SyntaxError:
+            return None
+    lines = []
+    for line in code.strip().splitlines():
+        if not line.strip().startswith("--"):
+            break
+        lines.append(line.strip().lstrip("-").strip())
+    return " ".join(lines) or None

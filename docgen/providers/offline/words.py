@@ -61,16 +61,23 @@ def join_words(items: list[str], limit: int = MAX_LIST, conjunction: str = "and"
 _JINJA_NAME = re.compile(r"'?\w*" + PLACEHOLDER + r"\w*'?")
 
 
-def sentence(text: str) -> str:
+def is_condition(node: exp.Expr | None) -> bool:
+    """Does the expression say yes or no (a comparison, IS, IN, AND/OR, NOT)?"""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return isinstance(node, exp.Predicate | exp.Connector | exp.Not)
+
+
+def sentence(text: str, keep_case: bool = False) -> str:
     # a name or value made by a Jinja expression is not in the code as such: say what it is
     text = _JINJA_NAME.sub("a value set by the project's Jinja", " ".join(text.split()))
     if not text:
         return text
     first = text.split(" ", 1)[0]
     # field and table names keep their case ("id: ...", "stg_orders reads ...")
-    if not re.search(r"[_.\d]", first.rstrip(".,;")) and not first.endswith(":"):
+    if not keep_case and not re.search(r"[_.\d]", first.rstrip(".,;")) and not first.endswith(":"):
         text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else text + "."
+    return text if text.endswith((".", "?", "!", ".”", "?”", "!”")) else text + "."
 
 
 def humanize(name: str) -> str:
@@ -233,7 +240,9 @@ class Words:
     def _cast(self, node: exp.Cast) -> str:
         to = node.args.get("to")
         kind = to.sql().lower() if to is not None else "another type"
-        return f"{self.say(node.this)} as {_type_word(kind)}"
+        if isinstance(node.this, exp.Literal):
+            return self.say(node.this)  # '2023-01-01'::date is simply that date
+        return f"{self.say(node.this)} (as {_type_word(kind)})"
 
     _trycast = _cast
     _safecast = _cast

@@ -20,6 +20,7 @@ from docgen.providers.offline.items import Collector, Item, fit
 from docgen.providers.offline.python_facts import analyse_python
 from docgen.providers.offline.source_pages import (
     first_sentence,
+    leading_comment,
     line_items,
     source_cards,
     source_summary,
@@ -182,8 +183,12 @@ class Writer:
             "dataframe": "dataframe",
         }[obj.object_type]
         origin = f" built from {join_words(inputs, 4)}" if inputs else ""
+        comment = None if obj.description else leading_comment(self.code, obj.language)
         if obj.description:
             first = f"{self.name}: {first_sentence(obj.description)}"
+            second = f"This {kind},{origin}," if origin else f"This {kind}"
+        elif comment:
+            first = f"{self.name}, in its author's words: “{first_sentence(comment)}”"
             second = f"This {kind},{origin}," if origin else f"This {kind}"
         else:
             grain = self.facts.final.group_names if self.facts.final.group_by else []
@@ -420,7 +425,7 @@ class Writer:
                             )
                         )
             inputs = self._inputs()
-            quote = _find_from(self.code)
+            quote = _find_from(self.code, [i for s in self.facts.steps for i in s.inputs])
             unchanged = not any(s.has_logic for s in self.facts.steps) and not self.facts.opaque
             if quote and inputs and unchanged:
                 found.append(
@@ -525,7 +530,6 @@ class Writer:
 
 
 def _find_rename(code: str, original: str, new: str) -> str | None:
-    import re
 
     match = re.search(
         rf"\b[\w.]*{re.escape(original)}\s+as\s+{re.escape(new)}\b", code, re.IGNORECASE
@@ -533,8 +537,14 @@ def _find_rename(code: str, original: str, new: str) -> str | None:
     return match.group(0) if match else None
 
 
-def _find_from(code: str) -> str | None:
-    import re
-
-    match = re.search(r"(?i)\bfrom\s+(\{\{.*?\}\}|[\w.\"`]+)", code)
-    return match.group(0) if match else None
+def _find_from(code: str, inputs: list[str]) -> str | None:
+    """The first `from <relation>` of the code that reads one of the parsed inputs (not a
+    "from" in a comment)."""
+    wanted = {i.lower().rsplit(".", 1)[-1] for i in inputs}
+    for match in re.finditer(r"(?i)\bfrom\s+(\{\{.*?\}\}|[\w.\"`]+)", code):
+        relation = match.group(1)
+        named = re.search(r"['\"]([\w.]+)['\"]\s*\)", relation)
+        name = (named.group(1) if named else relation.strip('"`')).lower().rsplit(".", 1)[-1]
+        if name in wanted:
+            return match.group(0)
+    return None

@@ -369,7 +369,7 @@ class Writer:
     def _publish_card(self) -> dict[str, Any]:
         readers = [d.name for d in self.ctx.downstream]
         return {
-            "title": f"Publish {self.name}"[:60],
+            "title": f"Publish {self.name}",
             "input": sentence(f"the rows built for {self.name}"),
             "logic": sentence(f"{self.name} is refreshed {usage.refresh(self.ctx)}"),
             "output": sentence(

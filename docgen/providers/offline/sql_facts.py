@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from docgen.providers.offline.facts import Case, Computed, Facts, Filter, Join, Step
 from docgen.providers.offline.spans import PLACEHOLDER, Source, parse
+from docgen.providers.offline.words import Words
 from docgen.sqltext import sqlglot_dialect
 
 ColumnsOf = Callable[[str], list[str] | None]
@@ -274,7 +275,8 @@ class _Reader:
             name = target.alias_or_name if isinstance(target, exp.Alias | exp.Column) else ""
             inner = target.this if isinstance(target, exp.Alias) else target
             step.group_by.append(inner)
-            step.group_names.append(name or inner.sql()[:40])
+            # an unnamed expression is named by what it does, never by truncated SQL
+            step.group_names.append(name or Words.for_step(step).say(inner))
 
 
 def _main_query(statements: list[exp.Expr]) -> exp.Expr | None:

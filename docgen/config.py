@@ -76,6 +76,13 @@ class LLMSettings(BaseSettings):
     request_timeout: float = Field(
         default=120.0, gt=0, description="Seconds before one LLM request is abandoned."
     )
+    min_tokens_per_second: float = Field(
+        default=10.0,
+        gt=0,
+        description="The slowest generation speed planned for: a request may take "
+        "15 s + its max tokens / this before it is abandoned (when that beats "
+        "request_timeout). Lower it for a slow local model.",
+    )
     retry_backoff_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -205,7 +205,7 @@ class DocumentationGenerationService:
             return
         with transaction(self.engine) as conn:
             self.settings = orgs.get_llm_settings(conn, self.organization_id)
-        self._provider = build_provider(self.settings)
+        self._provider = build_provider(self.settings, engine=self.engine)
 
     @property
     def provider(self) -> Provider:
@@ -373,16 +373,34 @@ def check_critical(
         )
 
 
-def build_provider(settings: orgs.OrgLLMSettings, llm: LLMSettings | None = None) -> Provider:
-    """The organization's provider; decrypts the API key (raises APIKeyError if none)."""
+def build_provider(
+    settings: orgs.OrgLLMSettings,
+    llm: LLMSettings | None = None,
+    *,
+    engine: Engine | None = None,
+) -> Provider:
+    """The organization's provider; decrypts the API key (raises APIKeyError if none).
+
+    With `engine`, an endpoint that refuses structured outputs is remembered in the
+    organization's settings (json_object from then on)."""
     llm = llm or LLMSettings()
     if settings.provider == "offline":
         return OfflineProvider()
     api_key = orgs.decrypt_api_key(settings, crypto.load_master_key())
+    remember = None
+    if engine is not None:
+
+        def remember(reason: str) -> None:
+            with transaction(engine) as conn:
+                orgs.remember_structured_outputs_refused(conn, settings.organization_id, reason)
+
     return OpenAICompatibleProvider(
         api_key=api_key,
         model=settings.model or llm.default_model,
         base_url=settings.base_url,
         structured_outputs=settings.structured_outputs,
         timeout=llm.request_timeout,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        min_tokens_per_second=llm.min_tokens_per_second,
+        on_structured_outputs_refused=remember,
     )

@@ -1,6 +1,17 @@
 """Layer 6, impact analysis: who uses the data and what breaks without it."""
 
+import json
+
 KEY = "impactAnalysis"
+
+#: the reference example in the instruction (docgen.grounding rejects copies of it)
+EXAMPLE = {
+    "usedBy": [
+        {"team": "Marketing", "frequency": "daily", "purpose": "Choose which customers to contact"}
+    ],
+    "questionsAnswered": ["Which customers are at risk of leaving?"],
+    "downstreamImpact": "Campaign lists would target the wrong customers.",
+}
 
 INSTRUCTION = """\
 Fill impactAnalysis only; set every other key to null.
@@ -14,7 +25,4 @@ look at it (daily, weekly, monthly, on demand) as suggested by the data's grain.
 - downstreamImpact: 1-2 sentences on what goes wrong, and for whom, if this data is wrong \
 or late. Name the downstream data models listed above when there are any. No invented \
 money amounts.
-Reference for shape only (do not copy): {"usedBy": [{"team": "Marketing", "frequency": \
-"daily", "purpose": "Choose which customers to contact"}], "questionsAnswered": ["Which \
-customers are at risk of leaving?"], "downstreamImpact": "Campaign lists would target the \
-wrong customers."}"""
+Reference for shape only (do not copy): """ + json.dumps(EXAMPLE)

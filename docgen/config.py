@@ -74,14 +74,10 @@ class LLMSettings(BaseSettings):
 
     default_model: str = Field(default="gpt-4o", description="Model used when an org sets none.")
     request_timeout: float = Field(
-        default=120.0, gt=0, description="Seconds before one LLM request is abandoned."
-    )
-    min_tokens_per_second: float = Field(
-        default=10.0,
+        default=120.0,
         gt=0,
-        description="The slowest generation speed planned for: a request may take "
-        "15 s + its max tokens / this before it is abandoned (when that beats "
-        "request_timeout). Lower it for a slow local model.",
+        description="Seconds before one LLM request is abandoned, for answers of up to 800 "
+        "tokens; layers with a bigger token cap get proportionally more.",
     )
     retry_backoff_seconds: float = Field(
         default=1.0,

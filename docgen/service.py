@@ -40,7 +40,7 @@ from docgen.errors import DocumentationGenerationError, PermissionDenied, Provid
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
 from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
-from docgen.providers.base import LayerRequest, LayerResult, Provider
+from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
 from docgen.providers.offline import OfflineProvider
 from docgen.providers.openai_compat import OpenAICompatibleProvider
 from docgen.ratelimit import RateLimiter
@@ -237,17 +237,23 @@ class DocumentationGenerationService:
     def input_hash(self, ctx: ObjectContext) -> str:
         return context_hash(ctx, self.provider.model)
 
-    def layer_request(self, ctx: ObjectContext, layer: LayerName) -> LayerRequest:
+    def layer_request(
+        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+    ) -> LayerRequest:
         return LayerRequest(
             layer=layer,
             context=ctx,
             messages=build_messages(ctx, layer),
             cache_key=self.input_hash(ctx),
+            repair=repair,
         )
 
-    def generate_layer(self, ctx: ObjectContext, layer: LayerName) -> LayerResult:
-        """One try at one layer (raises a ProviderError subclass on failure)."""
-        request = self.layer_request(ctx, layer)
+    def generate_layer(
+        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+    ) -> LayerResult:
+        """One try at one layer (raises a ProviderError subclass on failure); `repair`
+        shows the model its last rejected answer and what was wrong with it."""
+        request = self.layer_request(ctx, layer, repair)
         limiter = self.rate_limiter
         if limiter is not None and limiter.enabled and self.provider.name != "offline":
             limiter.acquire(request_tokens(request))
@@ -401,6 +407,5 @@ def build_provider(
         structured_outputs=settings.structured_outputs,
         timeout=llm.request_timeout,
         max_concurrent_requests=settings.max_concurrent_requests,
-        min_tokens_per_second=llm.min_tokens_per_second,
         on_structured_outputs_refused=remember,
     )

@@ -11,6 +11,10 @@ Cache: the key is (layer, input hash), where the input hash covers the rendered 
 same inputs reads the stored result and makes no LLM call; `refresh_cache=True`
 (regenerate_all) calls again and overwrites the entry.
 
+Repair turns: an answer rejected for its content (broken JSON, wrong shape) is kept with
+the reason, and the retry shows both to the model ("your answer was rejected: cards.0.input:
+Field required"), so a retry is not the identical prompt that failed; the token cap stays.
+
 Tokens of failed attempts: a provider error that consumed tokens (broken JSON, length)
 carries its usage; the ledger below adds it to the successful attempt's result, or hands it
 to the flow when the layer finally fails, so every token the API billed is counted once.
@@ -30,10 +34,10 @@ from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from docgen.context import ObjectContext
-from docgen.errors import ProviderError, RateLimited
+from docgen.errors import InvalidLLMResponse, ProviderError, RateLimited
 from docgen.layers import LAYER_NAMES, LayerName
 from docgen.pricing import Usage
-from docgen.providers.base import LayerResult
+from docgen.providers.base import LayerResult, Repair
 from docgen.service import DocumentationGenerationService
 
 DEFAULT_RETRIES = 3
@@ -66,20 +70,29 @@ def layer_cache_key(context: Any, parameters: dict[str, Any]) -> str:
 class _Attempts:
     usage: Usage
     count: int
+    #: the last rejected answer and why, shown to the model on the next try
+    repair: Repair | None = None
 
 
 class UsageLedger:
-    """Usage of failed attempts per (object run, layer), kept in this process."""
+    """Usage of failed attempts per (object run, layer), kept in this process, with the
+    last rejected answer so the retry can ask the model to fix it (a repair turn)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, _Attempts] = {}
 
-    def add(self, key: str, usage: Usage | None) -> None:
+    def add(self, key: str, usage: Usage | None, repair: Repair | None = None) -> None:
         with self._lock:
             entry = self._entries.setdefault(key, _Attempts(Usage(), 0))
             entry.usage = entry.usage + (usage or Usage())
             entry.count += 1
+            entry.repair = repair
+
+    def repair(self, key: str) -> Repair | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry.repair if entry else None
 
     def pop(self, key: str) -> tuple[Usage, int]:
         with self._lock:
@@ -103,14 +116,23 @@ def _generate(
 ) -> LayerResult:
     key = ledger_key(run_key, layer)
     try:
-        result = service.generate_layer(ctx, layer)
+        result = service.generate_layer(ctx, layer, LEDGER.repair(key))
     except ProviderError as exc:
-        LEDGER.add(key, exc.usage)
+        LEDGER.add(key, exc.usage, repair_for(exc))
         if isinstance(exc, RateLimited) and service.rate_limiter is not None:
             service.rate_limiter.penalize(exc.retry_after)
         raise
     failed_usage, failed_attempts = LEDGER.pop(key)
     return result.with_extra_usage(failed_usage, failed_attempts)
+
+
+def repair_for(error: ProviderError) -> Repair | None:
+    """A repair turn for an answer that came back but was wrong (broken JSON, schema);
+    None when there is nothing to show (cut off, timeouts, 5xx: the same prompt again)."""
+    raw = getattr(error, "raw", "")
+    if not isinstance(error, InvalidLLMResponse) or not raw or "finish_reason=length" in str(error):
+        return None
+    return Repair(answer=raw, problem=str(error).split(": ", 1)[-1])
 
 
 def _layer_task(layer: LayerName) -> Task[Any, LayerResult]:

@@ -138,11 +138,11 @@ class Recorded:
 
 def requested_key(body: dict[str, Any]) -> str | None:
     """The envelope key the last message asks for ("Fill transformationCards only")."""
-    messages = body.get("messages") or []
-    if not messages:
-        return None
-    match = re.search(r"Fill (\w+) only", str(messages[-1].get("content", "")))
-    return match.group(1) if match else None
+    for message in reversed(body.get("messages") or []):  # a repair turn comes after it
+        match = re.search(r"Fill (\w+) only", str(message.get("content", "")))
+        if match:
+            return match.group(1)
+    return None
 
 
 def prompt_text(body: dict[str, Any]) -> str:
@@ -760,8 +760,9 @@ def without_envelope(answer: dict[str, Any], key: str) -> dict[str, Any]:
 def copied_example(body: dict[str, Any], key: str) -> dict[str, Any]:
     """The envelope filled with the reference example of the instruction, as a small model
     copies it (repeated to the layer's minimum count for list layers)."""
-    last = str((body.get("messages") or [{}])[-1].get("content", ""))
     marker = "(do not copy):"
+    contents = [str(m.get("content", "")) for m in body.get("messages") or []]
+    last = next((c for c in reversed(contents) if marker in c), "")
     example: Any = None
     if marker in last:
         try:

@@ -77,8 +77,8 @@ ERROR_MAP: tuple[tuple[type[Exception], type[ProviderError]], ...] = (
 BREAKER_THRESHOLD = 3
 #: seconds to wait for a TCP connection (an unreachable host fails fast, a slow model not)
 CONNECT_TIMEOUT = 5.0
-#: the slowest generation docgen plans for when it sizes a timeout (tokens per second)
-MIN_TOKENS_PER_SECOND = 10.0
+#: the request timeout is for answers up to this many tokens; bigger caps get more time
+TIMEOUT_REFERENCE_TOKENS = 800
 
 
 def _retry_after(response: Any) -> float | None:
@@ -265,7 +265,6 @@ class OpenAICompatibleProvider:
         timeout: float = 120.0,
         temperature: float = 0.2,
         max_concurrent_requests: int | None = None,
-        min_tokens_per_second: float = MIN_TOKENS_PER_SECOND,
         breaker_threshold: int = BREAKER_THRESHOLD,
         on_structured_outputs_refused: Callable[[str], None] | None = None,
         notify: Callable[[str], None] | None = None,
@@ -274,7 +273,6 @@ class OpenAICompatibleProvider:
         self.structured_outputs = structured_outputs
         self.temperature = temperature
         self.timeout = timeout
-        self.min_tokens_per_second = min_tokens_per_second
         self.base_url = base_url or "https://api.openai.com/v1"
         #: api.openai.com itself: prompt_cache_key is accepted, max_tokens is not needed
         self.official = base_url is None or "api.openai.com" in base_url
@@ -312,9 +310,10 @@ class OpenAICompatibleProvider:
         return {"type": "json_object"}
 
     def timeout_for(self, max_tokens: int) -> float:
-        """Seconds to wait for an answer of up to `max_tokens`: the configured timeout, or
-        longer when the answer could need it at the slowest speed planned for."""
-        return max(self.timeout, 15.0 + max_tokens / self.min_tokens_per_second)
+        """Seconds to wait for an answer of up to `max_tokens`: the configured timeout for
+        answers up to TIMEOUT_REFERENCE_TOKENS, proportionally more for bigger caps (a slow
+        server writing 1,500 tokens needs nearly twice as long as for 800)."""
+        return self.timeout * max(1.0, max_tokens / TIMEOUT_REFERENCE_TOKENS)
 
     def _limits(self, cap: int) -> dict[str, Any]:
         limits: dict[str, Any] = {"max_completion_tokens": cap}

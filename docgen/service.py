@@ -384,6 +384,7 @@ def build_provider(
     llm: LLMSettings | None = None,
     *,
     engine: Engine | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Provider:
     """The organization's provider; decrypts the API key (raises APIKeyError if none).
 
@@ -408,4 +409,5 @@ def build_provider(
         timeout=llm.request_timeout,
         max_concurrent_requests=settings.max_concurrent_requests,
         on_structured_outputs_refused=remember,
+        notify=notify,
     )

@@ -546,6 +546,19 @@ class FakeOpenAI:
             time.sleep(fault.delay)
         elif self.latency:
             time.sleep(self.latency)
+        if fault is not None and fault.kind == "not_found":
+            record.status = 404
+            handler._send(
+                404,
+                {
+                    "error": {
+                        "message": f"The model `{body.get('model')}` does not exist.",
+                        "type": "invalid_request_error",
+                        "code": "model_not_found",
+                    }
+                },
+            )
+            return
         if fault is not None and fault.kind in ("rate_limit", "quota", "auth", "server_error"):
             record.status = self._error(handler, fault, api_key)
             return

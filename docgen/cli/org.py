@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import typer
 
@@ -97,6 +98,10 @@ def show(
         "requests_per_minute": settings.requests_per_minute,
         "tokens_per_minute": settings.tokens_per_minute,
         "structured_outputs": settings.structured_outputs,
+        "structured_outputs_refused": settings.structured_outputs_refused,
+        "max_concurrent_requests": settings.max_concurrent_requests,
+        "input_price_per_million": _price(settings.input_price_per_million),
+        "output_price_per_million": _price(settings.output_price_per_million),
         "api_key_set": settings.has_api_key,
     }
     if as_json:
@@ -115,13 +120,43 @@ def list_() -> None:
 
 
 @app.command("verify-key")
-def verify_key(org: str = typer.Argument(..., help="Organization name or id.")) -> None:
-    """Check that the stored API key decrypts with the current master key (prints no key)."""
-    from docgen.crypto import load_master_key
+def verify_key(
+    org: str = typer.Argument(..., help="Organization name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+) -> None:
+    """Check the organization's provider with real, cheap requests: the key decrypts, the
+    endpoint answers, the key is accepted, the model exists, structured outputs work.
 
-    master_key = load_master_key()
-    with transaction(engine()) as conn:
+    Makes two requests (the model list and a completion of at most 16 tokens). An endpoint
+    that refuses structured outputs is switched to json_object, as a job would do."""
+    from docgen.errors import ProviderError
+    from docgen.providers.openai_compat import Check, OpenAICompatibleProvider
+    from docgen.service import build_provider
+
+    db = engine()
+    with transaction(db) as conn:
         organization = orgs.get_organization(conn, org)
         settings = orgs.get_llm_settings(conn, organization.id)
-    orgs.decrypt_api_key(settings, master_key)
-    err.print(f"the API key of {organization.name} decrypts with the current master key")
+    # decrypts (KeyDecryptionError here); the checks below say what a refusal changed
+    provider = build_provider(settings, engine=db, notify=lambda message: None)
+    if not isinstance(provider, OpenAICompatibleProvider):
+        checks = [Check("provider", True, "offline analyser: no endpoint, no key needed")]
+    else:
+        checks = [Check("API key", True, "decrypts with the current master key")]
+        try:
+            checks += provider.verify()
+        finally:
+            provider.close()
+    if as_json:
+        out.print_json(json.dumps([c.__dict__ for c in checks]))
+    else:
+        marks = {True: "ok  ", False: "FAIL", None: "warn"}
+        for check in checks:
+            out.print(f"{marks[check.ok]}  {check.name}: {check.detail}", markup=False)
+    failed = [c for c in checks if c.ok is False]
+    if failed:
+        raise ProviderError(f"{organization.name}: {failed[0].name}: {failed[0].detail}")
+
+
+def _price(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.normalize())

@@ -291,6 +291,47 @@ def _layer_counts(outcomes: list[Any]) -> tuple[dict[str, int], dict[str, int]]:
     return done, failed
 
 
+def all_failed(job: jobs_repo.Job) -> dict[str, Any] | None:
+    """The error_log entry that fails a finished job in which no object was documented
+    (every object failed), or None. Such a job is not 'completed'."""
+    failed, total = job.failed_objects, job.total_objects - job.skipped_objects
+    if failed == 0 or failed < total:
+        return None
+    first = next(
+        (e.get("error") for e in job.error_log if e.get("status") == "object_failed"), None
+    )
+    return {
+        "kind": "AllObjectsFailed",
+        "error": f"every object failed ({failed} of {job.total_objects})"
+        + (f"; first error: {first}" if first else ""),
+    }
+
+
+def failure_entry(
+    object_id: UUID, outcomes: list[Any], error: str | None = None
+) -> dict[str, Any] | None:
+    """The job's error_log entry for an object that failed or lost layers (redacted), or
+    None when everything worked."""
+    from docgen.redact import redact
+
+    layers = {o.layer: redact(o.error or "failed") for o in outcomes if o.status == "failed"}
+    if error is None and not layers:
+        return None
+    entry: dict[str, Any] = {
+        "status": "object_failed" if error is not None else "layers_failed",
+        "object_id": str(object_id),
+        "layers": layers,
+    }
+    if error is not None:
+        entry["error"] = redact(error)
+    else:
+        entry["error"] = (
+            f"{len(layers)} layer(s) failed: "
+            + "; ".join(f"{name}: {text}" for name, text in layers.items())[:1000]
+        )
+    return entry
+
+
 def _progress(engine: Engine, job_id: UUID) -> None:
     with transaction(engine) as conn:
         jobs_repo.update_average_processing_time(conn, job_id)
@@ -327,6 +368,7 @@ def record_documented(
                 cost=generated.cost_usd,
                 layers_completed=done,
                 layers_failed=failed,
+                log_entry=failure_entry(generated.object_id, list(generated.outcomes.values())),
             ):
                 raise _ClaimLost
     except _ClaimLost:
@@ -365,6 +407,7 @@ def record_failed(
                 layers_completed=done,
                 layers_failed=failed,
                 error=error,
+                log_entry=failure_entry(object_id, outcomes, error),
             ):
                 raise _ClaimLost
     except _ClaimLost:

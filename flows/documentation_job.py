@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.client.orchestration import get_client
 from prefect.context import get_run_context
-from prefect.states import Cancelled, Completed
+from prefect.states import Cancelled, Completed, Failed
 from pydantic import BaseModel
 
 from docgen import jobs as core_jobs
@@ -49,6 +49,8 @@ class JobSummary(BaseModel):
     total_tokens_used: int
     actual_cost: Decimal
     estimated_cost: Decimal
+    #: layer -> objects whose layer failed (non-critical layers degrade to empty)
+    layers_failed: dict[str, int] = {}
     stopped_because: str | None = None
 
 
@@ -422,7 +424,10 @@ def _finish(runtime: JobRuntime, stopped: str | None) -> Any:
     with transaction(engine) as conn:
         job = jobs_repo.get_job(conn, job_id)
         if job.status == "processing" and job.processed_objects == job.total_objects:
-            job = jobs_repo.update_job_status(conn, job_id, "completed")
+            failure = core_jobs.all_failed(job)
+            job = jobs_repo.update_job_status(
+                conn, job_id, "failed" if failure else "completed", failure
+            )
     summary = JobSummary(
         job_id=job.id,
         status=job.status,
@@ -433,10 +438,13 @@ def _finish(runtime: JobRuntime, stopped: str | None) -> Any:
         total_tokens_used=job.total_tokens_used,
         actual_cost=job.actual_cost,
         estimated_cost=job.estimated_cost,
+        layers_failed=job.layers_failed,
         stopped_because=stopped,
     )
     if job.status == "cancelled":
         return Cancelled(message=f"job {job_id} cancelled", data=summary)
+    if job.status == "failed":
+        return Failed(message=str(job.error_log[-1].get("error")), data=summary)
     if job.status == "paused":
         return Completed(message=f"job {job_id} paused ({stopped or 'by user'})", data=summary)
     return Completed(

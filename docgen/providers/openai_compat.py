@@ -125,6 +125,9 @@ class OpenAICompatibleProvider:
         self._client = openai.OpenAI(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout
         )
+        #: the endpoint actually called (the SDK's default when none is set): part of the
+        #: provider's identity, so cached layers never cross endpoints
+        self.base_url = str(self._client.base_url)
 
     def _response_format(self) -> dict[str, Any]:
         if self.structured_outputs:

@@ -17,6 +17,7 @@ the flows call `generate_layer`, `assemble` and `store_documentation` one by one
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -237,6 +238,12 @@ class DocumentationGenerationService:
     def input_hash(self, ctx: ObjectContext) -> str:
         return context_hash(ctx, self.provider.model)
 
+    def cache_scope(self) -> str:
+        """Who a cached layer result belongs to: this organization and its provider
+        (kind, base URL, model). Results cached under one scope are never read under
+        another, so two organizations with the same code never share an answer."""
+        return cache_scope(self.organization_id, self.provider)
+
     def layer_request(
         self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
     ) -> LayerRequest:
@@ -351,6 +358,14 @@ class DocumentationGenerationService:
             conn, job_id, object_id, list(generated.outcomes.values()), documentation_id=stored.id
         )
         return stored
+
+
+def cache_scope(organization_id: UUID, provider: Provider) -> str:
+    """`<organization id>-<sha256 of provider kind, base URL and model>`."""
+    identity = "\x00".join(
+        (provider.name, str(getattr(provider, "base_url", None) or ""), provider.model)
+    )
+    return f"{organization_id}-{hashlib.sha256(identity.encode()).hexdigest()}"
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,6 @@ from uuid import UUID
 import anyio
 from prefect import flow
 from prefect.states import Failed, State
-from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel
 
@@ -28,7 +27,7 @@ from flows.hooks import release_claim
 from flows.runtime import JobRuntime, runtime_for
 from flows.secrets import load_secret_blocks
 from tasks.artifacts import apublish_object_artifact
-from tasks.layers import LAYER_TASKS, LEDGER, ledger_key
+from tasks.layers import LEDGER, layer_task, ledger_key
 from tasks.storage import record_failed, run_db, store_documentation
 
 
@@ -188,10 +187,11 @@ async def _layer(
 ) -> LayerOutcome:
     """Run one layer task and turn its final state into an outcome (never raises)."""
     options = runtime.options
-    task = LAYER_TASKS[layer].with_options(
+    task = layer_task(
+        layer,
         retries=options.max_retries,
-        retry_delay_seconds=exponential_backoff(backoff_factor=runtime.retry_backoff_seconds),
-        refresh_cache=options.regenerate_all or None,
+        backoff_seconds=runtime.retry_backoff_seconds,
+        refresh_cache=options.regenerate_all,
     )
     started = time.perf_counter()
     # quote(): Prefect would otherwise walk the whole context and service looking for futures

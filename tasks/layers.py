@@ -6,10 +6,19 @@ timeouts, broken or cut-off JSON) are retried; an API-key, quota or content-filt
 never is. Retry-After is honoured by the organization's rate limiter, which every call
 passes through (docgen.ratelimit), so one 429 slows every concurrent caller, not just one.
 
-Cache: the key is (layer, input hash), where the input hash covers the rendered context
-(code, columns, upstream documentation), the prompt version and the model. A rerun with the
-same inputs reads the stored result and makes no LLM call; `refresh_cache=True`
-(regenerate_all) calls again and overwrites the entry.
+Cache: the key is (organization, provider identity, layer, input hash). The provider
+identity is its kind, base URL and model; the input hash covers the rendered context (code,
+columns, upstream documentation), the prompt version and the model. A rerun with the same
+inputs for the same organization and endpoint reads the stored result and makes no LLM call;
+`refresh_cache=True` (regenerate_all) calls again and overwrites the entry. Two
+organizations with identical code never read each other's entries, whatever one of them
+stored (a hostile endpoint's text, a result its own key could not have produced).
+
+Where the entries live: Prefect result storage. By default that is the directory
+PREFECT_LOCAL_STORAGE_PATH (~/.prefect/storage) on the disk of the process that ran the
+task, one file per key (names start with `docgen-<organization id>-`); with
+DOCGEN_RESULT_STORAGE_BLOCK=block-type/block-name (docgen.config.ResultStorageSettings) they
+go to that Prefect filesystem block instead (S3, GCS, a shared LocalFileSystem...).
 
 Repair turns: an answer rejected for its content (broken JSON, wrong shape) is kept with
 the reason, and the retry shows both to the model ("your answer was rejected: cards.0.input:
@@ -22,6 +31,7 @@ to the flow when the layer finally fails, so every token the API billed is count
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +43,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.tasks import exponential_backoff
 
+from docgen.config import ResultStorageSettings
 from docgen.context import ObjectContext
 from docgen.errors import InvalidLLMResponse, ProviderError, RateLimited
 from docgen.layers import LAYER_NAMES, LayerName
@@ -62,8 +73,36 @@ def should_retry(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> 
 
 
 def layer_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """(layer, input hash): input hash = context + prompt version + model."""
-    return f"docgen-layer-{parameters['layer']}-{parameters['input_hash']}"
+    """`docgen-<organization id>-<provider hash>-<layer>-<input hash>`.
+
+    The service parameter says whose call this is (docgen.service.cache_scope): without it
+    two organizations with the same code would read each other's results.
+    """
+    service: DocumentationGenerationService = parameters["service"]
+    layer, input_hash = parameters["layer"], parameters["input_hash"]
+    digest = hashlib.sha256(f"{service.cache_scope()}\x00{input_hash}".encode()).hexdigest()
+    return f"docgen-{service.organization_id}-{layer}-{digest}"
+
+
+def result_storage() -> str | None:
+    """The Prefect block that holds cached layer results (DOCGEN_RESULT_STORAGE_BLOCK), or
+    None for Prefect's default storage (PREFECT_LOCAL_STORAGE_PATH on this machine)."""
+    return ResultStorageSettings().result_storage_block
+
+
+def layer_task(
+    layer: LayerName, *, retries: int, backoff_seconds: float, refresh_cache: bool
+) -> Task[Any, LayerResult]:
+    """The layer's task with a job's retry options and the configured result storage."""
+    options: dict[str, Any] = {
+        "retries": retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=backoff_seconds),
+        "refresh_cache": refresh_cache or None,
+    }
+    storage = result_storage()
+    if storage is not None:
+        options["result_storage"] = storage
+    return LAYER_TASKS[layer].with_options(**options)
 
 
 @dataclass

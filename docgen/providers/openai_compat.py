@@ -294,6 +294,9 @@ class OpenAICompatibleProvider:
             max_retries=0,
             timeout=openai.Timeout(timeout, connect=CONNECT_TIMEOUT),
         )
+        #: the endpoint actually called (the SDK's default when none is set): part of the
+        #: provider's identity, so cached layers never cross endpoints
+        self.base_url = str(self._client.base_url)
 
     # -- request shape -------------------------------------------------------------------
 

@@ -185,3 +185,49 @@ def test_jobs_run_exits_1_for_a_failed_job_and_help_documents_the_codes(
         assert "3 completed with failed objects, 4 paused, 5 cancelled" in " ".join(
             shown.stdout.split()
         ), command
+
+
+# --- Prefect's own database when docgen starts Prefect ---------------------------------------
+
+
+def test_prefect_gets_its_own_postgresql_database_next_to_docgens(
+    pg_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from docgen.config import DatabaseSettings
+    from docgen.db.engine import with_database
+    from docgen.db.prefect_database import prefect_database
+    from tests.conftest import create_database, drop_database
+
+    url = create_database(pg_admin_url, "userpath")
+    name = make_url(url).database
+    role = f"nocreate_{uuid.uuid4().hex[:8]}"
+    monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
+    try:
+        monkeypatch.setenv("DOCGEN_DATABASE_URL", url)
+        database = prefect_database(DatabaseSettings())
+        assert database.url is not None and database.url.startswith("postgresql+asyncpg://")
+        assert make_url(database.url).database == f"{name}_prefect"
+        assert f"/{name}_prefect" in database.note
+        with psycopg.connect(database.libpq_url) as conn:  # created, with pg_trgm
+            assert conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone()
+        assert prefect_database(DatabaseSettings()).url == database.url  # again: reused
+
+        # a user who may not create databases: SQLite, and a line that says how to fix it
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+        other = create_database(pg_admin_url, "userpath")
+        limited = make_url(other).set(username=role).render_as_string(hide_password=False)
+        monkeypatch.setenv("DOCGEN_DATABASE_URL", limited)
+        fallback = prefect_database(DatabaseSettings())
+        assert fallback.url is None
+        assert "could not prepare" in fallback.note and "permission denied" in fallback.note
+        assert f"CREATE DATABASE {make_url(other).database}_prefect" in fallback.note
+        drop_database(pg_admin_url, other)
+    finally:
+        drop_database(pg_admin_url, url)
+        drop_database(pg_admin_url, with_database(url, f"{name}_prefect"))
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')

@@ -100,10 +100,12 @@ def read_secret_from_stdin(prompt: str) -> str:
 def prepare_prefect(verbose: bool = False) -> None:
     """Set Prefect's environment before Prefect is imported.
 
-    With no PREFECT_API_URL, flows run against Prefect's ephemeral server; on the embedded
-    database docgen points that server at a `prefect` database of the embedded PostgreSQL.
+    With no PREFECT_API_URL, flows run against Prefect's ephemeral server, whose database
+    docgen puts on PostgreSQL (`docgen.db.prefect_database`) unless the user chose one with
+    PREFECT_API_DATABASE_CONNECTION_URL.
     """
-    from docgen.config import DatabaseSettings, PrefectEnvironment
+    from docgen.config import PrefectEnvironment
+    from docgen.db.prefect_database import prefect_database
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not verbose:
@@ -116,13 +118,13 @@ def prepare_prefect(verbose: bool = False) -> None:
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     if prefect_env.api_url or prefect_env.api_database_connection_url:
         return
-    database = DatabaseSettings()
-    if database.embedded:
-        from docgen.db import embedded
-
-        os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = embedded.prefect_database_url(
-            database.home
-        )
+    database = prefect_database()
+    if database.url is None:
+        err.print(f"warning: {database.note}")
+        return
+    os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = database.url
+    if verbose:
+        err.print(database.note)
 
 
 def parse_uuid(value: str, what: str) -> UUID:

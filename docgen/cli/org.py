@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from decimal import Decimal
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from docgen.cli._common import engine, err, out, print_created, read_secret_from_stdin
 from docgen.db import orgs
 from docgen.db.engine import transaction
+from docgen.errors import InvalidInput
 
 app = typer.Typer(help="Organizations, their users and their LLM provider.", no_args_is_help=True)
 
@@ -19,6 +21,14 @@ def create(name: str = typer.Argument(..., help="Organization name (unique).")) 
     """Create an organization; prints its id."""
     with transaction(engine()) as conn:
         organization = orgs.create_organization(conn, name)
+        settings = orgs.get_llm_settings(conn, organization.id)
+    quoted = shlex.quote(organization.name)
+    err.print(
+        f"{organization.name} uses provider {settings.provider} (model {settings.model}) and"
+        " has no API key yet. Next: store one with"
+        f' `echo "$OPENAI_API_KEY" | docgen org set-key {quoted}`, or document without an LLM'
+        f" with `docgen org set-provider {quoted} offline` (the offline analyser)"
+    )
     print_created(f"organization {organization.name}", organization.id)
 
 
@@ -51,6 +61,20 @@ def set_provider(
     ),
 ) -> None:
     """Choose the organization's LLM provider and its settings."""
+    if provider == "offline":
+        given = [
+            flag
+            for flag, value in (
+                ("--base-url", base_url),
+                ("--model", model),
+                ("--rpm", rpm),
+                ("--tpm", tpm),
+                ("--structured-outputs/--json-object", structured_outputs),
+            )
+            if value is not None
+        ]
+        if given:
+            raise InvalidInput(f"{', '.join(given)} only apply to provider openai, not offline")
     with transaction(engine()) as conn:
         organization = orgs.get_organization(conn, org)
         settings = orgs.set_provider(
@@ -63,7 +87,18 @@ def set_provider(
             tokens_per_minute=tpm,
             structured_outputs=structured_outputs,
         )
-    err.print(f"{organization.name}: provider {settings.provider}, model {settings.model}")
+    if settings.provider == "offline":
+        err.print(
+            f"{organization.name}: provider offline (the offline analyser: no API key, no network)"
+        )
+    else:
+        where = f" at {settings.base_url}" if settings.base_url else ""
+        key = (
+            ""
+            if settings.has_api_key
+            else f"; next: `docgen org set-key {shlex.quote(organization.name)}`"
+        )
+        err.print(f"{organization.name}: provider openai{where}, model {settings.model}{key}")
 
 
 @app.command("set-key")
@@ -94,7 +129,7 @@ def show(
         "name": organization.name,
         "provider": settings.provider,
         "base_url": settings.base_url,
-        "model": settings.model,
+        "model": None if settings.provider == "offline" else settings.model,
         "requests_per_minute": settings.requests_per_minute,
         "tokens_per_minute": settings.tokens_per_minute,
         "structured_outputs": settings.structured_outputs,

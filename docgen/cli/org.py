@@ -1,9 +1,10 @@
-"""`docgen org create | add-user | set-provider | set-key | show | list`."""
+"""`docgen org create | add-user | users | set-provider | set-key | show | list`."""
 
 from __future__ import annotations
 
 import json
 import shlex
+import sys
 from decimal import Decimal
 
 import typer
@@ -152,6 +153,27 @@ def list_() -> None:
     with transaction(engine()) as conn:
         for organization in orgs.list_organizations(conn):
             out.print(f"{organization.id}  {organization.name}")
+
+
+@app.command("users")
+def users(
+    org: str = typer.Argument(..., help="Organization name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List an organization's users: id, email and role (system users are marked)."""
+    with transaction(engine()) as conn:
+        organization = orgs.get_organization(conn, org)
+        members = orgs.list_members(conn, organization.id)
+    if as_json:
+        sys.stdout.write(json.dumps([m.model_dump(mode="json") for m in members], indent=2) + "\n")
+        return
+    if not members:
+        err.print(
+            f"{organization.name} has no users; add one with docgen org add-user", markup=False
+        )
+    for member in members:
+        system = "  (system)" if member.is_system else ""
+        out.print(f"{member.id}  {member.role:<6}  {member.email}{system}", markup=False)
 
 
 @app.command("verify-key")

@@ -183,6 +183,28 @@ def get_user(conn: Connection, ref: str | UUID) -> User:
     return User.model_validate(row._mapping)
 
 
+class Member(BaseModel):
+    """A user of an organization, with their role there."""
+
+    id: UUID
+    email: str
+    role: Role
+    is_system: bool
+
+
+def list_members(conn: Connection, organization_id: UUID) -> list[Member]:
+    """The organization's users, admins first, then by email."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT u.id, u.email, m.role, u.is_system FROM enterprise.organization_members AS m"
+            " JOIN enterprise.users AS u ON u.id = m.user_id WHERE m.organization_id = :o"
+            " ORDER BY m.role = 'admin' DESC, lower(u.email)"
+        ),
+        {"o": organization_id},
+    )
+    return [Member.model_validate(r._mapping) for r in rows]
+
+
 def get_role(conn: Connection, organization_id: UUID, user_id: UUID) -> Role | None:
     role = conn.execute(
         sa.text(

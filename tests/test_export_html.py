@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from sqlalchemy.engine import Engine
 
+from docgen.columns import column_rows
 from docgen.render.data import slugify, version_facts
 from docgen.render.html import json_island
 from tests.browser import Browser, find_chromium
@@ -106,7 +107,7 @@ def test_every_page_renders_its_documentation(
         assert summary == doc.executive_summary
         # the summary comes first, then the story, cards, code, rules, impact, lineage
         order = browser.eval("Array.from(document.querySelectorAll('main section')).map(s => s.id)")
-        columns = ["columns"] if obj.columns else []
+        columns = ["columns"] if column_rows(obj, doc) else []
         assert order == [*SECTIONS, *columns, "source", "about"]
         counts = browser.eval(
             "[document.querySelectorAll('.card').length,"

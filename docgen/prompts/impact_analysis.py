@@ -18,3 +18,11 @@ Reference for shape only (do not copy): {"usedBy": [{"team": "Marketing", "frequ
 "daily", "purpose": "Choose which customers to contact"}], "questionsAnswered": ["Which \
 customers are at risk of leaving?"], "downstreamImpact": "Campaign lists would target the \
 wrong customers."}"""
+
+# Column descriptions (issue 19) ride on this call: the layer is not critical, so a failure
+# here never costs the object its documentation.
+INSTRUCTION += """
+- columns: one entry {name, description} per output column of the data model (at most 40; \
+the most important ones first), name exactly as the code outputs it, description one plain \
+sentence on what the value means for the business and, for a calculated value, how it is \
+worked out. Use null when the output columns cannot be told from the code."""

@@ -26,6 +26,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from docgen.columns import column_rows
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
 from docgen.render.files import prepare_out_dir, write_text
@@ -133,6 +134,7 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
         doc=entry.doc,
         facts=version_facts(entry.doc) if entry.doc else None,
         lineage=object_lineage(catalog, entry),
+        columns=column_rows(entry.obj, entry.doc),
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),

@@ -29,7 +29,7 @@ from docgen.db.objects import Selection, resolve_selection
 from docgen.errors import InvalidInput, InvalidJobState
 from docgen.layers import ENVELOPE_OVERHEAD_TOKENS, LAYER_NAMES, LAYERS, envelope_schema
 from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
-from docgen.prompts import SYSTEM_PROMPT, layer_instruction, render_context
+from docgen.prompts import layer_instruction, render_context, system_message
 from docgen.providers.offline import OFFLINE_MODEL
 
 #: OpenAI caches prompt prefixes of at least this many tokens, in steps of CACHE_STEP
@@ -131,7 +131,7 @@ def estimate_context(ctx: ObjectContext, model: str, pricing: PricingTable) -> O
         return ObjectEstimate(ctx.object.id, ctx.object.name, 0, 0, 0, Decimal(0))
     prefix = (
         estimate_tokens(json.dumps(envelope_schema()))
-        + estimate_tokens(SYSTEM_PROMPT)
+        + estimate_tokens(system_message(ctx))
         + estimate_tokens(render_context(ctx))
     )
     cacheable = 0 if prefix < CACHE_MINIMUM_TOKENS else prefix - prefix % CACHE_STEP_TOKENS

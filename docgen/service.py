@@ -122,6 +122,8 @@ class GeneratedDocumentation:
     cost_usd: Decimal
     duration_ms: int
     pricing_warning: str | None = None
+    #: what privacy masking replaced in the code the layers read, by kind (issue 19)
+    privacy_masked: dict[str, int] = field(default_factory=dict)
 
     @property
     def usage(self) -> Usage:
@@ -171,6 +173,7 @@ class GeneratedDocumentation:
                 "features": self.complexity.features,
             },
             **({"pricing_warning": self.pricing_warning} if self.pricing_warning else {}),
+            **({"privacy_masked": self.privacy_masked} if self.privacy_masked else {}),
         }
 
 
@@ -329,6 +332,7 @@ class DocumentationGenerationService:
             cost_usd=cost,
             duration_ms=duration_ms,
             pricing_warning=warning,
+            privacy_masked=ctx.masked_counts,
         )
 
     def store_documentation(
@@ -355,7 +359,12 @@ class DocumentationGenerationService:
             input_hash=generated.input_hash,
         )
         insert_layer_logs(
-            conn, job_id, object_id, list(generated.outcomes.values()), documentation_id=stored.id
+            conn,
+            job_id,
+            object_id,
+            list(generated.outcomes.values()),
+            documentation_id=stored.id,
+            privacy_masked=generated.privacy_masked,
         )
         return stored
 

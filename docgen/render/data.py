@@ -33,7 +33,7 @@ COMPLEXITY_LABELS = {
     5: "Very complex",
 }
 
-_RESERVED_SLUGS = frozenset({"index", "readme"})
+_RESERVED_SLUGS = frozenset({"index", "readme", "lineage"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,9 @@ class Catalog:
     organization: orgs.Organization
     entries: list[Entry]
     generated_at: datetime
+    #: every object the lineage pictures may draw (the org's objects) and its upstream ids
+    graph_nodes: dict[UUID, Link] = field(default_factory=dict)
+    graph_upstream: dict[UUID, list[UUID]] = field(default_factory=dict)
 
     @property
     def documented(self) -> list[Entry]:
@@ -139,7 +142,9 @@ def load_catalog(
                 downstream=sorted(downs, key=lambda lk: lk.name),
             )
         )
-    return Catalog(organization, entries, datetime.now(UTC))
+    graph_nodes = {object_id: lk for object_id in known if (lk := link(object_id))}
+    graph_upstream = {o.id: [u for u in o.upstream_object_ids if u in known] for o in everything}
+    return Catalog(organization, entries, datetime.now(UTC), graph_nodes, graph_upstream)
 
 
 def object_lineage(conn: Connection, obj: DataObject) -> tuple[list[Link], list[Link]]:

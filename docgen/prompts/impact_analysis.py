@@ -32,4 +32,3 @@ the most important ones first), name exactly as the code outputs it, description
 sentence on what the value means for the business and, for a calculated value, how it is \
 worked out. Use null when the output columns cannot be told from the code.
 Reference for shape only (do not copy): """ + json.dumps(EXAMPLE)
-

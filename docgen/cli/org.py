@@ -1,4 +1,5 @@
-"""`docgen org create | add-user | users | set-provider | set-key | show | list | verify-key | privacy | style`."""
+"""`docgen org create | add-user | users | set-provider | set-key | show | list | verify-key`,
+`docgen org privacy | style`."""
 
 from __future__ import annotations
 

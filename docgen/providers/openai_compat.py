@@ -296,7 +296,7 @@ class OpenAICompatibleProvider:
         )
         #: the endpoint actually called (the SDK's default when none is set): part of the
         #: provider's identity, so cached layers never cross endpoints
-        self.base_url = str(self._client.base_url)
+        self.base_url = str(self._client.base_url).rstrip("/")
 
     # -- request shape -------------------------------------------------------------------
 

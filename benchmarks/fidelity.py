@@ -178,6 +178,7 @@ def _prose(layers: dict[str, Any]) -> list[str]:
     for used in impact["usedBy"]:
         texts += [used["team"], used["frequency"], used["purpose"]]
     texts += [*impact["questionsAnswered"], impact["downstreamImpact"]]
+    texts += [note["description"] for note in impact.get("columns") or []]
     return texts
 
 

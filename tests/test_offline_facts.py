@@ -10,7 +10,7 @@ code follows:
     -- kind: source (with relation, source_description, freshness)
     -- materialization: incremental -- dialect: snowflake
     -- expect GROUP: a sentence or phrase that must appear (GROUP: summary, narrative, cards,
-       explanations, rules, impact, any)
+       explanations, rules, impact, columns (the column notes), any)
     -- reject GROUP: text that must not appear
     -- quote: code that a codeBlock or codeReference must contain, as written
 
@@ -156,6 +156,7 @@ def _texts(layers: dict[str, Any]) -> dict[str, list[str]]:
             impact["downstreamImpact"],
         ],
     }
+    groups["columns"] = [f"{n['name']}: {n['description']}" for n in impact.get("columns") or []]
     groups["any"] = [t for texts in groups.values() for t in texts]
     return groups
 

@@ -76,6 +76,8 @@ class Step:
     outputs: list[str] = field(default_factory=list)
     renamed: list[tuple[str, str]] = field(default_factory=list)  # (source column, new name)
     reads: list[str] = field(default_factory=list)  # columns its select list reads
+    #: output column -> (relation, column) it is taken from unchanged
+    origins: dict[str, tuple[str, str]] = field(default_factory=dict)
     star: bool = False  # selects every column of its inputs
     distinct: bool = False
     union: str | None = None  # "union all", "union", "intersect", "except"

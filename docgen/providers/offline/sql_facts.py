@@ -199,6 +199,8 @@ class _Reader:
                         continue
                     step.outputs += [c for c in known if c not in step.outputs]
                     step.reads += [c for c in known if c not in step.reads]
+                    for column in known:
+                        step.origins.setdefault(column, (target, column))
                 continue
             output = projection.alias_or_name
             if not output or (
@@ -211,6 +213,12 @@ class _Reader:
                     step.reads.append(column.name)
             if isinstance(inner, exp.Column) and inner.name != output:
                 step.renamed.append((inner.name, output))
+            if isinstance(inner, exp.Column):
+                relation = step.aliases.get(inner.table, inner.table) if inner.table else ""
+                if not relation and len(step.inputs) == 1:
+                    relation = step.inputs[0]
+                if relation:
+                    step.origins[output] = (relation, inner.name)
             cases = [
                 c
                 for c in inner.find_all(exp.Case)

@@ -15,6 +15,7 @@ from typing import Any
 from docgen.context import ObjectContext
 from docgen.layers import LayerName
 from docgen.providers.offline import usage
+from docgen.providers.offline.column_notes import column_notes
 from docgen.providers.offline.facts import Facts, Step
 from docgen.providers.offline.items import Collector, Item, fit
 from docgen.providers.offline.python_facts import analyse_python
@@ -480,6 +481,7 @@ class Writer:
             "usedBy": usage.used_by(self.ctx),
             "questionsAnswered": [sentence(q) for q in self._questions()[:8]],
             "downstreamImpact": usage.downstream_impact(self.ctx),
+            "columns": column_notes(self) or None,
         }
 
     def _questions(self) -> list[str]:

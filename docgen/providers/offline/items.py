@@ -120,11 +120,12 @@ class Collector:
                 clause = {"having": "groups", "qualify": "rows after ranking"}.get(
                     item.clause, "rows"
                 )
+                first = words.first_rows(item.node)
                 found.append(
                     Item(
                         "filter",
                         item.quote,
-                        f"only {clause} where {words.say(item.node)} are kept",
+                        first or f"only {clause} where {words.say(item.node)} are kept",
                         self.meaning(
                             item.node,
                             f"{clause.capitalize()} that fail this never reach {self.subject}",

@@ -143,7 +143,7 @@ def line_items(w: Writer) -> list[Item]:
             meaning = column.description or "no description in the YAML"
             kind = f" ({column.data_type})" if column.data_type else ""
             items.append(Item("column", text, f"{column.name}{kind}: {meaning}", meaning))
-        else:
+        elif _informative(text):
             lines.append(
                 Item(
                     "line",
@@ -247,3 +247,16 @@ def leading_comment(code: str, language: str) -> str | None:
             break
         lines.append(line.strip().lstrip("-").strip())
     return " ".join(lines) or None
+
+
+_KEYWORDS = {
+    "select", "from", "with", "as", "where", "and", "or", "on", "join", "left", "right",
+    "inner", "outer", "full", "group", "by", "order", "union", "all", "distinct", "case",
+    "when", "then", "else", "end", "having", "qualify", "limit", "not", "null", "is", "in",
+}  # fmt: skip
+
+
+def _informative(line: str) -> bool:
+    """A line worth quoting on its own: it names something beyond SQL keywords."""
+    words = re.findall(r"[A-Za-z_]\w*", line)
+    return any(w.lower() not in _KEYWORDS for w in words)

@@ -120,6 +120,32 @@ class Words:
             return self._function(node)
         return self._columns_of(node)
 
+    def first_rows(self, node: exp.Expr | None) -> str | None:
+        """`row_number() over (partition by a order by b desc) = 1` (or `<= n`): the common
+        keep-the-latest filter, said as such; None for any other predicate."""
+        if not isinstance(node, exp.EQ | exp.LTE | exp.LT):
+            return None
+        window, limit = node.this, node.expression
+        if not (
+            isinstance(window, exp.Window)
+            and isinstance(window.this, exp.RowNumber | exp.Rank | exp.DenseRank)
+            and isinstance(limit, exp.Literal)
+            and not limit.is_string
+        ):
+            return None
+        count = int(limit.this) - (1 if isinstance(node, exp.LT) else 0)
+        partition = [self.say(p) for p in window.args.get("partition_by") or []]
+        order = window.args.get("order")
+        keys = order.expressions if order is not None else []
+        latest = any(isinstance(k, exp.Ordered) and k.args.get("desc") for k in keys[:1])
+        ordered = [self.say(k.this if isinstance(k, exp.Ordered) else k) for k in keys]
+        which = "latest" if latest else "first"
+        rows = "row" if count == 1 else f"{count} rows"
+        head = f"only the {which} {rows}"
+        per = f" per {join_words(partition, 4)}" if partition else ""
+        by = f" (by {join_words(ordered, 3)})" if ordered else ""
+        return f"{head}{per}{by} {'is' if count == 1 else 'are'} kept"
+
     # -- leaves ----------------------------------------------------------------------------
 
     def _column(self, node: exp.Column) -> str:

@@ -204,6 +204,10 @@ def _known_names(ctx: ObjectContext) -> set[str]:
         known.update(related.name.lower().split("."))
         known.update(c.name.lower() for c in related.columns)
     known.add(obj.name.lower())
+    # dbt names a source table `source_name.table`, as docgen's source objects are named
+    for code in (obj.code, obj.compiled_code or ""):
+        for system, table in re.findall(r"source\(\s*['\"](\w+)['\"]\s*,\s*['\"](\w+)['\"]", code):
+            known.add(f"{system}.{table}".lower())
     for key in ("relation", "source_description"):
         value = (obj.properties or {}).get(key)
         if isinstance(value, str):
@@ -432,6 +436,8 @@ def _cell(value: Any) -> str:
 
 def write(projects: dict[str, dict[str, Any]], skipped: list[str]) -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    # a partial run (--only) updates its projects and keeps the others' last figures
+    projects = {**(results.get("fidelity") or {}).get("projects", {}), **projects}
     results["fidelity"] = {
         "updated": datetime.now(UTC).isoformat(timespec="seconds"),
         "projects": projects,

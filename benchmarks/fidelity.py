@@ -194,7 +194,8 @@ def _known_names(ctx: ObjectContext) -> set[str]:
     known = {w.lower() for w in words}
     for part in list(known):
         known.update(part.split("."))
-    known.update(c.name.lower() for c in obj.columns)
+    for column in obj.columns:
+        known.update(w.lower() for w in _NAME.findall(column.name))
     known.update(t.lower() for t in obj.tags)
     for related in (*ctx.upstream, *ctx.downstream):
         known.update(w.lower() for w in _NAME.findall(related.code))  # upstream code
@@ -202,7 +203,8 @@ def _known_names(ctx: ObjectContext) -> set[str]:
             known.update(w.lower() for w in _NAME.findall(column.description or ""))
         known.add(related.name.lower())
         known.update(related.name.lower().split("."))
-        known.update(c.name.lower() for c in related.columns)
+        for column in related.columns:  # YAML names as written ("feed_type," happens)
+            known.update(w.lower() for w in _NAME.findall(column.name))
     known.add(obj.name.lower())
     # dbt names a source table `source_name.table`, as docgen's source objects are named
     for code in (obj.code, obj.compiled_code or ""):

@@ -26,7 +26,10 @@ SELF_NAMES = {"this_model", "this"}
 
 
 def relation_name(table: exp.Table) -> str:
-    return ".".join(part for part in (table.catalog, table.db, table.name) if part) or table.name
+    """`db.name` as written: a quoted part keeps its quotes (`"ANALYTICS".orgm.opportunity`)."""
+    parts = [table.args.get(key) for key in ("catalog", "db", "this")]
+    named = [p.sql() if isinstance(p, exp.Identifier) and p.quoted else p.name for p in parts if p]
+    return ".".join(n for n in named if n) or table.name
 
 
 def _split_and(condition: exp.Expr) -> list[exp.Expr]:

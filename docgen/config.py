@@ -82,6 +82,13 @@ class LLMSettings(BaseSettings):
         description="Base of the exponential backoff between retries of a layer call "
         "(1, 2, 4... seconds times this factor, with jitter).",
     )
+    max_retry_after_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="The longest Retry-After (seconds) a job waits out after a 429. A "
+        "longer one pauses the job with the reason instead of sleeping (resume it later "
+        "with `docgen jobs resume`).",
+    )
     pricing_file: Path | None = Field(
         default=None,
         description=(

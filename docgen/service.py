@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,12 @@ from docgen.context import ObjectContext, load_context
 from docgen.db import documentation, orgs
 from docgen.db.engine import transaction
 from docgen.db.logs import insert_layer_logs
-from docgen.errors import DocumentationGenerationError, PermissionDenied, ProviderError
+from docgen.errors import (
+    DocumentationGenerationError,
+    JobInterrupted,
+    PermissionDenied,
+    ProviderError,
+)
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
 from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
@@ -187,6 +193,8 @@ class DocumentationGenerationService:
         pricing: PricingTable | None = None,
         before_call: BeforeCall | None = None,
         rate_limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+        max_retry_after: float | None = None,
     ) -> None:
         self.engine = engine
         self.organization_id = organization_id
@@ -195,6 +203,12 @@ class DocumentationGenerationService:
         self.before_call = before_call
         #: the organization's limiter; with one, every call waits for room in RPM/TPM first
         self.rate_limiter = rate_limiter
+        #: set when the run stops (cancel, SIGTERM): waits end at once, no new call starts
+        self.stop = stop
+        #: the longest Retry-After waited out; a longer one raises WaitTooLong
+        self.max_retry_after = (
+            LLMSettings().max_retry_after_seconds if max_retry_after is None else max_retry_after
+        )
         self._provider = provider
         self.settings: orgs.OrgLLMSettings | None = None
 
@@ -257,7 +271,9 @@ class DocumentationGenerationService:
         request = self.layer_request(ctx, layer)
         limiter = self.rate_limiter
         if limiter is not None and limiter.enabled and self.provider.name != "offline":
-            limiter.acquire(request_tokens(request))
+            limiter.acquire(request_tokens(request), stop=self.stop, max_wait=self.max_retry_after)
+        if self.stop is not None and self.stop.is_set():
+            raise JobInterrupted(f"{layer}: the job stopped before this call")
         if self.before_call is not None:
             self.before_call(request)
         return self.provider.generate(request)

@@ -218,7 +218,8 @@ def pause_job(engine: Engine, job_id: UUID, reason: str = "paused by user") -> j
 
 
 def cancel_job(engine: Engine, job_id: UUID, reason: str = "cancelled by user") -> jobs_repo.Job:
-    """Stop the job for good; in-flight objects finish, nothing is half-stored."""
+    """Stop the job for good; its runners interrupt objects in flight within seconds and
+    give them back (flows/documentation_job.py), nothing is half-stored."""
     with transaction(engine) as conn:
         job = jobs_repo.get_job(conn, job_id)
         if job.status == "cancelled":

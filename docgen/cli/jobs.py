@@ -190,7 +190,8 @@ def pause(job_id: str = typer.Argument(..., help="Job id.")) -> None:
 
 @app.command("cancel")
 def cancel(job_id: str = typer.Argument(..., help="Job id.")) -> None:
-    """Stop the job for good; in-flight objects finish, nothing is half-stored."""
+    """Stop the job for good; its runner stops within seconds, objects in flight are given
+    back, nothing is half-stored."""
     from docgen.jobs import cancel_job
 
     job = cancel_job(engine(), parse_uuid(job_id, "job id"))

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
-from docgen.render.files import prepare_out_dir, write_text
+from docgen.render.files import open_export_dir
 
 _ASSETS = resources.files("docgen.render") / "templates"
 
@@ -135,13 +135,12 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
     )
 
 
-def write_html(catalog: Catalog, out_dir: Path) -> list[Path]:
-    """Write index.html and one page per object into `out_dir`; returns the files written."""
-    out = prepare_out_dir(out_dir)
+def write_html(catalog: Catalog, out_dir: Path, *, force: bool = False) -> list[Path]:
+    """Write index.html and one page per object into `out_dir`; returns the files written.
+    Folder rules (previous exports, --force, stale pages): docgen.render.files."""
+    out = open_export_dir(out_dir, "html", force=force)
     env = _environment()
-    written = [write_text(out / "index.html", render_index(catalog, env))]
-    written += [
-        write_text(out / f"{entry.slug}.html", render_object_page(entry, catalog, env))
-        for entry in catalog.entries
-    ]
-    return written
+    out.write("index.html", render_index(catalog, env))
+    for entry in catalog.entries:
+        out.write(f"{entry.slug}.html", render_object_page(entry, catalog, env))
+    return out.finish()

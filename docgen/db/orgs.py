@@ -282,6 +282,18 @@ def set_api_key(conn: Connection, organization_id: UUID, api_key: str, master_ke
     )
 
 
+def count_encrypted_keys(conn: Connection) -> int:
+    """How many organizations have an API key encrypted with the master key."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM enterprise.organization_llm_settings"
+                " WHERE api_key_ciphertext IS NOT NULL"
+            )
+        ).scalar_one()
+    )
+
+
 def decrypt_api_key(settings: OrgLLMSettings, master_key: bytes) -> str:
     """The organization's API key in clear text; call only right before building a client."""
     if settings.encrypted_key is None:

@@ -246,6 +246,11 @@ def _run_and_report(job_id: UUID, as_json: bool, verbose: bool) -> None:
     prepare_prefect(verbose)
     from flows.orchestrator import DocumentationJobOrchestrator
 
+    if not verbose:
+        from flows.console import quiet_engine_logs
+
+        quiet_engine_logs()  # one line per failed object, not Prefect's tracebacks
+
     with transaction(engine()) as conn:
         job = jobs_repo.get_job(conn, job_id)
     orchestrator = DocumentationJobOrchestrator(job.organization_id, engine())

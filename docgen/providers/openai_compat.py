@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from docgen.errors import (
     APIKeyError,
@@ -159,16 +160,25 @@ class OpenAICompatibleProvider:
             )
         except openai.OpenAIError as exc:
             raise translate(exc, layer=layer, model=self.model, secrets=self._secrets) from None
+        except ValueError as exc:  # json.JSONDecodeError: HTTP 200 with a broken JSON body
+            raise _not_a_completion(layer, f"a body that is not JSON ({exc})") from None
         duration_ms = int((time.perf_counter() - started) * 1000)
-        usage = _usage(response)
+        if not isinstance(response, ChatCompletion) or not isinstance(response.choices, list):
+            raise _not_a_completion(layer, f"{type(response).__name__} instead of a completion")
+        usage = checked_usage(response, layer)
         if not response.choices:
             raise InvalidLLMResponse(
                 f"{layer}: the answer has no choices", layer=layer, usage=usage
             )
-        choice = response.choices[0]
-        finish_reason = choice.finish_reason or "stop"
-        content = choice.message.content or ""
-        refusal = getattr(choice.message, "refusal", None)
+        try:
+            choice = response.choices[0]
+            finish_reason = str(choice.finish_reason or "stop")
+            content = choice.message.content or ""
+            refusal = getattr(choice.message, "refusal", None)
+        except AttributeError:
+            raise _not_a_completion(layer, "a completion without a message") from None
+        if not isinstance(content, str):
+            raise _not_a_completion(layer, "a message whose content is not text")
         if finish_reason == "content_filter" or refusal:
             why = f"the model refused: {one_line(refusal)}" if refusal else "content filter"
             raise ContentFiltered(
@@ -217,14 +227,47 @@ class OpenAICompatibleProvider:
         self._client.close()
 
 
-def _usage(response: Any) -> Usage:
+def _not_a_completion(layer: str, what: str) -> ProviderUnavailable:
+    """HTTP 200 whose body is no chat completion (a proxy's HTML page, broken JSON): the
+    endpoint misbehaved, as with a 5xx, so it is retried the same way."""
+    return ProviderUnavailable(
+        f"{layer}: the endpoint answered HTTP 200 with {one_line(what, 200)}", layer=layer
+    )
+
+
+#: more tokens than any model reads or writes in one call: a count above it is garbage
+MAX_TOKENS_PER_CALL = 10_000_000
+
+
+def checked_usage(response: Any, layer: str) -> Usage:
+    """The answer's token usage, or InvalidLLMResponse when the counts are impossible
+    (negative, not whole numbers, above MAX_TOKENS_PER_CALL, more cached than prompt
+    tokens): such an answer is not used, and no made-up count reaches the job's totals."""
     usage = getattr(response, "usage", None)
     if usage is None:
         return Usage()
     details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) or 0
-    return Usage(
-        prompt_tokens=usage.prompt_tokens or 0,
-        completion_tokens=usage.completion_tokens or 0,
-        cached_tokens=cached,
-    )
+    counts = {
+        "prompt_tokens": getattr(usage, "prompt_tokens", None) or 0,
+        "completion_tokens": getattr(usage, "completion_tokens", None) or 0,
+        "cached_tokens": getattr(details, "cached_tokens", None) or 0,
+    }
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            problem = f"{name}={one_line(repr(value), 40)} is not a whole number"
+        elif not 0 <= value <= MAX_TOKENS_PER_CALL:
+            problem = f"{name}={value:,} is impossible"
+        else:
+            continue
+        raise InvalidLLMResponse(
+            f"{layer}: the provider reported impossible token usage ({problem}); the answer "
+            "is not used",
+            layer=layer,
+        )
+    if counts["cached_tokens"] > counts["prompt_tokens"]:
+        raise InvalidLLMResponse(
+            f"{layer}: the provider reported impossible token usage (more cached tokens "
+            f"than prompt tokens); the answer is not used",
+            layer=layer,
+        )
+    return Usage(**counts)

@@ -74,7 +74,10 @@ class LLMSettings(BaseSettings):
 
     default_model: str = Field(default="gpt-4o", description="Model used when an org sets none.")
     request_timeout: float = Field(
-        default=120.0, gt=0, description="Seconds before one LLM request is abandoned."
+        default=120.0,
+        gt=0,
+        description="Seconds before one LLM request is abandoned, for answers of up to 800 "
+        "tokens; layers with a bigger token cap get proportionally more.",
     )
     retry_backoff_seconds: float = Field(
         default=1.0,

@@ -22,6 +22,7 @@ from docgen.db.engine import transaction
 from docgen.errors import ProviderError
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LayerName
 from docgen.pricing import Usage
+from docgen.render.data import object_lineage
 from docgen.service import LayerOutcome
 from flows.hooks import release_claim
 from flows.runtime import JobRuntime, runtime_for
@@ -117,7 +118,8 @@ async def _document(runtime: JobRuntime, object_id: UUID) -> ObjectResult:
     )
     if stored is None:  # another runner took the object over: nothing was stored
         return ObjectResult(object_id=object_id, status="not_claimed")
-    await apublish_object_artifact(ctx.object, stored)
+    lineage = await run_db(_lineage, runtime, ctx.object)
+    await apublish_object_artifact(ctx.object, stored, lineage)
     return ObjectResult(
         object_id=object_id,
         status="documented",
@@ -233,6 +235,11 @@ def _claim(runtime: JobRuntime, object_id: UUID) -> bool:
 def _release(runtime: JobRuntime, object_id: UUID) -> None:
     with transaction(runtime.engine) as conn:
         jobs_repo.release_object(conn, runtime.job_id, object_id, runtime.runner)
+
+
+def _lineage(runtime: JobRuntime, obj: Any) -> Any:
+    with transaction(runtime.engine) as conn:
+        return object_lineage(conn, obj)
 
 
 def _up_to_date(runtime: JobRuntime, object_id: UUID, input_hash: str) -> bool:

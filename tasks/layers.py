@@ -26,6 +26,10 @@ task, one file per key (names start with `docgen-<organization id>-`); with
 DOCGEN_RESULT_STORAGE_BLOCK=block-type/block-name (docgen.config.ResultStorageSettings) they
 go to that Prefect filesystem block instead (S3, GCS, a shared LocalFileSystem...).
 
+Repair turns: an answer rejected for its content (broken JSON, wrong shape) is kept with
+the reason, and the retry shows both to the model ("your answer was rejected: cards.0.input:
+Field required"), so a retry is not the identical prompt that failed; the token cap stays.
+
 Tokens of failed attempts: a provider error that consumed tokens (broken JSON, length)
 carries its usage; the ledger below adds it to the successful attempt's result, or hands it
 to the flow when the layer finally fails, so every token the API billed is counted once.
@@ -50,10 +54,10 @@ from prefect.tasks import exponential_backoff
 
 from docgen.config import ResultStorageSettings
 from docgen.context import ObjectContext
-from docgen.errors import ProviderError, RateLimited, WaitTooLong
+from docgen.errors import InvalidLLMResponse, ProviderError, RateLimited, WaitTooLong
 from docgen.layers import LAYER_NAMES, LayerName
 from docgen.pricing import Usage
-from docgen.providers.base import LayerResult
+from docgen.providers.base import LayerResult, Repair
 from docgen.ratelimit import too_long
 from docgen.service import DocumentationGenerationService
 
@@ -117,20 +121,29 @@ def layer_task(
 class _Attempts:
     usage: Usage
     count: int
+    #: the last rejected answer and why, shown to the model on the next try
+    repair: Repair | None = None
 
 
 class UsageLedger:
-    """Usage of failed attempts per (object run, layer), kept in this process."""
+    """Usage of failed attempts per (object run, layer), kept in this process, with the
+    last rejected answer so the retry can ask the model to fix it (a repair turn)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, _Attempts] = {}
 
-    def add(self, key: str, usage: Usage | None) -> None:
+    def add(self, key: str, usage: Usage | None, repair: Repair | None = None) -> None:
         with self._lock:
             entry = self._entries.setdefault(key, _Attempts(Usage(), 0))
             entry.usage = entry.usage + (usage or Usage())
             entry.count += 1
+            entry.repair = repair
+
+    def repair(self, key: str) -> Repair | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry.repair if entry else None
 
     def pop(self, key: str) -> tuple[Usage, int]:
         with self._lock:
@@ -154,9 +167,9 @@ def _generate(
 ) -> LayerResult:
     key = ledger_key(run_key, layer)
     try:
-        result = service.generate_layer(ctx, layer)
+        result = service.generate_layer(ctx, layer, LEDGER.repair(key))
     except ProviderError as exc:
-        LEDGER.add(key, exc.usage)
+        LEDGER.add(key, exc.usage, repair_for(exc))
         if isinstance(exc, RateLimited) and not isinstance(exc, WaitTooLong):
             if service.rate_limiter is not None:
                 service.rate_limiter.penalize(exc.retry_after)
@@ -203,6 +216,15 @@ async def in_daemon_thread(fn: Callable[..., _T], *args: Any) -> _T:
         target=work, name=f"docgen-{getattr(fn, '__name__', 'call')}", daemon=True
     ).start()
     return await future
+
+
+def repair_for(error: ProviderError) -> Repair | None:
+    """A repair turn for an answer that came back but was wrong (broken JSON, schema);
+    None when there is nothing to show (cut off, timeouts, 5xx: the same prompt again)."""
+    raw = getattr(error, "raw", "")
+    if not isinstance(error, InvalidLLMResponse) or not raw or "finish_reason=length" in str(error):
+        return None
+    return Repair(answer=raw, problem=str(error).split(": ", 1)[-1])
 
 
 def _layer_task(layer: LayerName) -> Task[Any, LayerResult]:

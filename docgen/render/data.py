@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from docgen.db import documentation, objects, orgs
@@ -32,7 +33,7 @@ COMPLEXITY_LABELS = {
     5: "Very complex",
 }
 
-_RESERVED_SLUGS = frozenset({"index", "readme"})
+_RESERVED_SLUGS = frozenset({"index", "readme", "lineage"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Catalog:
     organization: orgs.Organization
     entries: list[Entry]
     generated_at: datetime
+    #: every object the lineage pictures may draw (the org's objects) and its upstream ids
+    graph_nodes: dict[UUID, Link] = field(default_factory=dict)
+    graph_upstream: dict[UUID, list[UUID]] = field(default_factory=dict)
 
     @property
     def documented(self) -> list[Entry]:
@@ -138,7 +142,30 @@ def load_catalog(
                 downstream=sorted(downs, key=lambda lk: lk.name),
             )
         )
-    return Catalog(organization, entries, datetime.now(UTC))
+    graph_nodes = {object_id: lk for object_id in known if (lk := link(object_id))}
+    graph_upstream = {o.id: [u for u in o.upstream_object_ids if u in known] for o in everything}
+    return Catalog(organization, entries, datetime.now(UTC), graph_nodes, graph_upstream)
+
+
+def object_lineage(conn: Connection, obj: DataObject) -> tuple[list[Link], list[Link]]:
+    """One object's upstream and downstream neighbours (same organization, downstream ones
+    not removed), sorted by name, without pages to link to (for a Prefect artifact)."""
+    upstream = objects.get_objects(conn, list(dict.fromkeys(obj.upstream_object_ids)))
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, name, object_type FROM metadata.objects"
+            " WHERE organization_id = :o AND upstream_object_ids @> ARRAY[CAST(:i AS uuid)]"
+            " AND removed_at IS NULL AND id <> :i"
+        ),
+        {"o": obj.organization_id, "i": obj.id},
+    )
+    ups = [
+        Link(o.id, o.name, o.object_type, None)
+        for o in upstream.values()
+        if o.organization_id == obj.organization_id
+    ]
+    downs = [Link(r.id, r.name, r.object_type, None) for r in rows]
+    return sorted(ups, key=lambda lk: lk.name), sorted(downs, key=lambda lk: lk.name)
 
 
 def _parse_uuid(ref: str) -> UUID | None:

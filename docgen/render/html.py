@@ -1,7 +1,9 @@
 """The HTML catalog: a static site that works from file:// with no server.
 
     out/index.html          every object, searchable and filterable by type and complexity
-    out/<slug>.html         one page per object, executive summary first
+    out/<slug>.html         one page per object, executive summary first, with a lineage
+                            picture two levels up and down (docgen.render.lineage)
+    out/lineage.html        the whole project's lineage picture
 
 Safety: every generated text (code, column names, LLM output) reaches the page through
 Jinja2 with autoescape on; nothing from the database is ever marked safe. The index's
@@ -24,9 +26,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from docgen.columns import column_rows
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
 from docgen.render.files import open_export_dir
+from docgen.render.lineage import object_lineage, project_lineage
 
 _ASSETS = resources.files("docgen.render") / "templates"
 
@@ -129,6 +133,21 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
         obj=entry.obj,
         doc=entry.doc,
         facts=version_facts(entry.doc) if entry.doc else None,
+        lineage=object_lineage(catalog, entry),
+        columns=column_rows(entry.obj, entry.doc),
+        css=Markup(static.css),
+        csp=static.csp(with_script=False),
+        generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def render_lineage_page(catalog: Catalog, env: Environment | None = None) -> str:
+    """The project-level lineage picture (`lineage.html`)."""
+    env = env or _environment()
+    static = _static()
+    return env.get_template("lineage.html").render(
+        catalog=catalog,
+        picture=project_lineage(catalog),
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
@@ -141,6 +160,7 @@ def write_html(catalog: Catalog, out_dir: Path, *, force: bool = False) -> list[
     out = open_export_dir(out_dir, "html", force=force)
     env = _environment()
     out.write("index.html", render_index(catalog, env))
+    out.write("lineage.html", render_lineage_page(catalog, env))
     for entry in catalog.entries:
         out.write(f"{entry.slug}.html", render_object_page(entry, catalog, env))
     return out.finish()

@@ -118,6 +118,9 @@ def prepare_prefect(verbose: bool = False) -> None:
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     if prefect_env.api_url or prefect_env.api_database_connection_url:
         return
+    # the first start on a new database runs Prefect's migrations: more than the default 20 s
+    # on a busy machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     database = prefect_database()
     if database.url is None:
         err.print(f"warning: {database.note}")

@@ -69,7 +69,7 @@ class PlainConsole(Console):
 
 
 #: human-facing messages go to stderr so stdout carries only results (ids, JSON)
-err = PlainConsole(stderr=True)
+err = PlainConsole(stderr=True, soft_wrap=True)
 out = PlainConsole(soft_wrap=True)
 
 

@@ -231,3 +231,23 @@ def test_prefect_gets_its_own_postgresql_database_next_to_docgens(
         drop_database(pg_admin_url, with_database(url, f"{name}_prefect"))
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+# --- docs show: the same Lineage section as the Markdown export ------------------------------
+
+
+def test_docs_show_prints_the_real_lineage(cli, engine: Engine, org: OrgFixture) -> None:  # type: ignore[no-untyped-def]
+    from tests.docs_factory import build_shop_project
+
+    build_shop_project(engine, org)
+    shown = cli("docs", "show", "fct_orders", "--org", org.name)
+    assert shown.returncode == 0, shown.stderr
+    lineage = shown.stdout.split("## Lineage", 1)[1].split("\n## ", 1)[0]
+    built_from, feeds_into = lineage.split("**Feeds into:**")
+    # names as the Markdown export writes them (underscores escaped)
+    assert "- stg\\_orders (view)" in built_from and "- stg\\_payments (view)" in built_from
+    assert "stg\\_customers" not in built_from
+    assert "- dim\\_customers (" in feeds_into
+    assert "reads source data directly" not in lineage
+    staging = cli("docs", "show", "stg_customers", "--org", org.name).stdout
+    assert "- (reads source data directly)" in staging and "dim\\_customers" in staging

@@ -15,7 +15,7 @@ from docgen.db import documentation
 from docgen.db.documentation import Documentation
 from docgen.db.engine import transaction
 from docgen.errors import InvalidInput, NotFound
-from docgen.render.data import resolve_object, version_facts
+from docgen.render.data import object_lineage, resolve_object, version_facts
 
 app = typer.Typer(
     help="Documentation versions of one object: history, diff, rollback.", no_args_is_help=True
@@ -121,6 +121,9 @@ def show(
             if version is not None
             else documentation.current(conn, obj.id)
         )
+        upstream, downstream = object_lineage(conn, obj)
     if doc is None:
         raise NotFound(f"object {obj.name} has no documentation yet")
-    sys.stdout.write(render_object_markdown(obj, doc, links=False))
+    sys.stdout.write(
+        render_object_markdown(obj, doc, upstream=upstream, downstream=downstream, links=False)
+    )

@@ -110,9 +110,30 @@ def load_catalog(
         )
     slugs = assign_slugs(chosen)
     docs = documentation.current_for_objects(conn, [o.id for o in chosen])
+    neighbours = _lineage(conn, everything, chosen, slugs)
+    entries = []
+    for o in chosen:
+        ups, downs = neighbours[o.id]
+        entries.append(
+            Entry(obj=o, doc=docs.get(o.id), slug=slugs[o.id], upstream=ups, downstream=downs)
+        )
+    return Catalog(organization, entries, datetime.now(UTC))
+
+
+def object_lineage(conn: Connection, obj: DataObject) -> tuple[list[Link], list[Link]]:
+    """One object's upstream and downstream neighbours, by name (no pages: `slug` None)."""
+    everything = objects.list_objects(conn, obj.organization_id)
+    return _lineage(conn, everything, [obj], {})[obj.id]
+
+
+def _lineage(
+    conn: Connection, everything: list[DataObject], chosen: list[DataObject], slugs: dict[UUID, str]
+) -> dict[UUID, tuple[list[Link], list[Link]]]:
+    """Upstream and downstream links of each chosen object, sorted by name; removed objects
+    still named as upstreams are shown, not linked."""
     known = {o.id: o for o in everything}
     missing = {u for o in chosen for u in o.upstream_object_ids if u not in known}
-    if missing:  # removed objects still named as upstreams: shown, not linked
+    if missing:
         known.update(objects.get_objects(conn, list(missing)))
 
     def link(object_id: UUID) -> Link | None:
@@ -125,20 +146,12 @@ def load_catalog(
     for o in everything:
         for upstream_id in o.upstream_object_ids:
             downstream.setdefault(upstream_id, []).append(o.id)
-    entries = []
+    result = {}
     for o in chosen:
         ups = [lk for u in dict.fromkeys(o.upstream_object_ids) if (lk := link(u))]
         downs = [lk for d in downstream.get(o.id, []) if (lk := link(d))]
-        entries.append(
-            Entry(
-                obj=o,
-                doc=docs.get(o.id),
-                slug=slugs[o.id],
-                upstream=sorted(ups, key=lambda lk: lk.name),
-                downstream=sorted(downs, key=lambda lk: lk.name),
-            )
-        )
-    return Catalog(organization, entries, datetime.now(UTC))
+        result[o.id] = (sorted(ups, key=lambda lk: lk.name), sorted(downs, key=lambda lk: lk.name))
+    return result
 
 
 def _parse_uuid(ref: str) -> UUID | None:

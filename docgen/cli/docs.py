@@ -18,7 +18,8 @@ from docgen.errors import InvalidInput, NotFound
 from docgen.render.data import object_lineage, resolve_object, version_facts
 
 app = typer.Typer(
-    help="Documentation versions of one object: history, diff, rollback.", no_args_is_help=True
+    help="Documentation versions of one object: history, show, diff, rollback.",
+    no_args_is_help=True,
 )
 
 OBJECT = typer.Argument(..., help="Object id, or its name with --org.")

@@ -19,6 +19,7 @@ from docgen.cli._common import (
     ExitCode,
     engine,
     err,
+    id_column,
     job_exit_code,
     out,
     parse_uuid,
@@ -33,7 +34,8 @@ from docgen.db.objects import Selection
 from docgen.errors import InvalidInput
 
 app = typer.Typer(
-    help="Documentation jobs: create, run, watch, pause, resume, cancel.", no_args_is_help=True
+    help="Documentation jobs: create, run, status, list, pause, resume, cancel.",
+    no_args_is_help=True,
 )
 
 # Options shared by the commands that select objects or set job options.
@@ -67,6 +69,17 @@ def selection_from(objects: list[str] | None, select: list[str] | None, all_: bo
     )
 
 
+#: JobOptions fields as the flags users type, for error messages
+FLAG_OF = {
+    "skip_existing": "--skip-existing",
+    "regenerate_all": "--regenerate-all",
+    "max_retries": "--max-retries",
+    "concurrency": "--concurrency",
+    "max_cost_usd": "--max-cost",
+    "concurrent_layers": "--concurrent-layers",
+}
+
+
 def options_from(**values: Any) -> Any:
     from pydantic import ValidationError
 
@@ -76,8 +89,11 @@ def options_from(**values: Any) -> Any:
         return JobOptions(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        raise InvalidInput(f"{where}: {first['msg']}") from None
+        where = ".".join(FLAG_OF.get(str(p), str(p)) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        for field, flag in FLAG_OF.items():
+            message = message.replace(field, flag)
+        raise InvalidInput(f"{where}: {message}" if where else message) from None
 
 
 def _job_json(job: jobs_repo.Job) -> str:
@@ -210,7 +226,7 @@ def list_(org: str = ORG, as_json: bool = AS_JSON) -> None:
     if as_json:
         sys.stdout.write(json.dumps([json.loads(j.model_dump_json()) for j in found]) + "\n")
         return
-    table = Table("id", "status", "progress", "failed", "tokens", "cost", "created")
+    table = Table(id_column(), "status", "progress", "failed", "tokens", "cost", "created")
     for job in found:
         table.add_row(
             str(job.id),

@@ -24,6 +24,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from docgen.db.documentation import Documentation
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
 from docgen.render.files import prepare_out_dir, write_text
@@ -102,6 +103,16 @@ def _search_record(entry: Entry) -> dict[str, Any]:
     }
 
 
+def written_by(docs: list[Documentation | None]) -> str:
+    """Who wrote the descriptions, for the footer: an AI model, the offline analyser, or both."""
+    offline = {(d.generated_by_model or "").startswith("offline") for d in docs if d is not None}
+    if offline == {True}:
+        return "by docgen's offline analyser (no AI model)"
+    if offline == {True, False}:
+        return "by an AI model or by docgen's offline analyser"
+    return "by an AI model"
+
+
 def render_index(catalog: Catalog, env: Environment | None = None) -> str:
     env = env or _environment()
     static = _static()
@@ -117,6 +128,7 @@ def render_index(catalog: Catalog, env: Environment | None = None) -> str:
         js=Markup(static.js),
         csp=static.csp(with_script=True),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([e.doc for e in catalog.entries]),
     )
 
 
@@ -132,6 +144,7 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([entry.doc]),
     )
 
 

@@ -270,6 +270,7 @@ class FakeOpenAI:
             self._prefixes.clear()
             self._limits = _Limits()
             self.content_for = None
+            self.text_for = _text
             self.latency = 0.0
 
     def configure(

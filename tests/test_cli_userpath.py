@@ -382,3 +382,61 @@ def test_serve_stops_quietly_on_sigterm(
     assert not any(w in "\n".join(lines) for w in ("Warning", "Traceback", "INFO")), lines
     with pytest.raises(ConnectionRefusedError):  # its Prefect server is gone too
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+# --- JSON for scripts, progress for logs -----------------------------------------------------
+
+
+def test_read_commands_print_json(cli, engine: Engine, org: OrgFixture) -> None:  # type: ignore[no-untyped-def]
+    from tests.docs_factory import build_shop_project
+
+    build_shop_project(engine, org)
+    listed = json.loads(cli("org", "list", "--json").stdout)
+    assert {"id", "name", "created_at"} == set(listed[0])
+    assert org.name in [o["name"] for o in listed]
+    shown = json.loads(cli("org", "show", org.name, "--json").stdout)
+    assert shown["name"] == org.name and shown["api_key_set"] is False
+    doc = json.loads(cli("docs", "show", "fct_orders", "--org", org.name, "--json").stdout)
+    assert doc["name"] == "fct_orders" and doc["documentation"]["version"] == 1
+    assert doc["documentation"]["executive_summary"]
+    assert sorted(u["name"] for u in doc["upstream"]) == ["stg_orders", "stg_payments"]
+    assert [d["name"] for d in doc["downstream"]] == ["dim_customers"]
+    history = json.loads(cli("docs", "history", "fct_orders", "--org", org.name, "--json").stdout)
+    assert history["name"] == "fct_orders" and history["versions"][0]["version"] == 1
+    for command in (
+        ("objects", "list", "--org", org.name),
+        ("jobs", "list", "--org", org.name),
+        ("estimate", "--org", org.name, "--all"),
+    ):
+        result = cli(*command, "--json")
+        assert result.returncode == 0, result.stderr
+        json.loads(result.stdout)
+
+
+@pytest.mark.prefect
+def test_run_prints_progress_lines_when_not_a_terminal(
+    cli, engine: Engine, org: OrgFixture, fake_openai: FakeOpenAI, prefect_harness: str
+) -> None:  # type: ignore[no-untyped-def]
+    use_openai(engine, org, fake_openai)
+    fake_openai.latency = 0.1  # 3 objects x 6 calls: a few seconds of progress
+    for _ in range(3):
+        make_object(engine, org)
+    result = cli(
+        "run",
+        "--org",
+        org.name,
+        "--user",
+        org.admin_email,
+        "--all",
+        PREFECT_API_URL=prefect_harness,
+        DOCGEN_CLI_PROGRESS_SECONDS="0.3",
+    )
+    assert result.returncode == OK, result.stderr[-3000:]
+    lines = result.stderr.splitlines()
+    assert f"starting the flow run on the Prefect server at {prefect_harness}" in lines
+    progress = [
+        line for line in lines if re.match(r"job \S+: processing, \d/3 objects, 0 failed, \$", line)
+    ]
+    assert progress, result.stderr
+    counts = [int(re.search(r"(\d)/3 objects", line).group(1)) for line in progress]  # type: ignore[union-attr]
+    assert counts == sorted(counts)  # progress only goes forward

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -142,6 +143,12 @@ def prepare_prefect(verbose: bool = False) -> None:
     os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = database.url
     if verbose:
         err.print(database.note)
+
+
+def print_json(data: object) -> None:
+    """JSON for scripts on stdout: plain (no colours, no wrapping), keys as documented."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def parse_uuid(value: str, what: str) -> UUID:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 
 import typer
 
-from docgen.cli._common import engine, err, out, print_created, read_secret_from_stdin
+from docgen.cli._common import (
+    engine,
+    err,
+    out,
+    print_created,
+    print_json,
+    read_secret_from_stdin,
+)
 from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.errors import InvalidInput
@@ -135,18 +141,22 @@ def show(
         "api_key_set": settings.has_api_key,
     }
     if as_json:
-        out.print_json(json.dumps(data))
+        print_json(data)
     else:
         for key, value in data.items():
             out.print(f"{key}: {value}")
 
 
 @app.command("list")
-def list_() -> None:
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List organizations (id and name)."""
     with transaction(engine()) as conn:
-        for organization in orgs.list_organizations(conn):
-            out.print(f"{organization.id}  {organization.name}")
+        found = orgs.list_organizations(conn)
+    if as_json:
+        print_json([{"id": str(o.id), "name": o.name, "created_at": o.created_at} for o in found])
+        return
+    for organization in found:
+        out.print(f"{organization.id}  {organization.name}")
 
 
 @app.command("verify-key")

@@ -158,25 +158,33 @@ def test_readme_blocks_run_verbatim(
         log = tmp_path / "with-prefect.log"
         code, output = run_block(with_prefect, env, log, 1200, sessions)
         assert code == 0, output[-6000:]
-        assert output.count("Flow run finished successfully in 'Completed'") == 2, output[-6000:]
+        assert output.count("Flow run finished successfully in 'Completed'") == 3, output[-6000:]
         with transaction(engine) as conn:
-            jobs = jobs_repo.list_jobs(conn, organization.id)
-        latest = max(jobs, key=lambda j: j.created_at)
-        assert (latest.status, latest.processed_objects, latest.failed_objects) == (
-            "completed",
-            OBJECTS,
-            0,
-        )
-        assert latest.prefect_flow_run_id is not None
-        assert len(fake_openai.completions) == 2 * CALLS  # --regenerate-all: every layer again
+            jobs = sorted(jobs_repo.list_jobs(conn, organization.id), key=lambda j: j.created_at)
+        on_demand, existing = jobs[-2:]  # the form's job (all objects), then `jobs create`'s
+        for done, total in ((on_demand, OBJECTS), (existing, 1)):  # fct_* is fct_orders
+            assert (done.status, done.processed_objects, done.failed_objects) == (
+                "completed",
+                total,
+                0,
+            )
+            assert done.prefect_flow_run_id is not None
+        # regenerate_all: every layer again
+        assert len(fake_openai.completions) == CALLS + (OBJECTS + 1) * 6
         deployments = prefect_rows(prefect_url, "SELECT name FROM deployment")
-        assert sorted(r[0] for r in deployments) == ["nightly", "on-demand", "on-demand"]
-        (flow_run,) = prefect_rows(
-            prefect_url,
-            "SELECT f.state_type, d.name FROM flow_run f JOIN deployment d"
-            f" ON d.id = f.deployment_id WHERE f.id = '{latest.prefect_flow_run_id}'",
-        )
-        assert flow_run == ("COMPLETED", "on-demand")  # the deployment's run, by the worker
+        assert sorted(r[0] for r in deployments) == [
+            "existing-job",
+            "nightly",
+            "on-demand",
+            "on-demand",
+        ]
+        for done, deployment in ((on_demand, "on-demand"), (existing, "existing-job")):
+            (flow_run,) = prefect_rows(
+                prefect_url,
+                "SELECT f.state_type, d.name FROM flow_run f JOIN deployment d"
+                f" ON d.id = f.deployment_id WHERE f.id = '{done.prefect_flow_run_id}'",
+            )
+            assert flow_run == ("COMPLETED", deployment)  # the deployment's run, by the worker
     finally:
         for pid in sessions:  # the worker first, while its server still answers
             stop_session(pid)

@@ -114,7 +114,8 @@ def _dbt_yaml(
     kept = counts["kept_human"]
     summary = ", ".join(f"{counts[a]} {a}" for a in sorted(WRITING_ACTIONS))
     err.print(
-        f"{summary}, {kept} human descriptions kept" + (" (dry run)" if dry_run else ""),
+        f"{summary}, {kept} human descriptions kept, {plan.columns_written} column descriptions"
+        " written" + (" (dry run)" if dry_run else ""),
         soft_wrap=True,
     )
     if dry_run:

@@ -255,6 +255,9 @@ def print_job_summary(job: jobs_repo.Job) -> None:
     )
     if job.estimated_completion_time and job.status == "processing":
         out.print(f"  ETA       {job.estimated_completion_time:%Y-%m-%d %H:%M:%S %Z}")
+    if job.layers_failed:
+        layers = ", ".join(f"{name} {count}" for name, count in sorted(job.layers_failed.items()))
+        out.print(f"  layers    {sum(job.layers_failed.values())} failed ({layers})")
     if job.error_log:
         last = job.error_log[-1]
         out.print(

@@ -1,8 +1,11 @@
-"""`docgen org create | add-user | set-provider | set-key | show | list`."""
+"""`docgen org create | add-user | users | set-provider | set-key | show | list | verify-key`,
+`docgen org privacy | style`."""
 
 from __future__ import annotations
 
 import shlex
+from decimal import Decimal
+from pathlib import Path
 
 import typer
 
@@ -129,6 +132,9 @@ def show(
     with transaction(engine()) as conn:
         organization = orgs.get_organization(conn, org)
         settings = orgs.get_llm_settings(conn, organization.id)
+        from docgen.db.policies import get_privacy
+
+        privacy = get_privacy(conn, organization.id)
     data = {
         "id": str(organization.id),
         "name": organization.name,
@@ -138,7 +144,13 @@ def show(
         "requests_per_minute": settings.requests_per_minute,
         "tokens_per_minute": settings.tokens_per_minute,
         "structured_outputs": settings.structured_outputs,
+        "structured_outputs_refused": settings.structured_outputs_refused,
+        "max_concurrent_requests": settings.max_concurrent_requests,
+        "input_price_per_million": _price(settings.input_price_per_million),
+        "output_price_per_million": _price(settings.output_price_per_million),
         "api_key_set": settings.has_api_key,
+        "privacy_masking": privacy.enabled,
+        "privacy_max_literal": privacy.max_literal,
     }
     if as_json:
         print_json(data)
@@ -159,14 +171,146 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
         out.print(f"{organization.id}  {organization.name}")
 
 
-@app.command("verify-key")
-def verify_key(org: str = typer.Argument(..., help="Organization name or id.")) -> None:
-    """Check that the stored API key decrypts with the current master key (prints no key)."""
-    from docgen.crypto import load_master_key
-
-    master_key = load_master_key()
+@app.command("users")
+def users(
+    org: str = typer.Argument(..., help="Organization name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List an organization's users: id, email and role (system users are marked)."""
     with transaction(engine()) as conn:
         organization = orgs.get_organization(conn, org)
+        members = orgs.list_members(conn, organization.id)
+    if as_json:
+        print_json([m.model_dump(mode="json") for m in members])
+        return
+    if not members:
+        err.print(
+            f"{organization.name} has no users; add one with docgen org add-user", markup=False
+        )
+    for member in members:
+        system = "  (system)" if member.is_system else ""
+        out.print(f"{member.id}  {member.role:<6}  {member.email}{system}", markup=False)
+
+
+@app.command("verify-key")
+def verify_key(
+    org: str = typer.Argument(..., help="Organization name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+) -> None:
+    """Check the organization's provider with real, cheap requests: the key decrypts, the
+    endpoint answers, the key is accepted, the model exists, structured outputs work.
+
+    Makes two requests (the model list and a completion of at most 16 tokens). An endpoint
+    that refuses structured outputs is switched to json_object, as a job would do."""
+    from docgen.errors import ProviderError
+    from docgen.providers.openai_compat import Check, OpenAICompatibleProvider
+    from docgen.service import build_provider
+
+    db = engine()
+    with transaction(db) as conn:
+        organization = orgs.get_organization(conn, org)
         settings = orgs.get_llm_settings(conn, organization.id)
-    orgs.decrypt_api_key(settings, master_key)
-    err.print(f"the API key of {organization.name} decrypts with the current master key")
+    # decrypts (KeyDecryptionError here); the checks below say what a refusal changed
+    provider = build_provider(settings, engine=db, notify=lambda message: None)
+    if not isinstance(provider, OpenAICompatibleProvider):
+        checks = [Check("provider", True, "offline analyser: no endpoint, no key needed")]
+    else:
+        checks = [Check("API key", True, "decrypts with the current master key")]
+        try:
+            checks += provider.verify()
+        finally:
+            provider.close()
+    if as_json:
+        print_json([c.__dict__ for c in checks])
+    else:
+        marks = {True: "ok  ", False: "FAIL", None: "warn"}
+        for check in checks:
+            out.print(f"{marks[check.ok]}  {check.name}: {check.detail}", markup=False)
+    failed = [c for c in checks if c.ok is False]
+    if failed:
+        raise ProviderError(f"{organization.name}: {failed[0].name}: {failed[0].detail}")
+
+
+def _price(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.normalize())
+
+
+@app.command()
+def privacy(
+    org: str = typer.Argument(..., help="Organization name or id."),
+    state: str | None = typer.Argument(None, help="on or off; omit to show the setting."),
+    max_literal: int | None = typer.Option(
+        None, "--max-literal", help="Mask string literals longer than this many characters."
+    ),
+) -> None:
+    """Mask personal data (emails, phones, card numbers, IBANs, national ids) and long string
+    literals in the code sent to the LLM."""
+    from docgen.db import policies
+    from docgen.errors import InvalidInput
+
+    if state is not None and state not in ("on", "off"):
+        raise InvalidInput(f"privacy must be on or off, not {state!r}")
+    with transaction(engine()) as conn:
+        organization = orgs.get_organization(conn, org)
+        if state is None and max_literal is None:
+            settings = policies.get_privacy(conn, organization.id)
+        else:
+            current = policies.get_privacy(conn, organization.id)
+            enabled = current.enabled if state is None else state == "on"
+            settings = policies.set_privacy(conn, organization.id, enabled, max_literal)
+    status = "on" if settings.enabled else "off"
+    out.print(f"privacy masking: {status} (string literals over {settings.max_literal} chars)")
+
+
+GLOSSARY_FILE = typer.Option(
+    None,
+    "--glossary-file",
+    help="YAML glossary: a list of {term, meaning, synonyms} (replaces the glossary).",
+)
+BAN = typer.Option(None, "--ban", help="A word the documentation must not use (repeatable).")
+UNBAN = typer.Option(None, "--unban", help="Allow a banned word again (repeatable).")
+
+
+@app.command()
+def style(
+    org: str = typer.Argument(..., help="Organization name or id."),
+    instructions: str | None = typer.Option(
+        None, "--instructions", help="Extra writing instructions ('' removes them)."
+    ),
+    glossary_file: Path | None = GLOSSARY_FILE,
+    ban: list[str] | None = BAN,
+    unban: list[str] | None = UNBAN,
+    clear: bool = typer.Option(False, "--clear", help="Remove the whole house style first."),
+    as_json: bool = typer.Option(False, "--json", help="Print the style as JSON."),
+) -> None:
+    """Show or change the organization's house style (instructions, glossary, banned words).
+
+    With no option it only shows the style. A change re-documents, on the next nightly run,
+    every object whose prompt it changes (glossary terms: only the objects that mention them).
+    """
+    from docgen.db import policies
+    from docgen.style import HouseStyle, load_glossary_file
+
+    glossary = load_glossary_file(glossary_file) if glossary_file is not None else None
+    changing = clear or instructions is not None or glossary is not None or ban or unban
+    with transaction(engine()) as conn:
+        organization = orgs.get_organization(conn, org)
+        current = HouseStyle() if clear else policies.get_style(conn, organization.id)
+        if changing:
+            removed = {w.lower() for w in unban or []}
+            words = [w for w in [*current.banned_words, *(ban or [])] if w.lower() not in removed]
+            updated = HouseStyle(
+                instructions=current.instructions if instructions is None else instructions,
+                glossary=current.glossary if glossary is None else glossary,
+                banned_words=list(dict.fromkeys(w.strip() for w in words)),
+            )
+            current = policies.save_style(conn, organization.id, updated)
+    if as_json:
+        print_json(current.model_dump(mode="json"))
+        return
+    out.print(f"instructions: {current.instructions or '(none)'}")
+    out.print(f"banned words: {', '.join(current.banned_words) or '(none)'}")
+    out.print(f"glossary: {len(current.glossary)} terms")
+    for term in current.glossary:
+        also = f" (also: {', '.join(term.synonyms)})" if term.synonyms else ""
+        out.print(f"  {term.term}{also}: {term.meaning}")

@@ -1,4 +1,4 @@
-"""`docgen serve`: the three deployments in one process."""
+"""`docgen serve`: the four deployments of prefect.yaml in one process."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def serve_command(
     limit: int | None = typer.Option(None, "--limit", help="Flow runs at the same time."),
 ) -> None:
-    """Serve the three deployments here, nightly schedule active, until Ctrl-C.
+    """Serve the four deployments here, nightly schedule active, until Ctrl-C.
 
-    documentation-job/on-demand, ingest/on-demand and nightly-redocumentation/nightly.
+    documentation-job/on-demand, documentation-job/existing-job, ingest/on-demand and
+    nightly-redocumentation/nightly.
     With PREFECT_API_URL set, they register with that server. Without it, docgen starts a
     local Prefect server on DOCGEN_NIGHTLY_PREFECT_PORT (4200) for as long as this command
     runs; its database is PostgreSQL on docgen's server (`prefect` on the embedded one,
@@ -57,8 +58,8 @@ def serve_command(
         from deployments.serve import serve_all
 
         err.print(
-            "serving documentation-job/on-demand, ingest/on-demand and"
-            " nightly-redocumentation/nightly "
+            "serving documentation-job/on-demand, documentation-job/existing-job,"
+            " ingest/on-demand and nightly-redocumentation/nightly "
             f"(cron '{settings.cron}' {settings.timezone}); Ctrl-C to stop"
         )
         serve_all(limit=limit, quiet=not logging.getLogger().isEnabledFor(logging.INFO))

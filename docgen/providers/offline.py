@@ -498,7 +498,26 @@ class _Writer:
             else f"If {self.subject} is wrong or late, reports that read it directly show wrong "
             "or stale figures."
         )
-        return {"usedBy": used_by, "questionsAnswered": questions[:5], "downstreamImpact": impact}
+        return {
+            "usedBy": used_by,
+            "questionsAnswered": questions[:5],
+            "downstreamImpact": impact,
+            "columns": self.column_notes() or None,
+        }
+
+    def column_notes(self) -> list[dict[str, str]]:
+        """One note per output column (docgen.columns.offline_notes)."""
+        from docgen.columns import offline_notes
+
+        final = self.final
+        return offline_notes(
+            self.columns,
+            {c.name: c.description for c in self.obj.columns if c.description},
+            dict(final.derived),
+            dict(final.cases),
+            set(final.aggregates),
+            english,
+        )
 
     def narrative(self) -> dict[str, Any]:
         summary = self.executive_summary().split(". ")

@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from docgen.db import documentation, objects, orgs
@@ -32,7 +33,7 @@ COMPLEXITY_LABELS = {
     5: "Very complex",
 }
 
-_RESERVED_SLUGS = frozenset({"index", "readme"})
+_RESERVED_SLUGS = frozenset({"index", "readme", "lineage"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Catalog:
     organization: orgs.Organization
     entries: list[Entry]
     generated_at: datetime
+    #: every object the lineage pictures may draw (the org's objects) and its upstream ids
+    graph_nodes: dict[UUID, Link] = field(default_factory=dict)
+    graph_upstream: dict[UUID, list[UUID]] = field(default_factory=dict)
 
     @property
     def documented(self) -> list[Entry]:
@@ -110,30 +114,9 @@ def load_catalog(
         )
     slugs = assign_slugs(chosen)
     docs = documentation.current_for_objects(conn, [o.id for o in chosen])
-    neighbours = _lineage(conn, everything, chosen, slugs)
-    entries = []
-    for o in chosen:
-        ups, downs = neighbours[o.id]
-        entries.append(
-            Entry(obj=o, doc=docs.get(o.id), slug=slugs[o.id], upstream=ups, downstream=downs)
-        )
-    return Catalog(organization, entries, datetime.now(UTC))
-
-
-def object_lineage(conn: Connection, obj: DataObject) -> tuple[list[Link], list[Link]]:
-    """One object's upstream and downstream neighbours, by name (no pages: `slug` None)."""
-    everything = objects.list_objects(conn, obj.organization_id)
-    return _lineage(conn, everything, [obj], {})[obj.id]
-
-
-def _lineage(
-    conn: Connection, everything: list[DataObject], chosen: list[DataObject], slugs: dict[UUID, str]
-) -> dict[UUID, tuple[list[Link], list[Link]]]:
-    """Upstream and downstream links of each chosen object, sorted by name; removed objects
-    still named as upstreams are shown, not linked."""
     known = {o.id: o for o in everything}
     missing = {u for o in chosen for u in o.upstream_object_ids if u not in known}
-    if missing:
+    if missing:  # removed objects still named as upstreams: shown, not linked
         known.update(objects.get_objects(conn, list(missing)))
 
     def link(object_id: UUID) -> Link | None:
@@ -146,12 +129,43 @@ def _lineage(
     for o in everything:
         for upstream_id in o.upstream_object_ids:
             downstream.setdefault(upstream_id, []).append(o.id)
-    result = {}
+    entries = []
     for o in chosen:
         ups = [lk for u in dict.fromkeys(o.upstream_object_ids) if (lk := link(u))]
         downs = [lk for d in downstream.get(o.id, []) if (lk := link(d))]
-        result[o.id] = (sorted(ups, key=lambda lk: lk.name), sorted(downs, key=lambda lk: lk.name))
-    return result
+        entries.append(
+            Entry(
+                obj=o,
+                doc=docs.get(o.id),
+                slug=slugs[o.id],
+                upstream=sorted(ups, key=lambda lk: lk.name),
+                downstream=sorted(downs, key=lambda lk: lk.name),
+            )
+        )
+    graph_nodes = {object_id: lk for object_id in known if (lk := link(object_id))}
+    graph_upstream = {o.id: [u for u in o.upstream_object_ids if u in known] for o in everything}
+    return Catalog(organization, entries, datetime.now(UTC), graph_nodes, graph_upstream)
+
+
+def object_lineage(conn: Connection, obj: DataObject) -> tuple[list[Link], list[Link]]:
+    """One object's upstream and downstream neighbours (same organization, downstream ones
+    not removed), sorted by name, without pages to link to (for a Prefect artifact)."""
+    upstream = objects.get_objects(conn, list(dict.fromkeys(obj.upstream_object_ids)))
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, name, object_type FROM metadata.objects"
+            " WHERE organization_id = :o AND upstream_object_ids @> ARRAY[CAST(:i AS uuid)]"
+            " AND removed_at IS NULL AND id <> :i"
+        ),
+        {"o": obj.organization_id, "i": obj.id},
+    )
+    ups = [
+        Link(o.id, o.name, o.object_type, None)
+        for o in upstream.values()
+        if o.organization_id == obj.organization_id
+    ]
+    downs = [Link(r.id, r.name, r.object_type, None) for r in rows]
+    return sorted(ups, key=lambda lk: lk.name), sorted(downs, key=lambda lk: lk.name)
 
 
 def _parse_uuid(ref: str) -> UUID | None:

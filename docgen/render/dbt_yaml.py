@@ -12,7 +12,9 @@ Who owns a description: docgen marks what it wrote with a key dbt keeps in the m
       meta:
         docgen: {documentation_version: 3, description_sha256: 1f0e...}
 
-and a later run updates a description only while its text still has that hash. Empty or
+and a later run updates a description only while its text still has that hash. Column
+descriptions (the version's column notes) are written the same way, with their hashes in
+`config.meta.docgen_columns`; a column description a person wrote is never overwritten. Empty or
 missing descriptions are filled; any other text, including one a person edited after
 docgen wrote it, is a human description and is kept unless `overwrite`. A `meta` key was
 chosen over a YAML comment because dbt, dbt-osmosis and YAML formatters keep `meta` but
@@ -43,10 +45,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from docgen.columns import column_rows
 from docgen.db.documentation import Documentation
 from docgen.db.objects import DataObject
 from docgen.errors import InvalidInput
@@ -274,6 +277,8 @@ class WriteBack:
     changes: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
     #: documented dbt objects that no `models:` entry names
     not_in_yaml: list[str] = field(default_factory=list)
+    #: column descriptions filled or updated (`columns:` entries; human ones are never touched)
+    columns_written: int = 0
 
     def counts(self) -> Counter[str]:
         return Counter(o.action for o in self.outcomes)
@@ -337,7 +342,9 @@ def plan_write_back(
             seen.add(str(obj.id))
             action = _update_entry(entry, doc, overwrite=overwrite, with_narrative=with_narrative)
             result.outcomes.append(ModelOutcome(entry["name"], rel, action, str(obj.id)))
-            changed = changed or action in WRITING_ACTIONS
+            columns = update_columns(entry, obj, doc)
+            result.columns_written += columns
+            changed = changed or action in WRITING_ACTIONS or columns > 0
         if changed:
             result.changes[rel] = (text, _render(text, data), crlf)
     result.not_in_yaml = sorted(
@@ -347,6 +354,71 @@ def plan_write_back(
         if doc is not None and str(obj.id) not in seen and _in_project(obj, project.name)
     )
     return result
+
+
+COLUMNS_MARKER = "docgen_columns"
+
+
+def update_columns(entry: CommentedMap, obj: DataObject, doc: Documentation | None) -> int:
+    """Fill the model's `columns:` descriptions from the version's column notes; returns how
+    many were written. An empty or missing description is filled, one docgen wrote (its hash
+    is in `config.meta.docgen_columns`) is updated, any other text is a person's and is never
+    touched. Columns the object has but the YAML does not list are added."""
+    rows = [r for r in column_rows(obj, doc) if r.generated]
+    if not rows:
+        return 0
+    config = entry.get("config")
+    meta = config.get("meta") if isinstance(config, dict) else None
+    previous = meta.get(COLUMNS_MARKER) if isinstance(meta, dict) else None
+    ours = dict(previous) if isinstance(previous, dict) else {}
+    listed = entry.get("columns")
+    if not isinstance(listed, list):
+        listed = CommentedSeq()
+    by_name = {
+        str(c["name"]).lower(): c
+        for c in listed
+        if isinstance(c, CommentedMap) and isinstance(c.get("name"), str)
+    }
+    written = 0
+    for row in rows:
+        text = neutralize_jinja(row.generated or "")
+        column = by_name.get(row.name.lower())
+        if column is None:
+            column = CommentedMap([("name", row.name)])
+            listed.append(column)
+            by_name[row.name.lower()] = column
+        current = "" if column.get("description") is None else str(column["description"])
+        if current.strip() and ours.get(row.name) != description_hash(current):
+            continue  # a person's description
+        if current == text:
+            continue
+        if "description" in column:
+            column["description"] = _as_yaml_string(text)
+        else:
+            column.insert(list(column).index("name") + 1, "description", _as_yaml_string(text))
+        ours[row.name] = description_hash(text)
+        written += 1
+    if written:
+        if "columns" not in entry or not isinstance(entry.get("columns"), list):
+            entry["columns"] = listed
+        _set_columns_marker(entry, ours)
+    return written
+
+
+def _set_columns_marker(entry: CommentedMap, ours: dict[str, str]) -> None:
+    config = entry.get("config")
+    if not isinstance(config, CommentedMap):
+        config = CommentedMap()
+        if "config" in entry:
+            entry["config"] = config
+        else:
+            after = "description" if "description" in entry else "name"
+            entry.insert(list(entry).index(after) + 1, "config", config)
+    meta = config.get("meta")
+    if not isinstance(meta, CommentedMap):
+        meta = CommentedMap()
+        config["meta"] = meta
+    meta[COLUMNS_MARKER] = CommentedMap(sorted(ours.items()))
 
 
 def _marker_of(entry: CommentedMap) -> dict[str, Any] | None:

@@ -1,7 +1,9 @@
 """The HTML catalog: a static site that works from file:// with no server.
 
     out/index.html          every object, searchable and filterable by type and complexity
-    out/<slug>.html         one page per object, executive summary first
+    out/<slug>.html         one page per object, executive summary first, with a lineage
+                            picture two levels up and down (docgen.render.lineage)
+    out/lineage.html        the whole project's lineage picture
 
 Safety: every generated text (code, column names, LLM output) reaches the page through
 Jinja2 with autoescape on; nothing from the database is ever marked safe. The index's
@@ -24,10 +26,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from docgen.columns import column_rows
 from docgen.db.documentation import Documentation
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
 from docgen.render.files import prepare_out_dir, write_text
+from docgen.render.lineage import object_lineage, project_lineage
 
 _ASSETS = resources.files("docgen.render") / "templates"
 
@@ -141,10 +145,26 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
         obj=entry.obj,
         doc=entry.doc,
         facts=version_facts(entry.doc) if entry.doc else None,
+        lineage=object_lineage(catalog, entry),
+        columns=column_rows(entry.obj, entry.doc),
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         written_by=written_by([entry.doc]),
+    )
+
+
+def render_lineage_page(catalog: Catalog, env: Environment | None = None) -> str:
+    """The project-level lineage picture (`lineage.html`)."""
+    env = env or _environment()
+    static = _static()
+    return env.get_template("lineage.html").render(
+        catalog=catalog,
+        picture=project_lineage(catalog),
+        css=Markup(static.css),
+        csp=static.csp(with_script=False),
+        generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([e.doc for e in catalog.entries]),
     )
 
 
@@ -153,6 +173,7 @@ def write_html(catalog: Catalog, out_dir: Path) -> list[Path]:
     out = prepare_out_dir(out_dir)
     env = _environment()
     written = [write_text(out / "index.html", render_index(catalog, env))]
+    written.append(write_text(out / "lineage.html", render_lineage_page(catalog, env)))
     written += [
         write_text(out / f"{entry.slug}.html", render_object_page(entry, catalog, env))
         for entry in catalog.entries

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from docgen.columns import ColumnRow, column_rows
 from docgen.db.documentation import Documentation
 from docgen.db.objects import DataObject
 from docgen.render.data import Catalog, Entry, Link, complexity_label, version_facts
@@ -58,6 +59,10 @@ def _link(link: Link, links: bool) -> str:
     return f"{name} ({link.object_type})"
 
 
+def _generated_mark(column: ColumnRow) -> str:
+    return " *(docgen)*" if column.generated and not column.human else ""
+
+
 def render_object_markdown(
     obj: DataObject,
     doc: Documentation | None,
@@ -85,12 +90,13 @@ def render_object_markdown(
     out += ["", "**Feeds into:**", ""]
     out += [f"- {_link(lk, links)}" for lk in downstream or []] or ["- (nothing in the catalog)"]
     out.append("")
-    if obj.columns:
+    columns = column_rows(obj, doc)
+    if columns:
         out += ["## Columns", "", "| Column | Type | Description |", "| --- | --- | --- |"]
         out += [
             f"| {_inline_code(c.name)} | {md_text(c.data_type, inline=True)}"
-            f" | {md_text(c.description, inline=True)} |"
-            for c in obj.columns
+            f" | {md_text(c.description, inline=True)}{_generated_mark(c)} |"
+            for c in columns
         ]
         out.append("")
     out += ["## Source", "", "<details><summary>Show the code</summary>", ""]

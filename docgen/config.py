@@ -158,3 +158,16 @@ class ServeSettings(BaseSettings):
         description="Port of the local Prefect server `docgen serve` starts when "
         "PREFECT_API_URL is unset.",
     )
+
+
+class CLISettings(BaseSettings):
+    """How the command line reports."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCGEN_CLI_", extra="ignore")
+
+    progress_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between progress lines of `docgen run|jobs run` when stderr is "
+        "not a terminal (logs, CI); a terminal gets a live progress bar.",
+    )

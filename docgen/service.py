@@ -359,17 +359,28 @@ class DocumentationGenerationService:
         job_id: UUID | None = None,
         conn: Connection | None = None,
     ) -> documentation.Documentation:
-        """A new current version plus one log row per layer, in one transaction."""
+        """A new current version plus one log row per layer, in one transaction; when the
+        result equals the current version (same input, model, layers and complexity), no
+        new version: the current one is returned and the logs point at it."""
         if conn is None:
             with transaction(self.engine) as own:
                 return self.store_documentation(object_id, generated, job_id=job_id, conn=own)
-        stored = documentation.insert_version(
+        layers, score, model = generated.layers, generated.complexity.score, generated.model
+        # identical to the current version: no new version, the logs point at the current one
+        stored = documentation.unchanged_current(
+            conn,
+            object_id,
+            layers=layers,
+            complexity_score=score,
+            generated_by_model=model,
+            input_hash=generated.input_hash,
+        ) or documentation.insert_version(
             conn,
             self.organization_id,
             object_id,
-            layers=generated.layers,
-            complexity_score=generated.complexity.score,
-            generated_by_model=generated.model,
+            layers=layers,
+            complexity_score=score,
+            generated_by_model=model,
             generation_metadata=generated.metadata(),
             job_id=job_id,
             input_hash=generated.input_hash,

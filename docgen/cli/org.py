@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
-import json
 import shlex
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import typer
 
-from docgen.cli._common import engine, err, out, print_created, read_secret_from_stdin
+from docgen.cli._common import (
+    engine,
+    err,
+    out,
+    print_created,
+    print_json,
+    read_secret_from_stdin,
+)
 from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.errors import InvalidInput
@@ -148,18 +153,22 @@ def show(
         "privacy_max_literal": privacy.max_literal,
     }
     if as_json:
-        out.print_json(json.dumps(data))
+        print_json(data)
     else:
         for key, value in data.items():
             out.print(f"{key}: {value}")
 
 
 @app.command("list")
-def list_() -> None:
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List organizations (id and name)."""
     with transaction(engine()) as conn:
-        for organization in orgs.list_organizations(conn):
-            out.print(f"{organization.id}  {organization.name}")
+        found = orgs.list_organizations(conn)
+    if as_json:
+        print_json([{"id": str(o.id), "name": o.name, "created_at": o.created_at} for o in found])
+        return
+    for organization in found:
+        out.print(f"{organization.id}  {organization.name}")
 
 
 @app.command("users")
@@ -172,7 +181,7 @@ def users(
         organization = orgs.get_organization(conn, org)
         members = orgs.list_members(conn, organization.id)
     if as_json:
-        sys.stdout.write(json.dumps([m.model_dump(mode="json") for m in members], indent=2) + "\n")
+        print_json([m.model_dump(mode="json") for m in members])
         return
     if not members:
         err.print(
@@ -212,7 +221,7 @@ def verify_key(
         finally:
             provider.close()
     if as_json:
-        out.print_json(json.dumps([c.__dict__ for c in checks]))
+        print_json([c.__dict__ for c in checks])
     else:
         marks = {True: "ok  ", False: "FAIL", None: "warn"}
         for check in checks:
@@ -297,7 +306,7 @@ def style(
             )
             current = policies.save_style(conn, organization.id, updated)
     if as_json:
-        out.print_json(json.dumps(current.model_dump()))
+        print_json(current.model_dump(mode="json"))
         return
     out.print(f"instructions: {current.instructions or '(none)'}")
     out.print(f"banned words: {', '.join(current.banned_words) or '(none)'}")

@@ -27,6 +27,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from docgen.columns import column_rows
+from docgen.db.documentation import Documentation
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
 from docgen.render.files import open_export_dir
@@ -106,6 +107,16 @@ def _search_record(entry: Entry) -> dict[str, Any]:
     }
 
 
+def written_by(docs: list[Documentation | None]) -> str:
+    """Who wrote the descriptions, for the footer: an AI model, the offline analyser, or both."""
+    offline = {(d.generated_by_model or "").startswith("offline") for d in docs if d is not None}
+    if offline == {True}:
+        return "by docgen's offline analyser (no AI model)"
+    if offline == {True, False}:
+        return "by an AI model or by docgen's offline analyser"
+    return "by an AI model"
+
+
 def render_index(catalog: Catalog, env: Environment | None = None) -> str:
     env = env or _environment()
     static = _static()
@@ -121,6 +132,7 @@ def render_index(catalog: Catalog, env: Environment | None = None) -> str:
         js=Markup(static.js),
         csp=static.csp(with_script=True),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([e.doc for e in catalog.entries]),
     )
 
 
@@ -138,6 +150,7 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([entry.doc]),
     )
 
 
@@ -151,6 +164,7 @@ def render_lineage_page(catalog: Catalog, env: Environment | None = None) -> str
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([e.doc for e in catalog.entries]),
     )
 
 

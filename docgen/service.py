@@ -38,7 +38,7 @@ from docgen.db.engine import transaction
 from docgen.db.logs import insert_layer_logs
 from docgen.errors import DocumentationGenerationError, PermissionDenied, ProviderError
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
-from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
+from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing, org_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
 from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
 from docgen.providers.offline import OfflineProvider
@@ -205,6 +205,7 @@ class DocumentationGenerationService:
             return
         with transaction(self.engine) as conn:
             self.settings = orgs.get_llm_settings(conn, self.organization_id)
+        self.pricing = org_pricing(self.settings, self.pricing)
         self._provider = build_provider(self.settings, engine=self.engine)
 
     @property

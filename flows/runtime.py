@@ -23,6 +23,7 @@ from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
 from docgen.errors import ProviderError
 from docgen.jobs import JobOptions, job_options
+from docgen.pricing import org_pricing
 from docgen.ratelimit import limiter_for
 from docgen.service import DocumentationGenerationService, build_provider
 
@@ -74,6 +75,7 @@ def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> Jo
         engine,
         job.organization_id,
         provider=provider,
+        pricing=org_pricing(settings),
         concurrent_layers=options.concurrent_layers,
         rate_limiter=limiter_for(
             job.organization_id, settings.requests_per_minute, settings.tokens_per_minute

@@ -49,8 +49,22 @@ def set_provider(
         help="Request json_schema structured outputs, or json_object plus validation "
         "for endpoints without structured outputs.",
     ),
+    max_concurrent_requests: int | None = typer.Option(
+        None,
+        "--max-concurrent-requests",
+        help="Requests sent to the endpoint at the same time (1 for a local server with "
+        "one slot, e.g. llama.cpp or Ollama by default).",
+    ),
+    input_price: float | None = typer.Option(
+        None, "--input-price", help="USD per 1M input tokens for this model (0: local)."
+    ),
+    output_price: float | None = typer.Option(
+        None, "--output-price", help="USD per 1M output tokens for this model (0: local)."
+    ),
 ) -> None:
     """Choose the organization's LLM provider and its settings."""
+    from docgen.pricing import pricing_note
+
     with transaction(engine()) as conn:
         organization = orgs.get_organization(conn, org)
         settings = orgs.set_provider(
@@ -62,8 +76,13 @@ def set_provider(
             requests_per_minute=rpm,
             tokens_per_minute=tpm,
             structured_outputs=structured_outputs,
+            max_concurrent_requests=max_concurrent_requests,
+            input_price_per_million=_decimal(input_price),
+            output_price_per_million=_decimal(output_price),
         )
     err.print(f"{organization.name}: provider {settings.provider}, model {settings.model}")
+    if note := pricing_note(settings):
+        err.print(f"note: {note}", markup=False)
 
 
 @app.command("set-key")
@@ -160,3 +179,7 @@ def verify_key(
 
 def _price(value: Decimal | None) -> str | None:
     return None if value is None else str(value.normalize())
+
+
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

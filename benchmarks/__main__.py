@@ -417,10 +417,10 @@ def scenario_local_model(bench: Bench) -> dict[str, Any]:
     """Issue 15: a single-slot local server writing 8 tokens/s (llama.cpp-like), the
     organization at max_concurrent_requests=1; the job runs 2 objects at a time. Reported:
     seconds per object and tokens the server computed for requests docgen had abandoned,
-    with the default timeout and with a 30 s one (timeouts, then a wait for the drain)."""
+    with the default timeout and with a 10 s one (timeouts, then a wait for the drain)."""
     behaviour = json.dumps({"slots": 1, "tokens_per_second": 8})
     figures: dict[str, Any] = {}
-    for label, timeout in (("default_timeout", None), ("timeout_30s", "30")):
+    for label, timeout in (("default_timeout", None), ("timeout_10s", "10")):
         saved = os.environ.get("DOCGEN_LLM_REQUEST_TIMEOUT")
         if timeout:
             os.environ["DOCGEN_LLM_REQUEST_TIMEOUT"] = timeout

@@ -206,3 +206,51 @@ def test_a_repair_turn_shows_the_answer_and_the_problem(fake_openai: FakeOpenAI)
     assert sent[-2] == {"role": "assistant", "content": '{"transformationCards": []}'}
     assert sent[-1]["role"] == "user" and "cards: too short" in sent[-1]["content"]
     assert sent[:3] == request("transformation_cards").messages  # the prompt itself unchanged
+
+
+# --- 15.3 a single-slot server -------------------------------------------------------------
+
+
+def test_one_request_at_a_time_and_a_drain_after_an_abandoned_request(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.behave(slots=1, tokens_per_second=400)
+    calls = {"n": 0}
+
+    def long_first_answer(key: str | None, body: dict[str, Any]) -> dict[str, Any] | None:
+        if key is None:
+            return None  # the drain probe: the default answer, cut at its 1 token
+        calls["n"] += 1
+        if calls["n"] == 1:  # its 800-token cap at 400/s: 2 s, past the 1 s timeout
+            return {"businessRules": "word " * 3000}
+        return None
+
+    fake_openai.content_for = long_first_answer
+    local = provider(fake_openai, timeout=1.0, max_concurrent_requests=1)
+    with pytest.raises(ProviderUnavailable) as caught:
+        local.generate(request("business_rules"))
+    assert "APITimeoutError" in str(caught.value)
+
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(local.generate, [request("business_rules")] * 2))
+    assert all(r.layer == "business_rules" for r in results)
+
+    abandoned, probe, *rest = fake_openai.requests
+    assert abandoned.status == 499  # computed to the end for a client that had left
+    assert probe.body["max_tokens"] == 1 and probe.requested_key is None
+    assert probe.started < abandoned.finished  # it queued behind the abandoned request
+    assert len(rest) == 2
+    # with one slot in docgen, the server never saw two requests at once after the drain
+    first, second = sorted(rest, key=lambda r: r.started)
+    assert second.started >= first.finished - 0.01
+    assert fake_openai.stats()["abandoned_tokens"] > 800
+    # the probe's tokens are counted with the request that waited for it
+    assert sum(r.usage.completion_tokens for r in results) >= 1
+
+
+def test_bigger_layers_get_longer_timeouts(fake_openai: FakeOpenAI) -> None:
+    local = provider(fake_openai, timeout=120.0)
+    assert local.timeout_for(400) == 120.0
+    assert local.timeout_for(1500) == pytest.approx(225.0)

@@ -158,6 +158,7 @@ def verify_key(
         settings = orgs.get_llm_settings(conn, organization.id)
     # decrypts (KeyDecryptionError here); the checks below say what a refusal changed
     provider = build_provider(settings, engine=db, notify=lambda message: None)
+    provider = getattr(provider, "inner", provider)  # the endpoint, not the grounding check
     if not isinstance(provider, OpenAICompatibleProvider):
         checks = [Check("provider", True, "offline analyser: no endpoint, no key needed")]
     else:

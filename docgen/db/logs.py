@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -27,8 +28,9 @@ def insert_layer_logs(
             "INSERT INTO metadata.documentation_generation_logs (job_id, object_id, layer,"
             " status, tokens_used, prompt_tokens, completion_tokens, cached_tokens,"
             " processing_time_ms, error_message, model_used, finish_reason, attempts,"
-            " documentation_id) VALUES (:job, :obj, :layer, :status, :tokens, :prompt,"
-            " :completion, :cached, :ms, :error, :model, :finish, :attempts, :doc)"
+            " documentation_id, grounding) VALUES (:job, :obj, :layer, :status, :tokens,"
+            " :prompt, :completion, :cached, :ms, :error, :model, :finish, :attempts, :doc,"
+            " CAST(:grounding AS jsonb))"
         ),
         [
             {
@@ -46,6 +48,7 @@ def insert_layer_logs(
                 "finish": o.finish_reason,
                 "attempts": o.attempts,
                 "doc": documentation_id,
+                "grounding": json.dumps(o.grounding) if o.grounding else None,
             }
             for o in outcomes
         ],

@@ -370,16 +370,21 @@ class OpenAICompatibleProvider:
             if not self._drain_first:
                 return Usage()
             self._drain_first = False
+        # the abandoned request may have been any layer, started up to a timeout ago
         biggest = max(spec.max_completion_tokens for spec in LAYERS.values())
+        wait = 2 * self.timeout_for(biggest)
         started = time.perf_counter()
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
                 messages=[{"role": "user", "content": "Reply with: ok"}],
-                timeout=openai.Timeout(self.timeout_for(biggest), connect=CONNECT_TIMEOUT),
+                timeout=openai.Timeout(wait, connect=CONNECT_TIMEOUT),
                 **self._limits(1),
             )
         except openai.OpenAIError as exc:
+            if isinstance(exc, openai.APITimeoutError):
+                with self._state_lock:
+                    self._drain_first = True  # the probe itself is queued now
             error = translate(exc, layer=layer, model=self.model, secrets=self._secrets)
             raise ProviderUnavailable(
                 f"{layer}: the endpoint is still busy with an abandoned request ({error})",

@@ -545,6 +545,45 @@ def write_report(results: dict[str, Any]) -> None:
                 f" {c['fake_openai']} | {r['cpu_ms_per_object_total']} | {r['cpu_utilisation']} |"
             )
         lines.append("")
+    if "local_model" in scenarios:
+        lm = scenarios["local_model"]
+        lines += [
+            f"## Local model: one slot, {lm['tokens_per_second']} tokens/s",
+            "",
+            "Two objects, job concurrency 2, the organization at `max_concurrent_requests=1`.",
+            "Abandoned tokens: what the server computed for requests docgen had timed out on.",
+            "",
+            "| request timeout | s/object | status | failed | requests | abandoned requests |"
+            " abandoned tokens | completion tokens recorded |",
+            "|---|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        for label in ("default_timeout", "timeout_10s"):
+            if row := lm.get(label):
+                lines.append(
+                    f"| {label.replace('_', ' ')} | {row['seconds_per_object']} |"
+                    f" {row['status']} | {row['failed_objects']} | {row['llm_requests']} |"
+                    f" {row['abandoned_requests']} | {row['abandoned_tokens']} |"
+                    f" {row['completion_tokens']} |"
+                )
+        lines.append("")
+    if "grounding" in scenarios:
+        lines += [
+            "## Grounding per job (example project)",
+            "",
+            "| server answers | objects | status | failed objects | layers checked |"
+            " layers retried | items removed | layers failing the check | example copies |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label, row in scenarios["grounding"].items():
+            if not isinstance(row, dict):
+                continue
+            lines.append(
+                f"| {label.replace('_', ' ')} | {row['objects']} | {row['status']} |"
+                f" {row['failed_objects']} | {row['layers_checked']} | {row['layers_retried']} |"
+                f" {row['items_removed']} | {row['layers_failed_check']} |"
+                f" {row['example_copies']} |"
+            )
+        lines.append("")
     if "concurrency_speedup" in scenarios:
         s = scenarios["concurrency_speedup"]
         lines += [
@@ -646,6 +685,30 @@ def summary_table(scenarios: dict[str, Any]) -> list[str]:
                 f"{m['peak_rss_mb']} MB ({m['status']}, {m['processed']:,} processed)",
                 "<= 500 MB",
                 m["peak_rss_mb"] <= 500 and m["processed"] == m["objects"],
+            )
+        )
+    if u := scenarios.get("unreachable_endpoint"):
+        rows.append(
+            (
+                f"unreachable endpoint, {u['objects']}-object job",
+                f"stopped after {u['stopped_after_seconds']} s ({u['status']}, "
+                f"{u['failed_objects']} objects failed, URL named: {u['names_the_url']}); "
+                f"resumed: {u['resumed']['status']}",
+                "< 15 s, URL named, resumable",
+                u["stopped_after_seconds"] < 15
+                and u["names_the_url"]
+                and u["resumed"]["status"] == "completed",
+            )
+        )
+    if lm := scenarios.get("local_model"):
+        d = lm["default_timeout"]
+        rows.append(
+            (
+                f"single-slot server at {lm['tokens_per_second']} tokens/s",
+                f"{d['seconds_per_object']} s/object, {d['abandoned_tokens']} tokens abandoned "
+                f"({d['status']}, {d['failed_objects']} failed)",
+                "no tokens abandoned, job completes",
+                d["abandoned_tokens"] == 0 and d["status"] == "completed",
             )
         )
     if not rows:

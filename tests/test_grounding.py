@@ -218,3 +218,39 @@ def test_offline_layers_of_the_example_project_are_grounded(
             LAYERS[layer].validate_stored(value)
     assert len(contexts) == 17
     assert problems == [], "\n".join(problems)
+
+
+def test_the_check_result_goes_to_the_per_layer_log(
+    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    from docgen.db import logs
+    from docgen.service import DocumentationGenerationService
+    from tests.conftest import use_openai
+    from tests.factories import make_object
+
+    use_openai(engine, org, fake_openai)
+    obj = make_object(engine, org)
+
+    def answer(key: str | None, body: dict[str, Any]) -> dict[str, Any] | None:
+        if key != "businessRules":
+            return None  # the fake's own answers quote the object's code
+        from tests.fake_openai import code_lines
+
+        lines = code_lines(str(body["messages"][1]["content"]))
+        rules = [rule(lines[0]), rule(lines[1]), rule(INVENTED_CODE)]
+        return {**dict.fromkeys(ENVELOPE_KEYS.values()), "businessRules": rules}
+
+    fake_openai.content_for = answer
+    service = DocumentationGenerationService(engine, org.id)
+    service.initialize()
+    generated = service.generate_documentation_for_object(obj.id)
+    stored = service.store_documentation(obj.id, generated)
+    assert len(stored.business_rules or []) == 2
+    with transaction(engine) as conn:
+        rows = {r["layer"]: r for r in logs.logs_for(conn, object_id=obj.id)}
+    assert rows["business_rules"]["grounding"]["status"] == "cleaned"
+    assert rows["business_rules"]["grounding"]["removed"] == 1
+    assert rows["executive_summary"]["grounding"]["status"] == "passed"
+    layers = stored.generation_metadata["layers"]
+    assert layers["business_rules"]["grounding"]["retried"] is True
+    assert len(fake_openai.completions) == 7  # six layers and one retry

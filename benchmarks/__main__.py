@@ -399,7 +399,12 @@ def scenario_unreachable_endpoint(bench: Bench) -> dict[str, Any]:
         sock.bind(("127.0.0.1", 0))
         down = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     run = bench.run_job(
-        "server-pg", objects=17, concurrency=4, base_url=down, resume_with_fake=True
+        "server-pg",
+        objects=17,
+        concurrency=4,
+        base_url=down,
+        resume_with_fake=True,
+        regenerate_all=True,
     )
     first = run["runs"][0]
     return {
@@ -433,6 +438,7 @@ def scenario_local_model(bench: Bench) -> dict[str, Any]:
                 behaviour=behaviour,
                 max_retries=2,
                 grounding_stats=True,
+                regenerate_all=True,
             )
         finally:
             if saved is None:
@@ -468,6 +474,7 @@ def scenario_grounding(bench: Bench) -> dict[str, Any]:
             concurrency=4,
             behaviour=json.dumps(behaviour) if behaviour else None,
             grounding_stats=True,
+            regenerate_all=True,
         )
         first = run["runs"][0]
         figures[label] = {

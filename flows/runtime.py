@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from prefect.logging import get_logger
 from sqlalchemy.engine import Engine
 
 from docgen.config import LLMSettings
@@ -70,7 +71,8 @@ def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> Jo
         job = jobs_repo.get_job(conn, job_id)
         settings = orgs.get_llm_settings(conn, job.organization_id)
     options = job_options(job)
-    provider = build_provider(settings, engine=engine)
+    # a refusal of structured outputs is said once, in the worker's log, and remembered
+    provider = build_provider(settings, engine=engine, notify=get_logger("docgen").warning)
     service = DocumentationGenerationService(
         engine,
         job.organization_id,

@@ -58,7 +58,7 @@ def test_unreachable_endpoint_stops_the_job_and_it_resumes_when_back(
     assert {o.status for o in objects} == {"pending"}
     last = row.error_log[-1]
     assert last["kind"] == "ProviderDown" and down in last["error"]
-    assert "connection failures in a row" in last["error"]
+    assert "connection attempts failed in a row" in last["error"]
     assert fake_openai.requests == []
 
     # the endpoint is back: the same job runs again and finishes every object once

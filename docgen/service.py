@@ -44,8 +44,9 @@ from docgen.errors import (
     PermissionDenied,
     ProviderError,
 )
+from docgen.grounding import GroundedProvider
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
-from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
+from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing, org_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
 from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
 from docgen.providers.offline import OfflineProvider
@@ -70,10 +71,13 @@ class LayerOutcome:
     model: str | None = None
     attempts: int = 1
     error: str | None = None
+    #: the grounding check's result (docgen.grounding), None when no check ran
+    grounding: dict[str, Any] | None = None
 
     @classmethod
     def from_result(cls, result: LayerResult) -> LayerOutcome:
         return cls(
+            grounding=result.grounding,
             layer=result.layer,
             status="completed",
             value=result.value,
@@ -112,6 +116,7 @@ class LayerOutcome:
             model=model,
             attempts=attempts,
             error=one_line(f"{type(error).__name__}: {error}", 1000),
+            grounding=getattr(error, "grounding", None),
         )
 
 
@@ -169,6 +174,7 @@ class GeneratedDocumentation:
                     "finish_reason": o.finish_reason,
                     "attempts": o.attempts,
                     "error": o.error,
+                    **({"grounding": o.grounding} if o.grounding else {}),
                 }
                 for name, o in self.outcomes.items()
             },
@@ -223,6 +229,7 @@ class DocumentationGenerationService:
             return
         with transaction(self.engine) as conn:
             self.settings = orgs.get_llm_settings(conn, self.organization_id)
+        self.pricing = org_pricing(self.settings, self.pricing)
         self._provider = build_provider(self.settings, engine=self.engine)
 
     @property
@@ -443,7 +450,7 @@ def build_provider(
     organization's settings (json_object from then on)."""
     llm = llm or LLMSettings()
     if settings.provider == "offline":
-        return OfflineProvider()
+        return GroundedProvider(OfflineProvider())
     api_key = orgs.decrypt_api_key(settings, crypto.load_master_key())
     remember = None
     if engine is not None:
@@ -452,7 +459,7 @@ def build_provider(
             with transaction(engine) as conn:
                 orgs.remember_structured_outputs_refused(conn, settings.organization_id, reason)
 
-    return OpenAICompatibleProvider(
+    compatible = OpenAICompatibleProvider(
         api_key=api_key,
         model=settings.model or llm.default_model,
         base_url=settings.base_url,
@@ -462,3 +469,4 @@ def build_provider(
         on_structured_outputs_refused=remember,
         notify=notify,
     )
+    return GroundedProvider(compatible)

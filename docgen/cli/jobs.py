@@ -446,7 +446,17 @@ def run_command(
         concurrent_layers,
     )
     err.print(f"job {job.id}: {job.total_objects} objects, estimated ${job.estimated_cost:.4f}")
+    with transaction(engine()) as conn:
+        _pricing_note(orgs.get_llm_settings(conn, job.organization_id))
     _run_and_report(job.id, as_json, verbose)
+
+
+def _pricing_note(settings: orgs.OrgLLMSettings) -> None:
+    """Say so when the organization's model has no price (estimated at gpt-4o prices)."""
+    from docgen.pricing import pricing_note
+
+    if note := pricing_note(settings):
+        err.print(f"note: {note}", markup=False)
 
 
 def estimate_command(
@@ -467,6 +477,7 @@ def estimate_command(
         ids = resolve_selection(conn, organization.id, selection)
         estimates = estimate_objects(conn, organization.id, ids)
     model = "offline" if settings.provider == "offline" else settings.model
+    _pricing_note(settings)
     total_tokens = sum(e.total_tokens for e in estimates)
     total_cost = sum((e.cost_usd for e in estimates), Decimal(0))
     if as_json:

@@ -148,9 +148,17 @@ class Relation(Mapping[str, Any]):
 class Adapter:
     """`adapter` at parse time: dispatch works, introspection answers nothing."""
 
-    def __init__(self, dialect: str, dispatch: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        dialect: str,
+        dispatch: Callable[..., Any],
+        columns_of: Callable[[str], list[Any] | None],
+        needs_warehouse: Callable[[str], None],
+    ) -> None:
         self._dialect = dialect
         self.dispatch = dispatch
+        self._columns_of = columns_of
+        self._needs = needs_warehouse
 
     def type(self) -> str:
         return self._dialect
@@ -163,10 +171,17 @@ class Adapter:
         return str(identifier)
 
     def get_relation(self, *args: Any, **kwargs: Any) -> None:
+        self._needs("adapter.get_relation")
         return None
 
-    def get_columns_in_relation(self, *args: Any, **kwargs: Any) -> list[Any]:
-        return []
+    def get_columns_in_relation(self, relation: Any = None, *args: Any, **kwargs: Any) -> list[Any]:
+        """The columns the project's YAML declares for a source or model (what dbt would ask
+        the warehouse for); a relation without declared columns needs the warehouse."""
+        columns = self._columns_of(str(relation))
+        if columns is None:
+            self._needs("adapter.get_columns_in_relation")
+            return []
+        return columns
 
     def get_missing_columns(self, *args: Any, **kwargs: Any) -> list[Any]:
         return []
@@ -194,3 +209,36 @@ def dbt_exceptions(raise_error: Callable[..., Any]) -> Namespace:
             "warn": lambda *a, **k: "",
         },
     )
+
+
+def column_api(dialect: str) -> dict[str, Any]:
+    """`api.Column`: type names as the warehouse spells them."""
+    string = "string" if dialect in ("bigquery", "databricks", "spark") else "varchar"
+
+    def translate_type(name: Any) -> str:
+        return {"string": string, "text": string}.get(str(name).lower(), str(name))
+
+    return {
+        "translate_type": translate_type,
+        "string_type": lambda size=None: f"{string}({size})" if size else string,
+        "numeric_type": lambda dtype, precision=None, scale=None: (
+            f"{dtype}({precision},{scale})" if precision is not None else str(dtype)
+        ),
+        "create": lambda name, label_or_dtype=None, *a, **k: column(name, label_or_dtype),
+    }
+
+
+def column(name: str, data_type: str | None = None) -> Namespace:
+    """A column as dbt's `Column` answers the attributes macros read."""
+    kind = (data_type or "").lower()
+    return Namespace(
+        "Column",
+        {
+            "name": name, "column": name, "quoted": f'"{name}"', "data_type": data_type,
+            "dtype": data_type, "is_string": lambda: kind.startswith(("varchar", "text", "string",
+            "char")), "is_number": lambda: kind.startswith(("int", "numeric", "float", "decimal",
+            "number", "bigint", "double")), "is_numeric": lambda: kind.startswith(("numeric",
+            "decimal", "number")), "is_float": lambda: kind.startswith(("float", "double")),
+            "is_integer": lambda: kind.startswith(("int", "bigint")),
+        },
+    )  # fmt: skip

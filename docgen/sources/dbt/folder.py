@@ -52,6 +52,12 @@ _DOC_CALL = re.compile(r"\{\{\s*doc\(\s*['\"]([^'\"]+)['\"]\s*\)\s*\}\}")
 _SNAPSHOT_BLOCK = re.compile(
     r"\{%-?\s*snapshot\s+(\w+)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}", re.S
 )
+_PASSTHROUGH = re.compile(
+    r"^\s*select\s+(?:\*|\{\{\s*dbt_utils\.star\([^}]*\)\s*\}\})\s+from\s+\{\{(.*?)\}\}\s*;?\s*$",
+    re.S | re.I,
+)
+_CONFIG_CALL = re.compile(r"\{\{\s*config\(.*?\)\s*\}\}", re.S)
+_VAR_CALL = re.compile(r"\s*var\(\s*(['\"])(\w+)\1\s*\)\s*")
 _DYNAMIC_REF = re.compile(r"(?<![\w.])ref\s*\(\s*[A-Za-z_]")
 _LITERAL = re.compile(r"['\"]([A-Za-z_][\w]*)['\"]")
 _NAME = re.compile(r"^[\w.-]+$")
@@ -161,7 +167,8 @@ class DbtFolder:
             {f"snapshot:{n}": self._request(n, body, snap_configs[n])
              for n, (_, body) in snapshots.items()}
         )  # fmt: skip
-        rendered = self._render(requests, ymls, models)
+        columns = self._declared_columns(sources, ymls, texts, models)
+        rendered = self._render(requests, ymls, columns)
 
         objects: list[SourceObject] = list(sources.values())
         for name, file in seeds.items():
@@ -273,9 +280,40 @@ class DbtFolder:
             "schema": schema if isinstance(schema, str) else None,
         }
 
+    def _declared_columns(
+        self, sources: dict[str, SourceObject], ymls: dict[str, _Yml], texts: dict[str, str],
+        models: dict[str, _Model],
+    ) -> dict[str, list[tuple[str, str | None]]]:  # fmt: skip
+        """Columns the YAML declares, by the name a relation prints as: what
+        `adapter.get_columns_in_relation` answers instead of the warehouse. A model that only
+        selects * from a source (Fivetran's `_tmp` models) has that source's columns."""
+        found: dict[str, list[tuple[str, str | None]]] = {}
+        for source in sources.values():
+            if source.columns:
+                found[source.name] = [(c.name, c.data_type) for c in source.columns]
+        for name, yml in ymls.items():
+            if yml.columns:
+                found[name] = [(c.name, c.data_type) for c in yml.columns]
+        variables = self.config.get("vars") or {}
+        scopes = [variables, *[v for v in variables.values() if isinstance(v, dict)]]
+        flat = {k: v for scope in scopes for k, v in scope.items() if isinstance(v, str)}
+        for name, text in texts.items():
+            match = _PASSTHROUGH.match(_JINJA_COMMENT.sub("", _CONFIG_CALL.sub("", text)))
+            if not match or models[name].base in found:
+                continue
+            call = match.group(1)
+            var = _VAR_CALL.fullmatch(call)
+            if var:
+                call = flat.get(var.group(2), "").strip().removeprefix("{{").removesuffix("}}")
+            called = _SOURCE_CALL.search(call)
+            key = f"{called.group(2)}.{called.group(4)}" if called else None
+            if key in found:
+                found[models[name].base] = found[key]
+        return found
+
     def _render(
         self, requests: dict[str, dict[str, Any]], ymls: dict[str, _Yml],
-        models: dict[str, _Model],
+        columns: dict[str, list[tuple[str, str | None]]],
     ) -> dict[str, dict[str, Any]]:  # fmt: skip
         macro_files = [
             {"package": "dbt", "path": "(docgen: dbt's own macros)",
@@ -314,8 +352,12 @@ class DbtFolder:
                 "env": _dbt_environment(),
                 "dispatch": _dispatch_order(self.config.get("dispatch")),
                 "packages": sorted(p.name for p in self.packages),
+                "versions": {
+                    p.name: p.config.get("version") for p in [*self.packages, self.project]
+                },
                 "models": model_info,
                 "docs": self.docs,
+                "columns": columns,
                 "run_started_at": datetime.datetime.now(datetime.UTC).isoformat(),
             }
         )  # fmt: skip

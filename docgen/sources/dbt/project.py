@@ -247,8 +247,14 @@ def _missing_packages(root: Path, installed: list[Package], problems: Problems) 
             spec = entry.get("package") or entry.get("git") or entry.get("local") or ""
             if isinstance(spec, str) and spec:
                 wanted.append(spec.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))
-    missing = [w for w in wanted if w not in names and w.replace("-", "_") not in names]
-    if missing:
+
+    def known(spec: str) -> bool:
+        bare = spec.replace("-", "_")
+        return bool({spec, bare, bare.removeprefix("dbt_")} & names)
+
+    missing = [w for w in wanted if not known(w)]
+    # a git package installs under its own project name, which its URL may not tell
+    if missing and len(installed) < len(wanted):
         problems.add(
             "packages.yml",
             f"packages not installed: {', '.join(missing)}; run `dbt deps` in the project "

@@ -44,6 +44,8 @@ from docgen.sources.dbt.context import (
     Namespace,
     Relation,
     adapter_prefixes,
+    column,
+    column_api,
     dbt_exceptions,
 )
 
@@ -129,6 +131,13 @@ class DbtSandbox(jinja2.sandbox.SandboxedEnvironment):
             return False
         return super().is_safe_attribute(obj, attr, value)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Namespace):  # its items only (package macros may start with _)
+            if attribute in obj:
+                return obj[attribute]
+            return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
@@ -172,9 +181,15 @@ class RenderState:
     sources: list[tuple[str, str]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
+    #: what the render asked of the warehouse, which dbt answers only when it runs
+    warehouse: set[str] = field(default_factory=set)
 
 
 _STATE = RenderState()
+
+
+def _needs_warehouse(what: str) -> None:
+    _STATE.warehouse.add(what)
 
 
 class Config:
@@ -258,11 +273,15 @@ class Renderer:
         if not names:
             return []
         scope = self._package_scope(package)
-        module = self.env.from_string(text).make_module(vars=scope, shared=True)  # type: ignore[arg-type]
+        template = self.env.from_string(text)
+        # what make_module() does, keeping the `_private` macros it would not export
+        context = template.new_context(vars=scope, shared=True)  # type: ignore[arg-type]
+        for _ in template.root_render_func(context):
+            pass
         found = []
         for name in names:
-            macro = getattr(module, name, None)
-            if macro is not None:
+            macro = context.vars.get(name)
+            if isinstance(macro, jinja2.runtime.Macro):
                 self.macros.setdefault(package, {})[name] = macro
                 found.append(name)
         return found
@@ -319,6 +338,12 @@ class Renderer:
         tried = ", ".join(str(p) for p in search)
         raise RenderError(f"adapter.dispatch found no {macro_name!r} macro in {tried}")
 
+    def _columns_of(self, relation: str) -> list[Any] | None:
+        declared = (self.spec.get("columns") or {}).get(relation)
+        if declared is None:
+            return None
+        return [column(name, data_type) for name, data_type in declared]
+
     # the context -----------------------------------------------------------------------------
     def _context(self) -> dict[str, Any]:
         target = Namespace("target", self.spec.get("target") or {})
@@ -354,7 +379,12 @@ class Renderer:
             scopes = (self.scoped_vars.get(package), self.vars, self.package_vars.get(package))
             for values in scopes:
                 if isinstance(values, dict) and name in values:
-                    return copy.deepcopy(values[name])
+                    value = values[name]
+                    if isinstance(value, str) and ("{{" in value or "{%" in value):
+                        # dbt renders a var's text in the calling model's context
+                        # (Fivetran packages keep `{{ source('x', 'y') }}` in vars)
+                        return self.env.from_string(value).render()
+                    return copy.deepcopy(value)
             if default is not _MISSING:
                 return default
             raise RenderError(f"var({name!r}) has no value in dbt_project.yml and no default")
@@ -372,6 +402,14 @@ class Renderer:
         def raise_error(message: Any = "", *args: Any) -> Any:
             raise RenderError(f"the project raised: {' '.join(str(message).split())[:200]}")
 
+        # `builtins.ref.config`: the little of dbt's runtime config projects read (versions)
+        versions = self.spec.get("versions") or {}
+        runtime = Namespace("config", {
+            "project_name": self.root,
+            "dependencies": {name: Namespace(name, {"project_name": name, "version": version})
+                             for name, version in versions.items()},
+        })  # fmt: skip
+        ref = _WithConfig(ref, runtime)
         builtins = Namespace("builtins", {"ref": ref, "source": source})
         context: dict[str, Any] = {
             "run_started_at": datetime.datetime.fromisoformat(self.spec["run_started_at"]),
@@ -391,13 +429,19 @@ class Renderer:
                 "flags", {"FULL_REFRESH": False, "STORE_FAILURES": False, "WHICH": "compile"}
             ),
             "target": target,
-            "adapter": Adapter(self.dialect, self.dispatch),
-            "api": Namespace("api", {"Relation": Namespace("Relation", {"create": Relation})}),
+            "adapter": Adapter(self.dialect, self.dispatch, self._columns_of, _needs_warehouse),
+            "api": Namespace(
+                "api",
+                {
+                    "Relation": Namespace("Relation", {"create": Relation}),
+                    "Column": Namespace("Column", column_api(self.dialect)),
+                },
+            ),
             "exceptions": dbt_exceptions(raise_error),
             "graph": {"nodes": {}, "sources": {}, "macros": {}, "exposures": {}},
             "selected_resources": [],
             "invocation_args_dict": {},
-            "run_query": lambda *a, **k: None,
+            "run_query": lambda *a, **k: _needs_warehouse("run_query"),
             "load_result": lambda *a, **k: None,
             "store_result": lambda *a, **k: "",
             "log": lambda *a, **k: "",
@@ -463,6 +507,8 @@ class Renderer:
             sql, error = None, f"rendered SQL is over {MAX_RENDERED:,} characters"
         if sql is not None and state.unknown:
             sql = None
+        if sql is not None and state.warehouse:
+            sql, error = None, "needs the warehouse: " + ", ".join(sorted(state.warehouse))
         return {
             "sql": None if sql is None else sql.strip() + "\n",
             "error": error,
@@ -472,6 +518,17 @@ class Renderer:
             "config": _jsonable(state.config),
             "unknown": sorted(state.unknown),
         }
+
+
+class _WithConfig:
+    """A function with dbt's `.config` attribute (`ref.config`)."""
+
+    def __init__(self, function: Callable[..., Any], config: Namespace) -> None:
+        self._function = function
+        self.config = config
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function(*args, **kwargs)
 
 
 class _Missing:

@@ -406,8 +406,8 @@ class DbtFolder:
                     path, f"not rendered ({problem}); its raw template is kept",
                     line=result.get("line"),
                 )  # fmt: skip
-        config = {**config, **model_config}
         tags = _as_list(config.get("tags")) + _as_list(model_config.get("tags"))
+        config = {**config, **model_config}
         disabled = _as_bool(config.get("enabled", True)) is False
         upstream: list[str] = []
         unresolved: list[str] = []

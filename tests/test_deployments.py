@@ -64,6 +64,7 @@ def test_on_demand_form_requires_what_a_job_needs() -> None:
     assert shapes[0]["properties"]["select"]["minItems"] == 1
     assert shapes[1]["properties"]["object_ids"]["minItems"] == 1
     assert shapes[2]["properties"]["all"]["const"] is True
+    assert shapes[2]["properties"]["all"]["default"] is True  # the UI fills it in
     options = definitions["JobOptions"]
     assert "`" not in options["description"]
     assert options["properties"]["max_cost_usd"] == {

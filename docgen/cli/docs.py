@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
+from sqlalchemy.engine import Connection
 
 from docgen.cli._common import engine, err, out
 from docgen.db import documentation
@@ -163,6 +166,14 @@ def _reviewer(by: str | None) -> str:
     return name
 
 
+def _review(object_ref: str, org: str | None, act: Callable[[Connection, Any], Any]) -> None:
+    """Resolve OBJECT, apply one review action in a transaction, report it."""
+    with transaction(engine()) as conn:
+        result = act(conn, resolve_object(conn, object_ref, org))
+    err.print(result.message, markup=False)
+    sys.stdout.write(f"{result.doc.id}\n")
+
+
 @app.command()
 def approve(
     object_ref: str = OBJECT,
@@ -175,11 +186,12 @@ def approve(
     is approved (from a proposal: copied into a new current version)."""
     from docgen import review
 
-    with transaction(engine()) as conn:
-        obj = resolve_object(conn, object_ref, org)
-        result = review.approve(conn, obj, by=_reviewer(by), layer=layer, version=version)
-    err.print(result.message, markup=False)
-    sys.stdout.write(f"{result.doc.id}\n")
+    reviewer = _reviewer(by)
+    _review(
+        object_ref,
+        org,
+        lambda conn, obj: review.approve(conn, obj, by=reviewer, layer=layer, version=version),
+    )
 
 
 @app.command()
@@ -194,13 +206,14 @@ def reject(
     """Reject what awaits review (a proposal stays out of the catalog), with a reason."""
     from docgen import review
 
-    with transaction(engine()) as conn:
-        obj = resolve_object(conn, object_ref, org)
-        result = review.reject(
-            conn, obj, by=_reviewer(by), reason=reason, layer=layer, version=version
-        )
-    err.print(result.message, markup=False)
-    sys.stdout.write(f"{result.doc.id}\n")
+    reviewer = _reviewer(by)
+    _review(
+        object_ref,
+        org,
+        lambda conn, obj: review.reject(
+            conn, obj, by=reviewer, reason=reason, layer=layer, version=version
+        ),
+    )
 
 
 @app.command()

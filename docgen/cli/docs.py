@@ -42,7 +42,14 @@ def history(object_ref: str = OBJECT, org: str | None = ORG, as_json: bool = AS_
     rows = [version_facts(v) for v in versions]
     if as_json:
         data = [
-            {**f.__dict__, "id": str(v.id), "status": v.generation_status}
+            {
+                **f.__dict__,
+                "id": str(v.id),
+                "status": v.generation_status,
+                "review_state": v.review_state,
+                "reviewed_by": v.reviewed_by,
+                "edited_layers": v.edited_layers,
+            }
             for f, v in zip(rows, versions, strict=True)
         ]
         out.print_json(json.dumps({"object_id": str(obj.id), "name": obj.name, "versions": data}))
@@ -53,7 +60,7 @@ def history(object_ref: str = OBJECT, org: str | None = ORG, as_json: bool = AS_
         sys.stdout.write(
             f"{'*' if f.is_current else ' '} v{f.version}  {f.generated_at}  {v.generation_status}"
             f"  {f.model}  prompt {f.prompt_version}  complexity {f.complexity}"
-            f"  {f.tokens} tokens  {f.cost}{failed}\n"
+            f"  {f.tokens} tokens  {f.cost}  {v.review_state}{failed}\n"
         )
 
 

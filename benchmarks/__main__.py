@@ -389,6 +389,96 @@ def scenario_memory(bench: Bench) -> dict[str, Any]:
     }
 
 
+def scenario_unreachable_endpoint(bench: Bench) -> dict[str, Any]:
+    """Issue 14: a 17-object job whose endpoint refuses connections stops within seconds
+    (target < 15 s from the flow's start), naming the URL; once the endpoint is back the same
+    job runs again to the end."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    run = bench.run_job(
+        "server-pg", objects=17, concurrency=4, base_url=down, resume_with_fake=True
+    )
+    first = run["runs"][0]
+    return {
+        "objects": 17,
+        "stopped_after_seconds": first["run_seconds"],
+        "status": first["status"],
+        "failed_objects": first["failed"],
+        "error": (first["error_log"] or [{}])[-1].get("error"),
+        "names_the_url": down in str(first["error_log"]),
+        "resumed": run["resumed"],
+    }
+
+
+def scenario_local_model(bench: Bench) -> dict[str, Any]:
+    """Issue 15: a single-slot local server writing 8 tokens/s (llama.cpp-like), the
+    organization at max_concurrent_requests=1; the job runs 2 objects at a time. Reported:
+    seconds per object and tokens the server computed for requests docgen had abandoned,
+    with the default timeout and with a 30 s one (timeouts, then a wait for the drain)."""
+    behaviour = json.dumps({"slots": 1, "tokens_per_second": 8})
+    figures: dict[str, Any] = {}
+    for label, timeout in (("default_timeout", None), ("timeout_30s", "30")):
+        saved = os.environ.get("DOCGEN_LLM_REQUEST_TIMEOUT")
+        if timeout:
+            os.environ["DOCGEN_LLM_REQUEST_TIMEOUT"] = timeout
+        try:
+            run = bench.run_job(
+                "server-pg",
+                objects=2,
+                concurrency=2,
+                max_concurrent_requests=1,
+                behaviour=behaviour,
+                max_retries=2,
+                grounding_stats=True,
+            )
+        finally:
+            if saved is None:
+                os.environ.pop("DOCGEN_LLM_REQUEST_TIMEOUT", None)
+            else:
+                os.environ["DOCGEN_LLM_REQUEST_TIMEOUT"] = saved
+        first = run["runs"][0]
+        figures[label] = {
+            "seconds_per_object": round(first["run_seconds"] / 2, 1),
+            "status": first["status"],
+            "failed_objects": first["failed"],
+            "llm_requests": first["llm_requests"],
+            "abandoned_requests": first["abandoned_requests"],
+            "abandoned_tokens": first["abandoned_tokens"],
+            "completion_tokens": first["completion_tokens"],
+            "grounding": run.get("grounding", [{}])[0],
+        }
+    return {"tokens_per_second": 8, "slots": 1, **figures}
+
+
+def scenario_grounding(bench: Bench) -> dict[str, Any]:
+    """Grounding per job on the example project: a server that answers well, one that
+    cites code the objects do not have, and one that copies the prompt's examples."""
+    figures: dict[str, Any] = {}
+    for label, behaviour in (
+        ("grounded_answers", {}),
+        ("invented_code", {"invented_code": True}),
+        ("copied_examples", {"copy_examples": True}),
+    ):
+        run = bench.run_job(
+            "server-pg",
+            example=True,
+            concurrency=4,
+            behaviour=json.dumps(behaviour) if behaviour else None,
+            grounding_stats=True,
+        )
+        first = run["runs"][0]
+        figures[label] = {
+            "objects": run["objects"],
+            "status": first["status"],
+            "failed_objects": first["failed"],
+            **run["grounding"][0],
+        }
+    return figures
+
+
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "overhead": scenario_overhead,
     "concurrency_speedup": scenario_concurrency_speedup,
@@ -397,6 +487,9 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "tokens": scenario_tokens,
     "incremental": scenario_incremental,
     "memory": scenario_memory,
+    "unreachable_endpoint": scenario_unreachable_endpoint,
+    "local_model": scenario_local_model,
+    "grounding": scenario_grounding,
 }
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from docgen.db.documentation import Documentation
 from docgen.db.objects import DataObject
@@ -68,22 +67,21 @@ def column_rows(obj: DataObject, doc: Documentation | None) -> list[ColumnRow]:
 # --- the offline analyser's notes ----------------------------------------------------------
 
 
-def _expression(projection: str) -> str:
-    """`SUM(amount) AS total` -> `SUM(amount)`."""
-    return projection.rsplit(" AS ", 1)[0] if " AS " in projection else projection
+def _quoted(expression: str, limit: int = 160) -> str:
+    text = " ".join(expression.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def offline_notes(
     columns: list[str],
     human: dict[str, str],
-    derived: dict[str, str],
-    cases: dict[str, str],
+    derived: dict[str, str | None],
+    cases: dict[str, str | None],
     aggregates: set[str],
-    readable: Any,
 ) -> list[dict[str, str]]:
     """Notes the offline analyser can stand behind: the human description when there is
-    one, else what the code visibly does with the column (`readable` turns a SQL
-    expression into rough English)."""
+    one, else what the code visibly does with the column, quoting the expression verbatim
+    (`derived` and `cases` map an output to its expression as written, or None)."""
     notes = []
     for name in columns[:MAX_COLUMN_NOTES]:
         if name == "*":
@@ -91,11 +89,16 @@ def offline_notes(
         if human.get(name):
             text = human[name]
         elif name in cases:
-            text = f"Set by conditional rules: {readable(_expression(cases[name]))}"
+            quote = cases[name]
+            text = (
+                f"Set by conditional rules in the code: {_quoted(quote)}"
+                if quote
+                else ("Set by conditional rules in the code")
+            )
         elif name in derived:
-            expression = _expression(derived[name])
+            quote = derived[name]
             how = "Aggregated" if name in aggregates else "Calculated"
-            text = f"{how} as {readable(expression)}" if expression else f"{how} in the code"
+            text = f"{how} in the code as {_quoted(quote)}" if quote else f"{how} in the code"
         else:
             text = "Taken as it is from the data this model reads"
         text = " ".join(text.split())

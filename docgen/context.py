@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from docgen.db import documentation
-from docgen.db.objects import DataObject, get_object, get_objects
+from docgen.db.objects import Column, DataObject, get_object, get_objects
 from docgen.db.policies import PrivacySettings, prompt_policies
 from docgen.privacy import mask_code
 from docgen.style import HouseStyle
@@ -32,6 +32,12 @@ class RelatedObject:
     object_type: str
     #: the current executive summary, or the human description, or None
     summary: str | None = None
+    #: upstream only: its declared columns and the code it runs (the offline analyser resolves
+    #: `select *` over them)
+    columns: tuple[Column, ...] = ()
+    code: str = ""
+    language: str = "sql"
+    dialect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,10 @@ def load_contexts(conn: Connection, object_ids: list[UUID]) -> dict[UUID, Object
                 u.name,
                 u.object_type,
                 (docs[u.id].executive_summary if u.id in docs else None) or u.description,
+                tuple(u.columns),
+                u.effective_code,
+                u.language,
+                u.dialect,
             )
             for u in sorted(related, key=lambda o: (o.name, o.unique_key))
         )

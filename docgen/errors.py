@@ -20,7 +20,14 @@
      │    ├── QuotaExceeded        429 insufficient_quota: no credit left; never retried
      │    ├── RateLimited          429; carries `retry_after` seconds when the server sent one
      │    ├── ProviderUnavailable  5xx, timeouts, connection errors; retried
-     │    ├── InvalidLLMResponse   broken or schema-violating JSON, finish_reason=length; retried
+     │    │    └── ProviderDown     the endpoint refused connections several times in a row:
+     │    │                         the provider is down, not the object; stops the job
+     │    ├── StructuredOutputsRefused  the endpoint rejects response_format json_schema
+     │    │                         (400/422/500 naming it); the provider switches to json_object
+     │    ├── InvalidLLMResponse   broken or schema-violating JSON, finish_reason=length or a
+     │    │    │                   runaway answer past the token cap; retried with a repair turn
+     │    │    └── NotGrounded      the answer cites code or names the object does not have, or
+     │    │                         copies the prompt's reference examples
      │    └── ContentFiltered      finish_reason=content_filter; not retried
      ├── DocumentationGenerationError  a critical layer (summary, narrative) failed, so the
      │                             object gets no new documentation version
@@ -132,6 +139,26 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class ProviderDown(ProviderUnavailable):
+    """The endpoint refused or dropped connections several times in a row: the provider is
+    down, not the object. Fails the job at once (naming the URL); the job can run again."""
+
+    retryable = False
+    fails_job = True
+
+
+class StructuredOutputsRefused(ProviderError):
+    """The endpoint rejected `response_format` json_schema (400, 422 or 500 naming it).
+
+    The provider catches this itself, switches to json_object with validation and asks again;
+    it only escapes when json_object is refused too.
+    """
+
+    retryable = False
+    #: the server's words ("HTTP 500: 1 validation error: | response_format...")
+    reason: str = ""
+
+
 class InvalidLLMResponse(ProviderError):
     """The answer was not valid JSON, broke the layer's schema, or was cut off (length).
 
@@ -145,6 +172,11 @@ class InvalidLLMResponse(ProviderError):
     ) -> None:
         super().__init__(message, layer=layer, usage=usage)
         self.raw = raw[:2000]
+
+
+class NotGrounded(InvalidLLMResponse):
+    """The answer cites code the object does not contain, names columns or tables it does
+    not have, or copies the prompt's reference examples (docgen.grounding)."""
 
 
 class ContentFiltered(ProviderError):

@@ -17,6 +17,7 @@ the flows call `generate_layer`, `assemble` and `store_documentation` one by one
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from docgen.errors import DocumentationGenerationError, PermissionDenied, Provid
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
 from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
-from docgen.providers.base import LayerRequest, LayerResult, Provider
+from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
 from docgen.providers.offline import OfflineProvider
 from docgen.providers.openai_compat import OpenAICompatibleProvider
 from docgen.ratelimit import RateLimiter
@@ -210,7 +211,7 @@ class DocumentationGenerationService:
             return
         with transaction(self.engine) as conn:
             self.settings = orgs.get_llm_settings(conn, self.organization_id)
-        self._provider = build_provider(self.settings)
+        self._provider = build_provider(self.settings, engine=self.engine)
 
     @property
     def provider(self) -> Provider:
@@ -242,17 +243,29 @@ class DocumentationGenerationService:
     def input_hash(self, ctx: ObjectContext) -> str:
         return context_hash(ctx, self.provider.model)
 
-    def layer_request(self, ctx: ObjectContext, layer: LayerName) -> LayerRequest:
+    def cache_scope(self) -> str:
+        """Who a cached layer result belongs to: this organization and its provider
+        (kind, base URL, model). Results cached under one scope are never read under
+        another, so two organizations with the same code never share an answer."""
+        return cache_scope(self.organization_id, self.provider)
+
+    def layer_request(
+        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+    ) -> LayerRequest:
         return LayerRequest(
             layer=layer,
             context=ctx,
             messages=build_messages(ctx, layer),
             cache_key=self.input_hash(ctx),
+            repair=repair,
         )
 
-    def generate_layer(self, ctx: ObjectContext, layer: LayerName) -> LayerResult:
-        """One try at one layer (raises a ProviderError subclass on failure)."""
-        request = self.layer_request(ctx, layer)
+    def generate_layer(
+        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+    ) -> LayerResult:
+        """One try at one layer (raises a ProviderError subclass on failure); `repair`
+        shows the model its last rejected answer and what was wrong with it."""
+        request = self.layer_request(ctx, layer, repair)
         limiter = self.rate_limiter
         if limiter is not None and limiter.enabled and self.provider.name != "offline":
             limiter.acquire(request_tokens(request))
@@ -363,6 +376,14 @@ class DocumentationGenerationService:
         return stored
 
 
+def cache_scope(organization_id: UUID, provider: Provider) -> str:
+    """`<organization id>-<sha256 of provider kind, base URL and model>`."""
+    identity = "\x00".join(
+        (provider.name, str(getattr(provider, "base_url", None) or ""), provider.model)
+    )
+    return f"{organization_id}-{hashlib.sha256(identity.encode()).hexdigest()}"
+
+
 @lru_cache(maxsize=1)
 def _schema_tokens() -> int:
     # the response_format object (name, strict, schema), as the server reads it
@@ -389,16 +410,35 @@ def check_critical(
         )
 
 
-def build_provider(settings: orgs.OrgLLMSettings, llm: LLMSettings | None = None) -> Provider:
-    """The organization's provider; decrypts the API key (raises APIKeyError if none)."""
+def build_provider(
+    settings: orgs.OrgLLMSettings,
+    llm: LLMSettings | None = None,
+    *,
+    engine: Engine | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Provider:
+    """The organization's provider; decrypts the API key (raises APIKeyError if none).
+
+    With `engine`, an endpoint that refuses structured outputs is remembered in the
+    organization's settings (json_object from then on)."""
     llm = llm or LLMSettings()
     if settings.provider == "offline":
         return OfflineProvider()
     api_key = orgs.decrypt_api_key(settings, crypto.load_master_key())
+    remember = None
+    if engine is not None:
+
+        def remember(reason: str) -> None:
+            with transaction(engine) as conn:
+                orgs.remember_structured_outputs_refused(conn, settings.organization_id, reason)
+
     return OpenAICompatibleProvider(
         api_key=api_key,
         model=settings.model or llm.default_model,
         base_url=settings.base_url,
         structured_outputs=settings.structured_outputs,
         timeout=llm.request_timeout,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        on_structured_outputs_refused=remember,
+        notify=notify,
     )

@@ -12,7 +12,6 @@ from uuid import UUID
 import anyio
 from prefect import flow
 from prefect.states import Failed, State
-from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel
 
@@ -23,12 +22,13 @@ from docgen.db.engine import transaction
 from docgen.errors import ProviderError
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LayerName
 from docgen.pricing import Usage
+from docgen.render.data import object_lineage
 from docgen.service import LayerOutcome
 from flows.hooks import release_claim
 from flows.runtime import JobRuntime, runtime_for
 from flows.secrets import load_secret_blocks
 from tasks.artifacts import apublish_object_artifact
-from tasks.layers import LAYER_TASKS, LEDGER, ledger_key
+from tasks.layers import LEDGER, layer_task, ledger_key
 from tasks.storage import record_failed, run_db, store_documentation
 
 
@@ -118,7 +118,8 @@ async def _document(runtime: JobRuntime, object_id: UUID) -> ObjectResult:
     )
     if stored is None:  # another runner took the object over: nothing was stored
         return ObjectResult(object_id=object_id, status="not_claimed")
-    await apublish_object_artifact(ctx.object, stored)
+    lineage = await run_db(_lineage, runtime, ctx.object)
+    await apublish_object_artifact(ctx.object, stored, lineage)
     return ObjectResult(
         object_id=object_id,
         status="documented",
@@ -188,10 +189,11 @@ async def _layer(
 ) -> LayerOutcome:
     """Run one layer task and turn its final state into an outcome (never raises)."""
     options = runtime.options
-    task = LAYER_TASKS[layer].with_options(
+    task = layer_task(
+        layer,
         retries=options.max_retries,
-        retry_delay_seconds=exponential_backoff(backoff_factor=runtime.retry_backoff_seconds),
-        refresh_cache=options.regenerate_all or None,
+        backoff_seconds=runtime.retry_backoff_seconds,
+        refresh_cache=options.regenerate_all,
     )
     started = time.perf_counter()
     # quote(): Prefect would otherwise walk the whole context and service looking for futures
@@ -231,6 +233,11 @@ def _claim(runtime: JobRuntime, object_id: UUID) -> bool:
 def _release(runtime: JobRuntime, object_id: UUID) -> None:
     with transaction(runtime.engine) as conn:
         jobs_repo.release_object(conn, runtime.job_id, object_id, runtime.runner)
+
+
+def _lineage(runtime: JobRuntime, obj: Any) -> Any:
+    with transaction(runtime.engine) as conn:
+        return object_lineage(conn, obj)
 
 
 def _up_to_date(runtime: JobRuntime, object_id: UUID, input_hash: str) -> bool:

@@ -69,7 +69,7 @@ def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> Jo
         job = jobs_repo.get_job(conn, job_id)
         settings = orgs.get_llm_settings(conn, job.organization_id)
     options = job_options(job)
-    provider = build_provider(settings)
+    provider = build_provider(settings, engine=engine)
     service = DocumentationGenerationService(
         engine,
         job.organization_id,

@@ -71,8 +71,12 @@ def test_offline_analyser_writes_true_notes(engine: Engine, org: OrgFixture) -> 
     notes = generated_notes(stored)
     assert list(notes) == [c["name"] for c in COLUMNS]
     assert notes["order_id"] == "The order, as the shop numbers it."  # the human's words
-    assert notes["total_amount"] == "Aggregated as SUM(amount)."
-    assert notes["order_size"].startswith("Set by conditional rules: CASE WHEN SUM(amount)")
+    assert notes["total_amount"] == "Aggregated in the code as sum(amount)."
+    assert notes["order_size"] == (
+        "Set by conditional rules in the code: case when sum(amount) > 100 then 'large'"
+        " else 'small' end."
+    )
+    assert notes["customer_id"] == "Taken as it is from the data this model reads."
     rows = {r.name: r for r in column_rows(obj, stored)}
     assert rows["order_id"].human and rows["order_id"].description == rows["order_id"].human
     assert rows["customer_id"].human is None and rows["customer_id"].generated

@@ -1,7 +1,9 @@
 """The `docgen` command line (typer + rich). One module per command group.
 
 Errors: a DocgenError prints `docgen: error: <one line>` on stderr and exits non-zero;
-usage errors do the same with exit code 2. No tracebacks for expected failures.
+usage errors do the same with exit code 2. No tracebacks for expected failures. Commands that
+run a job exit with `_common.ExitCode` (0 completed, 1 failed, 3 completed with failed
+objects, 4 paused, 5 cancelled).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import typer
 from typer.exceptions import TyperException
 
 from docgen.cli import db, demo, docs, export, ingest, jobs, org, serve
+from docgen.cli._common import EXIT_CODES_HELP
 from docgen.errors import DocgenError
 
 app = typer.Typer(
@@ -29,10 +32,10 @@ app.add_typer(docs.app, name="docs")
 app.add_typer(ingest.objects_app, name="objects")
 app.command("ingest")(ingest.ingest_command)
 app.command("export")(export.export_command)
-app.command("run")(jobs.run_command)
+app.command("run", epilog=EXIT_CODES_HELP)(jobs.run_command)
 app.command("estimate")(jobs.estimate_command)
 app.command("serve")(serve.serve_command)
-app.command("demo")(demo.demo_command)
+app.command("demo", epilog=EXIT_CODES_HELP)(demo.demo_command)
 
 
 @app.callback()
@@ -54,7 +57,8 @@ def _fail(message: str, code: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="docgen", standalone_mode=False)
+        # standalone_mode=False hands back the code of a `typer.Exit` instead of exiting
+        code = command.main(args=argv, prog_name="docgen", standalone_mode=False)
     except DocgenError as exc:
         _fail(str(exc), exc.exit_code)
     except typer.Exit as exc:
@@ -72,3 +76,4 @@ def main(argv: list[str] | None = None) -> None:
         _fail(message, code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -66,7 +66,7 @@ def demo_command(
     err.print(f"job {job.id}: {job.total_objects} objects with the offline provider")
 
     prepare_prefect(verbose)
-    from docgen.cli.jobs import print_job_summary
+    from docgen.cli.jobs import print_job_summary, report_outcome
     from flows.orchestrator import DocumentationJobOrchestrator
 
     done = DocumentationJobOrchestrator(organization.id, eng).process_job(job.id)
@@ -82,5 +82,4 @@ def demo_command(
         soft_wrap=True,
     )
     sys.stdout.write(f"{written[0]}\n")
-    if done.status != "completed":
-        raise typer.Exit(1)
+    raise typer.Exit(report_outcome(done))

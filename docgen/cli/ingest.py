@@ -8,8 +8,9 @@ from enum import StrEnum
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from docgen.cli._common import engine, err, out
+from docgen.cli._common import engine, err, out, printable
 from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.db.objects import list_objects
@@ -72,7 +73,7 @@ def ingest_command(
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         return
     for warning in report.warnings[:SHOWN_WARNINGS]:
-        err.print(f"[yellow]warning[/yellow] {warning}", markup=True, highlight=False)
+        err.print(Text.assemble(("warning", "yellow"), " ", printable(str(warning))))
     if len(report.warnings) > SHOWN_WARNINGS:
         err.print(
             f"... and {len(report.warnings) - SHOWN_WARNINGS} more warnings (--json lists all)"

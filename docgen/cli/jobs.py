@@ -12,14 +12,19 @@ from uuid import UUID
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from docgen.cli._common import (
+    EXIT_CODES_HELP,
+    ExitCode,
     engine,
     err,
+    job_exit_code,
     out,
     parse_uuid,
     prepare_prefect,
     print_created,
+    printable,
 )
 from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
@@ -138,23 +143,22 @@ def _create(
         concurrent_layers=concurrent_layers,
     )
     selection = selection_from(objects, select, all_)
-    with transaction(engine()) as conn:
-        organization = orgs.get_organization(conn, org)
+    organization = require_ready_provider(org, user)
     return create_job(engine(), organization.id, selection, options, triggered_by_user_id=user)
 
 
-@app.command("run")
+@app.command("run", epilog=EXIT_CODES_HELP)
 def run(
     job_id: str = typer.Argument(..., help="Job id."),
     as_json: bool = AS_JSON,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
-    """Run (or continue) a job in this process, with a progress bar; exits when it is
-    completed, failed, cancelled or paused (non-zero for failed)."""
+    """Run (or continue) a job in this process, with a progress bar; returns when it is
+    completed, failed, cancelled or paused."""
     _run_and_report(parse_uuid(job_id, "job id"), as_json, verbose)
 
 
-@app.command("resume")
+@app.command("resume", epilog=EXIT_CODES_HELP)
 def resume(
     job_id: str = typer.Argument(..., help="Job id."),
     as_json: bool = AS_JSON,
@@ -234,6 +238,9 @@ def print_job_summary(job: jobs_repo.Job) -> None:
     )
     if job.estimated_completion_time and job.status == "processing":
         out.print(f"  ETA       {job.estimated_completion_time:%Y-%m-%d %H:%M:%S %Z}")
+    if job.layers_failed:
+        layers = ", ".join(f"{name} {count}" for name, count in sorted(job.layers_failed.items()))
+        out.print(f"  layers    {sum(job.layers_failed.values())} failed ({layers})")
     if job.error_log:
         last = job.error_log[-1]
         out.print(
@@ -241,12 +248,26 @@ def print_job_summary(job: jobs_repo.Job) -> None:
         )
 
 
+def require_ready_provider(org: str | UUID, user: str | None = None) -> orgs.Organization:
+    """The organization, once `user` (when given) is one of its admins and its provider can
+    run a job (a one-line error with the fix otherwise), checked before anything is created
+    or Prefect starts."""
+    with transaction(engine()) as conn:
+        organization = orgs.get_organization(conn, org)
+        if user is not None:
+            orgs.require_admin(conn, organization, orgs.get_user(conn, user))
+        settings = orgs.get_llm_settings(conn, organization.id)
+    orgs.check_provider_ready(organization, settings)
+    return organization
+
+
 def _run_and_report(job_id: UUID, as_json: bool, verbose: bool) -> None:
+    with transaction(engine()) as conn:
+        job = jobs_repo.get_job(conn, job_id)
+    require_ready_provider(job.organization_id)
     prepare_prefect(verbose)
     from flows.orchestrator import DocumentationJobOrchestrator
 
-    with transaction(engine()) as conn:
-        job = jobs_repo.get_job(conn, job_id)
     orchestrator = DocumentationJobOrchestrator(job.organization_id, engine())
     done = threading.Event()
     watcher = threading.Thread(target=_watch, args=(job_id, done), daemon=True)
@@ -260,15 +281,34 @@ def _run_and_report(job_id: UUID, as_json: bool, verbose: bool) -> None:
         sys.stdout.write(_job_json(job) + "\n")
     else:
         print_job_summary(job)
-    if job.status == "failed":
+    raise typer.Exit(report_outcome(job))
+
+
+def report_outcome(job: jobs_repo.Job) -> int:
+    """One line on stderr for a job that did not fully succeed; returns the exit code."""
+    code = job_exit_code(job)
+    if code is ExitCode.FAILED:
         errors = [e for e in job.error_log if e.get("status") == "failed"]
         detail = (errors[-1].get("error") if errors else None) or "see `docgen jobs status`"
-        raise typer.Exit(_fail_line(f"job {job.id} failed: {detail}"))
+        _stderr_line(f"docgen: error: job {job.id} failed: {detail}")
+    elif code is ExitCode.OBJECTS_FAILED:
+        _stderr_line(
+            f"docgen: job {job.id} completed, but {job.failed_objects} of {job.total_objects}"
+            f" objects failed (exit {int(code)}); `docgen jobs status {job.id}` shows why"
+        )
+    elif code is ExitCode.PAUSED:
+        _stderr_line(
+            f"docgen: job {job.id} paused at {job.processed_objects}/{job.total_objects}"
+            f" (exit {int(code)}); `docgen jobs resume {job.id}` continues it"
+        )
+    elif code is ExitCode.CANCELLED:
+        _stderr_line(f"docgen: job {job.id} cancelled (exit {int(code)})")
+    return int(code)
 
 
-def _fail_line(message: str) -> int:
-    sys.stderr.write(f"docgen: error: {message.splitlines()[0]}\n")
-    return 1
+def _stderr_line(message: str) -> None:
+    sys.stderr.write(printable(message.splitlines()[0] if message else "") + "\n")
+    sys.stderr.flush()
 
 
 def _watch(job_id: UUID, done: threading.Event) -> None:
@@ -388,6 +428,7 @@ def estimate_command(
         "completion tokens",
         "USD",
         title=f"Estimate with {model}",
+        caption=f"{total_tokens:,} tokens in total",
     )
     for e in estimates:
         table.add_row(
@@ -397,7 +438,13 @@ def estimate_command(
             f"{e.completion_tokens:,}",
             f"{e.cost_usd:.4f}",
         )
+    bold = "bold"
+    table.add_section()
     table.add_row(
-        "[bold]total", "", "", f"[bold]{total_tokens:,} tokens", f"[bold]{total_cost:.4f}"
+        Text("total", style=bold),
+        Text(f"{sum(e.prompt_tokens for e in estimates):,}", style=bold),
+        Text(f"{sum(e.cached_tokens for e in estimates):,}", style=bold),
+        Text(f"{sum(e.completion_tokens for e in estimates):,}", style=bold),
+        Text(f"{total_cost:.4f}", style=bold),
     )
     out.print(table)

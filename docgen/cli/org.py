@@ -1,8 +1,12 @@
-"""`docgen org create | add-user | set-provider | set-key | show | list | privacy | style`."""
+"""`docgen org create | add-user | users | set-provider | set-key | show | list | verify-key`,
+`docgen org privacy | style`."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import sys
+from decimal import Decimal
 from pathlib import Path
 
 import typer
@@ -10,6 +14,7 @@ import typer
 from docgen.cli._common import engine, err, out, print_created, read_secret_from_stdin
 from docgen.db import orgs
 from docgen.db.engine import transaction
+from docgen.errors import InvalidInput
 
 app = typer.Typer(help="Organizations, their users and their LLM provider.", no_args_is_help=True)
 
@@ -19,6 +24,14 @@ def create(name: str = typer.Argument(..., help="Organization name (unique).")) 
     """Create an organization; prints its id."""
     with transaction(engine()) as conn:
         organization = orgs.create_organization(conn, name)
+        settings = orgs.get_llm_settings(conn, organization.id)
+    quoted = shlex.quote(organization.name)
+    err.print(
+        f"{organization.name} uses provider {settings.provider} (model {settings.model}) and"
+        " has no API key yet. Next: store one with"
+        f' `echo "$OPENAI_API_KEY" | docgen org set-key {quoted}`, or document without an LLM'
+        f" with `docgen org set-provider {quoted} offline` (the offline analyser)"
+    )
     print_created(f"organization {organization.name}", organization.id)
 
 
@@ -51,6 +64,20 @@ def set_provider(
     ),
 ) -> None:
     """Choose the organization's LLM provider and its settings."""
+    if provider == "offline":
+        given = [
+            flag
+            for flag, value in (
+                ("--base-url", base_url),
+                ("--model", model),
+                ("--rpm", rpm),
+                ("--tpm", tpm),
+                ("--structured-outputs/--json-object", structured_outputs),
+            )
+            if value is not None
+        ]
+        if given:
+            raise InvalidInput(f"{', '.join(given)} only apply to provider openai, not offline")
     with transaction(engine()) as conn:
         organization = orgs.get_organization(conn, org)
         settings = orgs.set_provider(
@@ -63,7 +90,18 @@ def set_provider(
             tokens_per_minute=tpm,
             structured_outputs=structured_outputs,
         )
-    err.print(f"{organization.name}: provider {settings.provider}, model {settings.model}")
+    if settings.provider == "offline":
+        err.print(
+            f"{organization.name}: provider offline (the offline analyser: no API key, no network)"
+        )
+    else:
+        where = f" at {settings.base_url}" if settings.base_url else ""
+        key = (
+            ""
+            if settings.has_api_key
+            else f"; next: `docgen org set-key {shlex.quote(organization.name)}`"
+        )
+        err.print(f"{organization.name}: provider openai{where}, model {settings.model}{key}")
 
 
 @app.command("set-key")
@@ -97,10 +135,14 @@ def show(
         "name": organization.name,
         "provider": settings.provider,
         "base_url": settings.base_url,
-        "model": settings.model,
+        "model": None if settings.provider == "offline" else settings.model,
         "requests_per_minute": settings.requests_per_minute,
         "tokens_per_minute": settings.tokens_per_minute,
         "structured_outputs": settings.structured_outputs,
+        "structured_outputs_refused": settings.structured_outputs_refused,
+        "max_concurrent_requests": settings.max_concurrent_requests,
+        "input_price_per_million": _price(settings.input_price_per_million),
+        "output_price_per_million": _price(settings.output_price_per_million),
         "api_key_set": settings.has_api_key,
         "privacy_masking": privacy.enabled,
         "privacy_max_literal": privacy.max_literal,
@@ -120,17 +162,68 @@ def list_() -> None:
             out.print(f"{organization.id}  {organization.name}")
 
 
-@app.command("verify-key")
-def verify_key(org: str = typer.Argument(..., help="Organization name or id.")) -> None:
-    """Check that the stored API key decrypts with the current master key (prints no key)."""
-    from docgen.crypto import load_master_key
-
-    master_key = load_master_key()
+@app.command("users")
+def users(
+    org: str = typer.Argument(..., help="Organization name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List an organization's users: id, email and role (system users are marked)."""
     with transaction(engine()) as conn:
         organization = orgs.get_organization(conn, org)
+        members = orgs.list_members(conn, organization.id)
+    if as_json:
+        sys.stdout.write(json.dumps([m.model_dump(mode="json") for m in members], indent=2) + "\n")
+        return
+    if not members:
+        err.print(
+            f"{organization.name} has no users; add one with docgen org add-user", markup=False
+        )
+    for member in members:
+        system = "  (system)" if member.is_system else ""
+        out.print(f"{member.id}  {member.role:<6}  {member.email}{system}", markup=False)
+
+
+@app.command("verify-key")
+def verify_key(
+    org: str = typer.Argument(..., help="Organization name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+) -> None:
+    """Check the organization's provider with real, cheap requests: the key decrypts, the
+    endpoint answers, the key is accepted, the model exists, structured outputs work.
+
+    Makes two requests (the model list and a completion of at most 16 tokens). An endpoint
+    that refuses structured outputs is switched to json_object, as a job would do."""
+    from docgen.errors import ProviderError
+    from docgen.providers.openai_compat import Check, OpenAICompatibleProvider
+    from docgen.service import build_provider
+
+    db = engine()
+    with transaction(db) as conn:
+        organization = orgs.get_organization(conn, org)
         settings = orgs.get_llm_settings(conn, organization.id)
-    orgs.decrypt_api_key(settings, master_key)
-    err.print(f"the API key of {organization.name} decrypts with the current master key")
+    # decrypts (KeyDecryptionError here); the checks below say what a refusal changed
+    provider = build_provider(settings, engine=db, notify=lambda message: None)
+    if not isinstance(provider, OpenAICompatibleProvider):
+        checks = [Check("provider", True, "offline analyser: no endpoint, no key needed")]
+    else:
+        checks = [Check("API key", True, "decrypts with the current master key")]
+        try:
+            checks += provider.verify()
+        finally:
+            provider.close()
+    if as_json:
+        out.print_json(json.dumps([c.__dict__ for c in checks]))
+    else:
+        marks = {True: "ok  ", False: "FAIL", None: "warn"}
+        for check in checks:
+            out.print(f"{marks[check.ok]}  {check.name}: {check.detail}", markup=False)
+    failed = [c for c in checks if c.ok is False]
+    if failed:
+        raise ProviderError(f"{organization.name}: {failed[0].name}: {failed[0].detail}")
+
+
+def _price(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.normalize())
 
 
 @app.command()

@@ -172,6 +172,27 @@ def _proposal_versions(conn: Connection, object_ids: list[UUID]) -> dict[UUID, i
     return {r.object_id: r.version for r in rows}
 
 
+def object_lineage(conn: Connection, obj: DataObject) -> tuple[list[Link], list[Link]]:
+    """One object's upstream and downstream neighbours (same organization, downstream ones
+    not removed), sorted by name, without pages to link to (for a Prefect artifact)."""
+    upstream = objects.get_objects(conn, list(dict.fromkeys(obj.upstream_object_ids)))
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, name, object_type FROM metadata.objects"
+            " WHERE organization_id = :o AND upstream_object_ids @> ARRAY[CAST(:i AS uuid)]"
+            " AND removed_at IS NULL AND id <> :i"
+        ),
+        {"o": obj.organization_id, "i": obj.id},
+    )
+    ups = [
+        Link(o.id, o.name, o.object_type, None)
+        for o in upstream.values()
+        if o.organization_id == obj.organization_id
+    ]
+    downs = [Link(r.id, r.name, r.object_type, None) for r in rows]
+    return sorted(ups, key=lambda lk: lk.name), sorted(downs, key=lambda lk: lk.name)
+
+
 def _parse_uuid(ref: str) -> UUID | None:
     try:
         return UUID(ref.strip())

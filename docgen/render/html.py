@@ -30,7 +30,7 @@ from docgen.columns import column_rows
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
 from docgen.render.files import prepare_out_dir, write_text
-from docgen.render.lineage import object_lineage, project_lineage
+from docgen.render.lineage import Graph, lineage_graph, object_lineage, project_lineage
 
 _ASSETS = resources.files("docgen.render") / "templates"
 
@@ -124,7 +124,9 @@ def render_index(catalog: Catalog, env: Environment | None = None) -> str:
     )
 
 
-def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None = None) -> str:
+def render_object_page(
+    entry: Entry, catalog: Catalog, env: Environment | None = None, graph: Graph | None = None
+) -> str:
     env = env or _environment()
     static = _static()
     return env.get_template("object.html").render(
@@ -133,7 +135,7 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
         obj=entry.obj,
         doc=entry.doc,
         facts=version_facts(entry.doc) if entry.doc else None,
-        lineage=object_lineage(catalog, entry),
+        lineage=object_lineage(catalog, entry, graph=graph),
         columns=column_rows(entry.obj, entry.doc),
         css=Markup(static.css),
         csp=static.csp(with_script=False),
@@ -160,8 +162,9 @@ def write_html(catalog: Catalog, out_dir: Path) -> list[Path]:
     env = _environment()
     written = [write_text(out / "index.html", render_index(catalog, env))]
     written.append(write_text(out / "lineage.html", render_lineage_page(catalog, env)))
+    graph = lineage_graph(catalog)  # once: every page draws its neighbourhood from it
     written += [
-        write_text(out / f"{entry.slug}.html", render_object_page(entry, catalog, env))
+        write_text(out / f"{entry.slug}.html", render_object_page(entry, catalog, env, graph))
         for entry in catalog.entries
     ]
     return written

@@ -60,8 +60,16 @@ def history(object_ref: str = OBJECT, org: str | None = ORG, as_json: bool = AS_
         sys.stdout.write(
             f"{'*' if f.is_current else ' '} v{f.version}  {f.generated_at}  {v.generation_status}"
             f"  {f.model}  prompt {f.prompt_version}  complexity {f.complexity}"
-            f"  {f.tokens} tokens  {f.cost}  {v.review_state}{failed}\n"
+            f"  {f.tokens} tokens  {f.cost}  {v.review_state}{failed}{_masked(v)}\n"
         )
+
+
+def _masked(doc: Documentation) -> str:
+    """What privacy masking hid from the LLM for this version ('' when nothing)."""
+    masked = doc.generation_metadata.get("privacy_masked") or {}
+    if not isinstance(masked, dict) or not masked:
+        return ""
+    return "  masked: " + ", ".join(f"{kind} {count}" for kind, count in sorted(masked.items()))
 
 
 def _pick(versions: list[Documentation], v1: int | None, v2: int | None) -> tuple[int, int]:

@@ -467,6 +467,7 @@ def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
     """
     from docgen.db.documentation import current_for_objects
     from docgen.prompts import context_hash
+    from docgen.review import latest_hashes
 
     with transaction(engine) as conn:
         pending = [o.object_id for o in jobs_repo.job_objects(conn, job_id, status="pending")]
@@ -474,11 +475,12 @@ def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
             return 0
         contexts = load_contexts(conn, pending)
         current = current_for_objects(conn, pending)
+        made_from = latest_hashes(conn, pending)  # current versions and pending proposals
     fresh = {
         object_id
         for object_id in pending
         if object_id in current
-        and current[object_id].input_hash == context_hash(contexts[object_id], model)
+        and context_hash(contexts[object_id], model) in made_from.get(object_id, set())
     }
     # an object whose upstream is still to be documented in this job may get new inputs
     # (that upstream's new summary): leave it to its own turn

@@ -135,6 +135,8 @@ class GeneratedDocumentation:
     pricing_warning: str | None = None
     #: what privacy masking replaced in the code the layers read, by kind (issue 19)
     privacy_masked: dict[str, int] = field(default_factory=dict)
+    #: the code the layers read (kept with the version, for code diffs between versions)
+    source_code: str | None = None
 
     @property
     def usage(self) -> Usage:
@@ -356,6 +358,7 @@ class DocumentationGenerationService:
             duration_ms=duration_ms,
             pricing_warning=warning,
             privacy_masked=ctx.masked_counts,
+            source_code=obj.effective_code,
         )
 
     def store_documentation(
@@ -366,9 +369,11 @@ class DocumentationGenerationService:
         job_id: UUID | None = None,
         conn: Connection | None = None,
     ) -> documentation.Documentation:
-        """A new current version plus one log row per layer, in one transaction; when the
+        """A new current version plus one log row per layer, in one transaction. When the
         result equals the current version (same input, model, layers and complexity), no
-        new version: the current one is returned and the logs point at it."""
+        new version: the current one is returned and the logs point at it. When the
+        current version holds layers a person edited or approved, the new version is stored
+        beside it as a proposal instead (docgen.review)."""
         if conn is None:
             with transaction(self.engine) as own:
                 return self.store_documentation(object_id, generated, job_id=job_id, conn=own)
@@ -391,6 +396,8 @@ class DocumentationGenerationService:
             generation_metadata=generated.metadata(),
             job_id=job_id,
             input_hash=generated.input_hash,
+            protect=True,
+            review={"source_code": generated.source_code},
         )
         insert_layer_logs(
             conn,

@@ -31,7 +31,7 @@ from docgen.db.documentation import Documentation
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
 from docgen.render.files import open_export_dir
-from docgen.render.lineage import object_lineage, project_lineage
+from docgen.render.lineage import Graph, lineage_graph, object_lineage, project_lineage
 
 _ASSETS = resources.files("docgen.render") / "templates"
 
@@ -136,7 +136,9 @@ def render_index(catalog: Catalog, env: Environment | None = None) -> str:
     )
 
 
-def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None = None) -> str:
+def render_object_page(
+    entry: Entry, catalog: Catalog, env: Environment | None = None, graph: Graph | None = None
+) -> str:
     env = env or _environment()
     static = _static()
     return env.get_template("object.html").render(
@@ -145,7 +147,7 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
         obj=entry.obj,
         doc=entry.doc,
         facts=version_facts(entry.doc) if entry.doc else None,
-        lineage=object_lineage(catalog, entry),
+        lineage=object_lineage(catalog, entry, graph=graph),
         columns=column_rows(entry.obj, entry.doc),
         css=Markup(static.css),
         csp=static.csp(with_script=False),
@@ -175,6 +177,7 @@ def write_html(catalog: Catalog, out_dir: Path, *, force: bool = False) -> list[
     env = _environment()
     out.write("index.html", render_index(catalog, env))
     out.write("lineage.html", render_lineage_page(catalog, env))
+    graph = lineage_graph(catalog)  # once: every page draws its neighbourhood from it
     for entry in catalog.entries:
-        out.write(f"{entry.slug}.html", render_object_page(entry, catalog, env))
+        out.write(f"{entry.slug}.html", render_object_page(entry, catalog, env, graph))
     return out.finish()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
 import sys
 import time
@@ -362,6 +361,6 @@ def test_the_server_refuses_bad_parameters_before_a_run_exists(
         assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     accepted_runs = flow_runs(deployment_id("ingest/on-demand"))
     assert len(accepted_runs) == 3
-    assert re.search("hunter2", all_parameters()) is None
+    assert secret not in all_parameters()
     for run in accepted_runs:  # no worker is to pick them up later in the session
         client_call(lambda c, run_id=run.id: c.delete_flow_run(run_id))

@@ -112,6 +112,8 @@ def test_approve_reject_and_edit(cli, engine: Engine, org: OrgFixture, tmp_path:
     current = versions(engine, obj.id)[-1]
     assert (current.review_state, current.reviewed_by) == ("approved", "lead@example.com")
     assert current.reviewed_at is not None
+    shown = cli("docs", "show", "fct_orders", *args)
+    assert "- Review: Approved by lead" in shown.stdout and "Edited by a person" in shown.stdout
 
     listed = cli("docs", "pending", *args, "--drafts", "--json")
     assert json.loads(listed.stdout)["pending"] == []  # approved: nothing awaits review

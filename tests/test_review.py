@@ -132,6 +132,8 @@ def test_export_shows_state_and_approved_only(
     assert cli("export", "--org", org.name, "--format", "html", "--out", str(site)).returncode == 0
     assert "Approved by eva on " in (site / "fct_orders.html").read_text()
     assert "Draft: not reviewed yet" in (site / "dim_customers.html").read_text()
+    index = (site / "index.html").read_text()
+    assert index.count('class="badge approved"') == 1 and 'title="Approved by eva"' in index
 
     only = tmp_path / "approved"
     result = cli(

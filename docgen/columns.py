@@ -2,7 +2,8 @@
 
 They travel in the impact-analysis layer (`ImpactAnalysis.columns`, nullable so older
 versions stay valid): the LLM writes them in the existing sixth call, the offline analyser
-from the human descriptions it was given and the expressions it can read. Readers (viewer,
+from the human descriptions it was given and the expressions it can read
+(docgen.providers.offline.column_notes). Readers (viewer,
 Markdown, dbt YAML write-back) go through `column_rows()`, which puts a human description
 first and marks generated text as such.
 
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 
 from docgen.db.documentation import Documentation
 from docgen.db.objects import DataObject
-from docgen.layers import MAX_COLUMN_NOTES
 
 
 @dataclass(frozen=True)
@@ -62,45 +62,3 @@ def column_rows(obj: DataObject, doc: Documentation | None) -> list[ColumnRow]:
         ]
     code = obj.effective_code
     return [ColumnRow(n, None, None, d) for n, d in notes.items() if _mentioned(n, code)]
-
-
-# --- the offline analyser's notes ----------------------------------------------------------
-
-
-def _quoted(expression: str, limit: int = 160) -> str:
-    text = " ".join(expression.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def offline_notes(
-    columns: list[str],
-    human: dict[str, str],
-    derived: dict[str, str | None],
-    cases: dict[str, str | None],
-    aggregates: set[str],
-) -> list[dict[str, str]]:
-    """Notes the offline analyser can stand behind: the human description when there is
-    one, else what the code visibly does with the column, quoting the expression verbatim
-    (`derived` and `cases` map an output to its expression as written, or None)."""
-    notes = []
-    for name in columns[:MAX_COLUMN_NOTES]:
-        if name == "*":
-            continue
-        if human.get(name):
-            text = human[name]
-        elif name in cases:
-            quote = cases[name]
-            text = (
-                f"Set by conditional rules in the code: {_quoted(quote)}"
-                if quote
-                else ("Set by conditional rules in the code")
-            )
-        elif name in derived:
-            quote = derived[name]
-            how = "Aggregated" if name in aggregates else "Calculated"
-            text = f"{how} in the code as {_quoted(quote)}" if quote else f"{how} in the code"
-        else:
-            text = "Taken as it is from the data this model reads"
-        text = " ".join(text.split())
-        notes.append({"name": name, "description": text if text.endswith(".") else text + "."})
-    return notes

@@ -6,7 +6,6 @@ OBJECT is an object id, or its name (or unique key) together with --org.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,15 +14,16 @@ from typing import Any
 import typer
 from sqlalchemy.engine import Connection
 
-from docgen.cli._common import engine, err, out
+from docgen.cli._common import engine, err, print_json, printable
 from docgen.db import documentation
 from docgen.db.documentation import Documentation
 from docgen.db.engine import transaction
 from docgen.errors import InvalidInput, NotFound
-from docgen.render.data import resolve_object, version_facts
+from docgen.render.data import Link, object_lineage, resolve_object, version_facts
 
 app = typer.Typer(
-    help="Documentation versions of one object: history, diff, rollback.", no_args_is_help=True
+    help="Documentation versions of one object: history, show, diff, rollback.",
+    no_args_is_help=True,
 )
 
 OBJECT = typer.Argument(..., help="Object id, or its name with --org.")
@@ -52,7 +52,7 @@ def history(object_ref: str = OBJECT, org: str | None = ORG, as_json: bool = AS_
             }
             for f, v in zip(rows, versions, strict=True)
         ]
-        out.print_json(json.dumps({"object_id": str(obj.id), "name": obj.name, "versions": data}))
+        print_json({"object_id": str(obj.id), "name": obj.name, "versions": data})
         return
     err.print(f"{obj.name} ({obj.unique_key})", markup=False)
     for f, v in zip(rows, versions, strict=True):
@@ -111,9 +111,9 @@ def diff(
         new = documentation.get_version(conn, obj.id, new_number)
     result = diff_versions(old, new)
     if as_json:
-        out.print_json(json.dumps({"object_id": str(obj.id), "name": obj.name, **result.as_json()}))
+        print_json({"object_id": str(obj.id), "name": obj.name, **result.as_json()})
         return
-    sys.stdout.write(f"{obj.name}\n{result.render()}")
+    sys.stdout.write(f"{printable(obj.name)}\n{result.render()}")
 
 
 @app.command()
@@ -137,8 +137,10 @@ def show(
     object_ref: str = OBJECT,
     version: int | None = typer.Option(None, "--version", help="A version (default: current)."),
     org: str | None = ORG,
+    as_json: bool = AS_JSON,
 ) -> None:
-    """Print one version of an object's documentation as Markdown."""
+    """Print one version of an object's documentation as Markdown (--json: the stored
+    version with its lineage)."""
     from docgen.render.markdown import render_object_markdown
 
     with transaction(engine()) as conn:
@@ -148,9 +150,27 @@ def show(
             if version is not None
             else documentation.current(conn, obj.id)
         )
+        upstream, downstream = object_lineage(conn, obj)
     if doc is None:
         raise NotFound(f"object {obj.name} has no documentation yet")
-    sys.stdout.write(render_object_markdown(obj, doc, links=False))
+    if as_json:
+
+        def links(found: list[Link]) -> list[dict[str, str]]:
+            return [{"id": str(k.object_id), "name": k.name, "type": k.object_type} for k in found]
+
+        print_json(
+            {
+                "object_id": str(obj.id),
+                "name": obj.name,
+                "documentation": doc.model_dump(mode="json"),
+                "upstream": links(upstream),
+                "downstream": links(downstream),
+            }
+        )
+        return
+    sys.stdout.write(
+        render_object_markdown(obj, doc, upstream=upstream, downstream=downstream, links=False)
+    )
 
 
 # --- review (docgen/review.py) ----------------------------------------------------------------
@@ -324,7 +344,7 @@ def pending(
         for i in items
     ]
     if as_json:
-        out.print_json(json.dumps({"organization": organization.name, "pending": rows}))
+        print_json({"organization": organization.name, "pending": rows})
         return
     if not rows:
         err.print(f"nothing awaits review in {organization.name}", markup=False)

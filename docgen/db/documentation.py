@@ -188,6 +188,40 @@ def insert_version(
     return get(conn, row.id)
 
 
+def unchanged_current(
+    conn: Connection,
+    object_id: UUID,
+    *,
+    layers: dict[str, Any],
+    complexity_score: int | None,
+    generated_by_model: str | None,
+    input_hash: str | None,
+) -> Documentation | None:
+    """The current version if a new one would say exactly the same: made from the same input
+    (hash), by the same model, with equal layers and complexity. Storing it again would only
+    add a version `docs diff` shows as unchanged."""
+    found = current(conn, object_id)
+    if (
+        found is None
+        or found.generation_status != "completed"
+        or input_hash is None
+        or (found.input_hash, found.generated_by_model, found.complexity_score)
+        != (input_hash, generated_by_model, complexity_score)
+    ):
+        return None
+    for column in LAYER_COLUMNS:
+        new = layers.get(column)
+        if new is None and column in (
+            "transformation_cards",
+            "code_explanations",
+            "business_rules",
+        ):
+            new = []
+        if json.loads(json.dumps(new)) != getattr(found, column):
+            return None
+    return found
+
+
 def get(conn: Connection, documentation_id: UUID) -> Documentation:
     row = conn.execute(sa.text(f"{_SELECT} WHERE id = :i"), {"i": documentation_id}).first()
     if row is None:

@@ -27,9 +27,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from docgen.columns import column_rows
+from docgen.db.documentation import Documentation
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
-from docgen.render.files import prepare_out_dir, write_text
+from docgen.render.files import open_export_dir
 from docgen.render.lineage import Graph, lineage_graph, object_lineage, project_lineage
 
 _ASSETS = resources.files("docgen.render") / "templates"
@@ -107,6 +108,16 @@ def _search_record(entry: Entry) -> dict[str, Any]:
     }
 
 
+def written_by(docs: list[Documentation | None]) -> str:
+    """Who wrote the descriptions, for the footer: an AI model, the offline analyser, or both."""
+    offline = {(d.generated_by_model or "").startswith("offline") for d in docs if d is not None}
+    if offline == {True}:
+        return "by docgen's offline analyser (no AI model)"
+    if offline == {True, False}:
+        return "by an AI model or by docgen's offline analyser"
+    return "by an AI model"
+
+
 def render_index(catalog: Catalog, env: Environment | None = None) -> str:
     env = env or _environment()
     static = _static()
@@ -122,6 +133,7 @@ def render_index(catalog: Catalog, env: Environment | None = None) -> str:
         js=Markup(static.js),
         csp=static.csp(with_script=True),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([e.doc for e in catalog.entries]),
     )
 
 
@@ -141,6 +153,7 @@ def render_object_page(
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([entry.doc]),
     )
 
 
@@ -154,18 +167,18 @@ def render_lineage_page(catalog: Catalog, env: Environment | None = None) -> str
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([e.doc for e in catalog.entries]),
     )
 
 
-def write_html(catalog: Catalog, out_dir: Path) -> list[Path]:
-    """Write index.html and one page per object into `out_dir`; returns the files written."""
-    out = prepare_out_dir(out_dir)
+def write_html(catalog: Catalog, out_dir: Path, *, force: bool = False) -> list[Path]:
+    """Write index.html and one page per object into `out_dir`; returns the files written.
+    Folder rules (previous exports, --force, stale pages): docgen.render.files."""
+    out = open_export_dir(out_dir, "html", force=force)
     env = _environment()
-    written = [write_text(out / "index.html", render_index(catalog, env))]
-    written.append(write_text(out / "lineage.html", render_lineage_page(catalog, env)))
+    out.write("index.html", render_index(catalog, env))
+    out.write("lineage.html", render_lineage_page(catalog, env))
     graph = lineage_graph(catalog)  # once: every page draws its neighbourhood from it
-    written += [
-        write_text(out / f"{entry.slug}.html", render_object_page(entry, catalog, env, graph))
-        for entry in catalog.entries
-    ]
-    return written
+    for entry in catalog.entries:
+        out.write(f"{entry.slug}.html", render_object_page(entry, catalog, env, graph))
+    return out.finish()

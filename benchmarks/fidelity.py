@@ -16,6 +16,7 @@ wrote against the code, independently of how the writer works:
   predicate's columns and values, a CASE's output column, a join's table, the grouping
   columns) (target >= 95% each);
 * quotes (codeBlock, codeReference) found verbatim in the code (whitespace and case aside);
+* findings of docgen.grounding's check (the one every stored layer passes) (target 0);
 * distinct executive summaries / objects (target >= 95%).
 
 Projects: the example project, a synthetic project (benchmarks.synthetic_dbt) and public
@@ -45,6 +46,7 @@ from sqlglot import exp
 from benchmarks.synthetic_dbt import generate_project
 from docgen.context import ObjectContext, RelatedObject
 from docgen.db.objects import DataObject
+from docgen.grounding import check_layer
 from docgen.layers import LAYER_NAMES, LAYERS
 from docgen.providers.offline.spans import Source, normalise, parse
 from docgen.providers.offline.writer import Writer
@@ -390,6 +392,12 @@ def measure(label: str, path: Path) -> dict[str, Any]:
             print(f"  failed {ctx.object.name}: {type(exc).__name__}: {exc}"[:300])
             continue
         tally["objects"] += 1
+        for name in LAYER_NAMES:  # the check every stored layer goes through
+            findings = check_layer(name, layers[name], ctx)
+            tally["grounding_findings"] += len(findings)
+            if findings and tally["grounding_examples"] < 3:
+                tally["grounding_examples"] += 1
+                print(f"  grounding {ctx.object.name} {name}: {findings[0].problem}"[:200])
         summaries.append(layers["executive_summary"])
         check(ctx, layers, tally)
         pages.update(
@@ -405,6 +413,7 @@ def measure(label: str, path: Path) -> dict[str, Any]:
         "passthrough_with_logic": tally["passthrough_with_logic"],
         "self_references": tally["self_references"],
         "placeholder_leaks": tally["placeholder_leaks"],
+        "grounding_findings": tally["grounding_findings"],
         "quotes_verbatim_share": _share(tally["quotes_verbatim"], tally["quotes"]),
         "distinct_summaries_share": _share(len(set(summaries)), len(summaries)),
         # template phrases: sentences that appear in more than a quarter of the objects
@@ -464,17 +473,19 @@ def write(projects: dict[str, dict[str, Any]], skipped: list[str]) -> None:
         "against the object's code (whitespace and case aside).",
         "",
         "| project | objects (models) | sentences naming an absent column/table | pass-through "
-        "claims on models with logic | self-references | placeholder leaks | WHERE | CASE "
+        "claims on models with logic | self-references | placeholder leaks | docgen.grounding "
+        "findings | WHERE | CASE "
         "| JOIN | GROUP BY | quotes verbatim | distinct summaries | sentences on > 1/4 of "
         "pages | failures | s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, f in projects.items():
         shares = [f"{_cell(f[f'{k}_reflected_share'])}% of {f[f'{k}_constructs']}" for k in _KINDS]
         lines.append(
             f"| {label} | {f['objects']} ({f['models']}) | {f['unknown_name_sentences']} of "
             f"{f['sentences']} | {f['passthrough_with_logic']} | {f['self_references']} | "
-            f"{f['placeholder_leaks']} | {' | '.join(shares)} | "
+            f"{f['placeholder_leaks']} | {f.get('grounding_findings', '-')} | "
+            f"{' | '.join(shares)} | "
             f"{_cell(f['quotes_verbatim_share'])}% | {_cell(f['distinct_summaries_share'])}% | "
             f"{f['sentences_on_over_quarter_of_pages']} | {f['failures']} | {f['seconds']} |"
         )

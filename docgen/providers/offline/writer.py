@@ -10,6 +10,7 @@ from a system, or a file in the project), from their YAML.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from docgen.context import ObjectContext
@@ -42,6 +43,16 @@ _PYTHON_TITLES = {
     "clean": "Handle missing values",
 }
 _RULE_KINDS = ["filter", "case", "grain", "distinct"]
+#: text fields whose names docgen.grounding checks, per list layer
+_NAMED_FIELDS = {
+    "transformation_cards": ("title", "input", "logic", "output", "whyItMatters"),
+    "business_rules": ("rule", "impact"),
+}
+_SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
+_URL = re.compile(r"https?://\S+")
+_QUOTED = re.compile(r"`([A-Za-z_][\w.]*)`")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EXPLANATION_KINDS = ["join", "group", "aggregate", "window", "derived"]
 
 
@@ -62,6 +73,7 @@ class Writer:
             else "model"
         )
         self._upstream_outputs: dict[str, list[str]] = {}
+        self._names: set[str] | None = None
         #: the code read and quoted: the compiled SQL when it holds anything, else the source
         self.code: str = (
             obj.compiled_code if obj.compiled_code and obj.compiled_code.strip() else obj.code
@@ -520,7 +532,7 @@ class Writer:
         }
 
     def layer(self, layer: LayerName) -> Any:
-        builders = {
+        builders: dict[str, Callable[[], Any]] = {
             "executive_summary": self.executive_summary,
             "business_narrative": self.narrative,
             "transformation_cards": self.cards,
@@ -528,7 +540,34 @@ class Writer:
             "business_rules": self.rules,
             "impact_analysis": self.impact,
         }
-        return builders[layer]()
+        value = builders[layer]()
+        fields = _NAMED_FIELDS.get(layer)
+        if fields:
+            value = [{k: self._plain(v) if k in fields else v for k, v in i.items()} for i in value]
+        return value
+
+    def _plain(self, text: str) -> str:
+        """Names neither the code nor the neighbours have (an upstream column reached through
+        `select *`, a name inside a YAML description) are written as words, so that every
+        name a card or a rule gives is one docgen.grounding finds."""
+        if self._names is None:
+            obj = self.obj
+            names = {w.lower() for code in (obj.code, self.code) for w in _WORD.findall(code)}
+            for name in [obj.name, *(c.name for c in obj.columns)] + [
+                r.name for r in (*self.ctx.upstream, *self.ctx.downstream)
+            ]:
+                names.add(name.lower())
+                names.update(part.lower() for part in name.split("."))
+            self._names = names
+        known = self._names
+
+        def word(match: re.Match[str]) -> str:
+            name = match.group(1) if match.group(0).startswith("`") else match.group(0)
+            return name if name.lower() in known else name.replace("_", " ")
+
+        # links in YAML descriptions: their text stays, the address (full of names) goes
+        text = _URL.sub("(link)", _LINK.sub(r"\1", text))
+        return _SNAKE.sub(word, _QUOTED.sub(word, text))
 
 
 def _find_rename(code: str, original: str, new: str) -> str | None:

@@ -367,7 +367,9 @@ def check(ctx: ObjectContext, layers: dict[str, Any], tally: Counter[str]) -> No
         for quote, ident in items:
             tally[f"{kind}_total"] += 1
             inside = quote is not None and any(normalise(quote) in q for q in reflected_in)
-            named = bool(ident) and all(w in item_words or w in item_prose for w in ident if w)
+            named = bool(ident) and all(
+                w in item_words or " ".join(w.split()) in item_prose for w in ident if w
+            )
             if inside or named:
                 tally[f"{kind}_reflected"] += 1
             elif tally[f"{kind}_missed_examples"] < 4:

@@ -49,6 +49,7 @@ _NAMED_FIELDS = {
     "business_rules": ("rule", "impact"),
 }
 _SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+_DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\b")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
 _URL = re.compile(r"https?://\S+")
 _QUOTED = re.compile(r"`([A-Za-z_][\w.]*)`")
@@ -567,6 +568,12 @@ class Writer:
 
         # links in YAML descriptions: their text stays, the address (full of names) goes
         text = _URL.sub("(link)", _LINK.sub(r"\1", text))
+        text = _DOTTED.sub(
+            lambda m: (
+                m.group(0) if m.group(0).lower() in known else re.sub(r"[_.]", " ", m.group(0))
+            ),
+            text,
+        )
         return _SNAKE.sub(word, _QUOTED.sub(word, text))
 
 

@@ -86,8 +86,15 @@ class Step:
 
     @property
     def has_logic(self) -> bool:
-        """Does this step change rows (filter, join, group, dedupe, union)?"""
-        return bool(self.filters or self.joins or self.group_by or self.distinct or self.union)
+        """Does this step change rows (filter, join, group, aggregate, dedupe, union)?"""
+        return bool(
+            self.filters
+            or self.joins
+            or self.group_by
+            or self.aggregates  # without GROUP BY, they turn all rows into one
+            or self.distinct
+            or self.union
+        )
 
 
 @dataclass

@@ -145,6 +145,9 @@ class Writer:
                 verb = "holds" if len(kept) == 1 else "hold"
                 phrases.append(f"adds what {join_words(kept, 3)} {verb} where a match exists")
         final = self.facts.final
+        if final.aggregates and not final.group_by and not final.group_quote:
+            figures = [a.output for a in final.aggregates]
+            phrases.append(f"turns all its rows into one row of {join_words(figures, 3)}")
         if final.group_by:
             figures = [a.output for a in final.aggregates]
             what = f"adds up {join_words(figures, 3)}" if figures else "combines rows"

@@ -48,7 +48,7 @@ def cards(w: Writer) -> list[dict[str, Any]]:
                     "title": f"{len(middle)} intermediate steps",
                     "input": middle[0]["input"],
                     "logic": sentence(
-                        "; ".join(f"{c['title']}: {c['logic'].rstrip('.')}" for c in middle)[:1500]
+                        _cut("; ".join(f"{c['title']}: {c['logic'].rstrip('.')}" for c in middle))
                     ),
                     "output": middle[-1]["output"],
                     "whyItMatters": "They prepare the rows the last steps combine.",
@@ -194,3 +194,8 @@ def publish_card(w: Writer) -> dict[str, Any]:
             else f"No model in the project reads {w.name}"
         ),
     }
+
+
+def _cut(text: str, limit: int = 1500) -> str:
+    """At most `limit` characters, cut between words (a cut name would be a wrong one)."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0].rstrip(",;") + " ..."

@@ -41,6 +41,7 @@ from docgen.errors import DocumentationGenerationError, PermissionDenied, Provid
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
 from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
+from docgen.providers.azure import AzureOpenAIProvider
 from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
 from docgen.providers.offline import OfflineProvider
 from docgen.providers.openai_compat import OpenAICompatibleProvider
@@ -425,6 +426,19 @@ def build_provider(
             with transaction(engine) as conn:
                 orgs.remember_structured_outputs_refused(conn, settings.organization_id, reason)
 
+    if settings.provider == "azure":
+        return AzureOpenAIProvider(
+            api_key=api_key,
+            endpoint=settings.base_url or "",
+            deployment=settings.azure_deployment or "",
+            api_version=settings.azure_api_version or "",
+            model=settings.model or llm.default_model,
+            structured_outputs=settings.structured_outputs,
+            timeout=llm.request_timeout,
+            max_concurrent_requests=settings.max_concurrent_requests,
+            on_structured_outputs_refused=remember,
+            notify=notify,
+        )
     return OpenAICompatibleProvider(
         api_key=api_key,
         model=settings.model or llm.default_model,

@@ -90,6 +90,11 @@ class Fault:
     def content_filter(cls) -> Fault:
         return cls("content_filter")
 
+    @classmethod
+    def azure_content_filter(cls) -> Fault:
+        """Azure's answer to a prompt its content filter stops: 400, code content_filter."""
+        return cls("azure_content_filter", status=400)
+
 
 @dataclass
 class Behaviour:
@@ -251,6 +256,9 @@ class FakeOpenAI:
         self.rejected = 0  # requests refused by the RPM/TPM limits
         self.accepted_tokens = 0  # tokens counted against the TPM limit
         self.behaviour = Behaviour()
+        #: Azure OpenAI routes: /openai/deployments/{name}/chat/completions?api-version=...
+        #: answer for these deployment names (others: 404 DeploymentNotFound)
+        self.azure_deployments: set[str] = {"docgen-gpt4o"}
         self._slots: threading.Semaphore | None = None
         self.abandoned = 0  # answers computed for a client that had gone away
         self.abandoned_tokens = 0  # prompt + completion tokens of those answers
@@ -262,8 +270,13 @@ class FakeOpenAI:
 
     @property
     def base_url(self) -> str:
+        return f"{self.origin}/v1"
+
+    @property
+    def origin(self) -> str:
+        """http://127.0.0.1:PORT, what an Azure client takes as its endpoint."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host}:{port}"
 
     def start(self) -> FakeOpenAI:
         self._thread.start()
@@ -322,6 +335,7 @@ class FakeOpenAI:
             self._limits = _Limits()
             self.content_for = None
             self.text_for = _text
+            self.azure_deployments = {"docgen-gpt4o"}
             self.latency = 0.0
 
     def configure(
@@ -503,7 +517,7 @@ class FakeOpenAI:
                 if self.path.startswith("/_admin/stats"):
                     self._send(200, server.stats())
                     return
-                if self.path.rstrip("/").endswith("/models"):
+                if self.path.split("?", 1)[0].rstrip("/").endswith("/models"):
                     self._send(
                         200,
                         {
@@ -525,6 +539,8 @@ class FakeOpenAI:
                     server.configure(**body)
                     self._send(200, server.stats())
                     return
+                if self.path.startswith("/openai/") and not server._azure_route(self):
+                    return
                 record = Recorded(
                     body=body, headers=dict(self.headers.items()), started=time.monotonic()
                 )
@@ -541,6 +557,7 @@ class FakeOpenAI:
         key = requested_key(body)
         record.requested_key = key
         api_key = (handler.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+        api_key = api_key or (handler.headers.get("api-key") or "").strip()
         fault = self._pick_fault(body)
         record.fault = fault.kind if fault else None
         if fault is not None and fault.kind == "timeout":
@@ -559,6 +576,10 @@ class FakeOpenAI:
                     }
                 },
             )
+            return
+        if fault is not None and fault.kind == "azure_content_filter":
+            record.status = 400
+            handler._send(400, AZURE_CONTENT_FILTERED)
             return
         if fault is not None and fault.kind in ("rate_limit", "quota", "auth", "server_error"):
             record.status = self._error(handler, fault, api_key)
@@ -655,6 +676,41 @@ class FakeOpenAI:
             },
         )
 
+    def _azure_route(self, handler: Any) -> bool:
+        """Check an Azure OpenAI request the way Azure does (api-version query parameter,
+        `api-key` header, a known deployment); False once it has been answered with an
+        error."""
+        path, _, query = handler.path.partition("?")
+        if "api-version=" not in query:
+            handler._send(404, {"error": {"code": "404", "message": "Resource not found"}})
+            return False
+        if not handler.headers.get("api-key"):
+            handler._send(
+                401,
+                {
+                    "error": {
+                        "code": "401",
+                        "message": "Access denied due to missing subscription key.",
+                    }
+                },
+            )
+            return False
+        match = re.match(r"^/openai/deployments/([^/]+)/", path)
+        if match and match.group(1) not in self.azure_deployments:
+            handler._send(
+                404,
+                {
+                    "error": {
+                        "code": "DeploymentNotFound",
+                        "message": "The API deployment for this resource does not exist. If "
+                        "you created the deployment within the last 5 minutes, please wait "
+                        "a moment and try again.",
+                    }
+                },
+            )
+            return False
+        return True
+
     def _generate_slowly(
         self, handler: Any, record: Recorded, tokens: int, completion_tokens: int
     ) -> bool:
@@ -737,6 +793,20 @@ class FakeOpenAI:
             },
         )
         return status
+
+
+#: Azure's 400 for a prompt its content filter stopped
+AZURE_CONTENT_FILTERED: dict[str, Any] = {
+    "error": {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+        "content management policy.",
+        "type": None,
+        "param": "prompt",
+        "code": "content_filter",
+        "status": 400,
+        "innererror": {"code": "ResponsibleAIPolicyViolation"},
+    }
+}
 
 
 def _client_gone(handler: Any) -> bool:

@@ -39,7 +39,7 @@ from docgen.db.engine import transaction
 from docgen.db.logs import insert_layer_logs
 from docgen.errors import DocumentationGenerationError, PermissionDenied, ProviderError
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
-from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
+from docgen.pricing import BATCH_SUFFIX, PricingTable, Usage, estimate_tokens, load_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
 from docgen.providers.azure import AzureOpenAIProvider
 from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
@@ -223,6 +223,11 @@ class DocumentationGenerationService:
         if self._provider is not None:
             self._provider.close()
 
+    def use_provider(self, provider: Provider) -> None:
+        """Answer through `provider` from now on (a job in batch mode wraps the
+        organization's provider so layer requests are answered from the batch)."""
+        self._provider = provider
+
     # -- one object ----------------------------------------------------------------------
 
     def fetch_object_metadata(
@@ -317,7 +322,8 @@ class DocumentationGenerationService:
         """Outcomes + complexity + cost, in the brief's layer order."""
         ordered = {layer: outcomes[layer] for layer in LAYER_NAMES}
         models = [o.model for o in ordered.values() if o.status == "completed" and o.model]
-        model = models[0] if models else self.provider.model
+        # a batch answer's model is logged as MODEL@batch (its price); the version names MODEL
+        model = models[0].removesuffix(BATCH_SUFFIX) if models else self.provider.model
         cost = sum(
             (self.pricing.cost(o.model or model, o.usage) for o in ordered.values()), Decimal(0)
         )

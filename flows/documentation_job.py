@@ -41,6 +41,7 @@ from docgen.jobs import JobOptions
 from docgen.redact import one_line, redact
 from docgen.render.summary import job_layer_summary, job_object_summary
 from flows import hooks
+from flows.batch import run_batch_step
 from flows.document_object import ObjectResult, document_object
 from flows.forms import (
     JobOptionsForm,
@@ -331,6 +332,10 @@ async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
             runtime.service.provider.model,
         )
         logger.info("job %s: %d objects already up to date, skipped", runtime.job_id, skipped)
+    if runtime.options.mode == "batch":
+        stopped = await run_batch_step(runtime, logger)
+        if stopped:
+            return stopped
     gate = _Gate(runtime)
     progress = _Progress(runtime)
     await progress.create()

@@ -42,6 +42,7 @@ from typing import Any
 
 from docgen.layers import ENVELOPE_KEYS, LAYERS, envelope_schema
 from docgen.pricing import estimate_tokens
+from tests.fake_batches import FakeBatches
 
 CACHE_MINIMUM = 1024
 CACHE_STEP = 128
@@ -259,6 +260,9 @@ class FakeOpenAI:
         #: Azure OpenAI routes: /openai/deployments/{name}/chat/completions?api-version=...
         #: answer for these deployment names (others: 404 DeploymentNotFound)
         self.azure_deployments: set[str] = {"docgen-gpt4o"}
+        #: the Batch API (tests/fake_batches.py) and the chat completions it answered
+        self.batch_requests: list[Recorded] = []
+        self.batches = FakeBatches(self)
         self._slots: threading.Semaphore | None = None
         self.abandoned = 0  # answers computed for a client that had gone away
         self.abandoned_tokens = 0  # prompt + completion tokens of those answers
@@ -336,7 +340,9 @@ class FakeOpenAI:
             self.content_for = None
             self.text_for = _text
             self.azure_deployments = {"docgen-gpt4o"}
+            self.batch_requests.clear()
             self.latency = 0.0
+        self.batches.reset()
 
     def configure(
         self,
@@ -388,7 +394,7 @@ class FakeOpenAI:
     def reported_usage(self) -> dict[str, int]:
         """Sum of the usage this server reported (what docgen must have recorded)."""
         total = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
-        for record in self.requests:
+        for record in [*self.requests, *self.batch_requests]:
             if record.usage:
                 for key in total:
                     total[key] += record.usage.get(key, 0)
@@ -514,6 +520,10 @@ class FakeOpenAI:
                     pass
 
             def do_GET(self) -> None:  # noqa: N802
+                batch_route = FakeBatches.route(self.path)
+                if batch_route is not None:
+                    server.batches.get(self, batch_route)
+                    return
                 if self.path.startswith("/_admin/stats"):
                     self._send(200, server.stats())
                     return
@@ -530,8 +540,13 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                batch_route = FakeBatches.route(self.path)
+                if batch_route is not None:
+                    server.batches.post(self, batch_route, raw)
+                    return
                 try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
+                    body = json.loads(raw or b"{}")
                 except json.JSONDecodeError:
                     self._send(400, {"error": {"message": "invalid JSON body"}})
                     return

@@ -205,3 +205,69 @@ def test_batch_mode_refuses_the_offline_analyser(engine: Engine, org: OrgFixture
     ids = independent_objects(engine, org, 1)
     with pytest.raises(InvalidInput, match="--mode batch needs provider openai or azure"):
         create(engine, org, ids, mode="batch")
+
+
+def test_nightly_defaults_to_batch_and_asks_changed_prompts_synchronously(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    """The nightly job is a batch job; an object whose upstream is re-documented in the same
+    job has a new prompt by the time the batch answers, so it is asked synchronously."""
+    import sqlalchemy as sa
+
+    from flows.nightly import nightly_redocumentation
+    from tests.factories import make_chain, make_object
+
+    use_openai(engine, org, fake_openai)
+    chain = make_chain(engine, org, 2)  # a -> b
+    lone = make_object(engine, org, "lone_model")
+    ids = [o.id for o in [*chain, lone]]
+    run(create(engine, org, ids))
+    fake_openai.reset()
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE metadata.objects SET code = code || ' and amount < 1000000',"
+                " content_hash = 'changed' WHERE id = ANY(:i)"
+            ),
+            {"i": [chain[0].id, lone.id]},
+        )
+    (result,) = asyncio.run(nightly_redocumentation(organization=org.name))
+    assert result.stale_objects == 3 and result.status == "completed"
+    assert fake_openai.batches.created == 1 and len(fake_openai.batch_requests) == 18
+    # b's context holds a's summary, which the job renewed: b's six layers went synchronous
+    assert len(fake_openai.completions) == 6
+    assert {r.body["messages"][1]["content"] for r in fake_openai.completions} == {
+        fake_openai.completions[0].body["messages"][1]["content"]
+    }
+
+
+def test_cli_mode_batch_and_status_shows_the_batch(  # type: ignore[no-untyped-def]
+    cli,
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    import json
+
+    use_openai(engine, org, fake_openai)
+    (object_id,) = independent_objects(engine, org, 1)
+    args = ("jobs", "create", "--org", org.name, "--user", org.admin_email)
+    created = cli(*args, "--object", str(object_id), "--mode", "batch")
+    assert created.returncode == 0, created.stderr
+    job_id = UUID(created.stdout.strip().splitlines()[-1])
+    assert run(job_id).is_completed()
+    shown = cli("jobs", "status", str(job_id), "--json")
+    batch = json.loads(shown.stdout)["batch"]
+    assert batch["phase"] == "answered" and batch["batch_id"].startswith("batch_")
+    assert batch["request_counts"] == {"total": 6, "completed": 6, "failed": 0}
+    text = cli("jobs", "status", str(job_id))
+    assert f"batch     answered {batch['batch_id']}: completed, 6/6" in text.stdout
+    wrong = cli(*args, "--object", str(object_id), "--mode", "fast")
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
+    assert "mode" in wrong.stderr

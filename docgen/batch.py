@@ -34,6 +34,7 @@ from openai.types.chat import ChatCompletion
 
 from docgen.layers import LayerName
 from docgen.pricing import BATCH_SUFFIX, Usage
+from docgen.providers.azure import AzureOpenAIProvider
 from docgen.providers.base import LayerRequest, LayerResult
 from docgen.providers.openai_compat import OpenAICompatibleProvider
 
@@ -53,17 +54,27 @@ def body_digest(body: dict[str, Any]) -> str:
 
 
 def batch_line(provider: OpenAICompatibleProvider, object_id: UUID, request: LayerRequest) -> str:
-    """One JSONL line: the synchronous request for this layer, under its custom_id."""
+    """One JSONL line: the synchronous request for this layer, under its custom_id (Azure:
+    the line names the deployment as its model, and the path without /v1)."""
     body = provider.chat_request(request)
+    if isinstance(provider, AzureOpenAIProvider):
+        body["model"] = provider.deployment
     return json.dumps(
         {
             "custom_id": custom_id(object_id, request.layer),
             "method": "POST",
-            "url": BATCH_ENDPOINT,
+            "url": endpoint_for(provider),
             "body": body,
         },
         separators=(",", ":"),
     )
+
+
+def endpoint_for(provider: OpenAICompatibleProvider) -> str:
+    """The batch endpoint: OpenAI's /v1/chat/completions, Azure's /chat/completions."""
+    if isinstance(provider, AzureOpenAIProvider):
+        return "/chat/completions"
+    return BATCH_ENDPOINT
 
 
 def batch_file(lines: Iterable[str]) -> bytes:
@@ -112,7 +123,7 @@ class BatchClient:
             )
             batch = self._client.batches.create(
                 input_file_id=uploaded.id,
-                endpoint="/v1/chat/completions",
+                endpoint=endpoint_for(self.provider),  # type: ignore[arg-type]
                 completion_window="24h",
                 metadata=metadata or {},
             )
@@ -215,7 +226,9 @@ class BatchAnsweringProvider:
             if body is not None:
                 response = ChatCompletion.model_validate(body)
                 result = self.inner._result(request, response, 0, Usage())
-                return replace(result, model=f"{result.model}{BATCH_SUFFIX}")
+                # priced as the configured model at the batch price (an Azure answer names
+                # the deployment's model version, the estimate used the configured model)
+                return replace(result, model=f"{self.inner.model}{BATCH_SUFFIX}")
         return self.inner.generate(request)
 
     def close(self) -> None:

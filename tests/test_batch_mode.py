@@ -271,3 +271,22 @@ def test_cli_mode_batch_and_status_shows_the_batch(  # type: ignore[no-untyped-d
     wrong = cli(*args, "--object", str(object_id), "--mode", "fast")
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
     assert "mode" in wrong.stderr
+
+
+def test_azure_batch_job(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    from tests.test_azure_provider import use_azure
+
+    use_azure(engine, org, fake_openai)
+    ids = independent_objects(engine, org, 2)
+    job_id = create(engine, org, ids, mode="batch")
+    assert run(job_id).is_completed()
+    assert fake_openai.completions == [] and fake_openai.batches.created == 1
+    lines = fake_openai.batch_requests
+    assert len(lines) == 12 and {r.body["model"] for r in lines} == {"docgen-gpt4o"}
+    assert_exactly_once(engine, job_id, ids)

@@ -1,4 +1,9 @@
-"""A documentation job's batch: submitted once, reattached after a crash, cancelled on pause.
+"""A documentation job's batches: submitted once, reattached after a crash, cancelled on pause.
+
+A job is sent in waves: the objects whose upstream objects in the job are documented go
+into one batch; once they are documented, the next wave (their downstream objects, whose
+prompts now hold the fresh upstream summaries) goes into the next batch. A dbt project of
+depth 3 takes 3 batches; every prompt is the one the synchronous path would send.
 
 The job's row in `metadata.job_batches` (sql/081) is claimed ('submitting') in its own
 transaction before the file is uploaded, and the batch carries the job id in its metadata.
@@ -73,6 +78,15 @@ class JobBatch:
         }
 
 
+#: phases in which the row's batch is the one to use
+LIVE = ("waiting_for_batch", "answered")
+
+
+def _finish_wave(engine: Engine, job_id: UUID) -> None:
+    with transaction(engine) as conn:
+        _update(conn, job_id, phase="done")
+
+
 def supports_batch(provider: Any) -> bool:
     """OpenAI and Azure OpenAI have the Batch API; the offline analyser has nothing to batch."""
     return isinstance(provider, OpenAICompatibleProvider)
@@ -117,7 +131,7 @@ def _claim(engine: Engine, job_id: UUID, digests: dict[str, str]) -> JobBatch | 
         )
         current = get_job_batch(conn, job_id, lock=True)
         assert current is not None
-        if current.phase in ("submitting", "waiting_for_batch", "answered"):
+        if current.phase == "submitting" or current.phase in LIVE:
             return current
         previous = current.previous_batch_ids + ([current.batch_id] if current.batch_id else [])
         conn.execute(
@@ -138,9 +152,11 @@ def submit_or_reattach(
     """The job's live batch, submitting one for `object_ids` only when there is none.
     Returns the batch and whether this call submitted it."""
     current = _read_if_any(engine, job_id)
-    if current is not None and current.batch_id and current.phase != "cancelled":
-        if current.phase != "failed":
-            return current, False  # reattach: never a second batch for the same run
+    if current is not None and current.batch_id and current.phase in LIVE:
+        wanted = {str(i) for i in object_ids}
+        if any(key.split(":", 1)[0] in wanted for key in current.digests):
+            return current, False  # reattach: never a second batch for the same objects
+        _finish_wave(engine, job_id)  # its objects are documented: the next wave starts
     provider: OpenAICompatibleProvider = service.provider
     client = BatchClient(provider)
     lines: list[str] = []

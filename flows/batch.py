@@ -1,8 +1,9 @@
 """The batch step of documentation-job (a job with `mode: batch`).
 
-Steps:
-1. Submit the pending objects' layer requests as one Batch API batch, or reattach to the
-   batch this job already has (a resumed run never submits twice; docgen.batch_jobs).
+Steps, for each wave (the pending objects whose upstream objects in the job are documented,
+so every prompt holds fresh upstream summaries, as in sync mode):
+1. Submit the wave's layer requests as one Batch API batch, or reattach to the batch this
+   job already has for them (a resumed run never submits twice; docgen.batch_jobs).
 2. Wait for it: poll the provider with a doubling interval (DOCGEN_BATCH_POLL_SECONDS up to
    DOCGEN_BATCH_POLL_MAX_SECONDS), keeping the provider's status and request counts on the
    job (`docgen jobs status` shows waiting_for_batch). Between polls the flow sleeps
@@ -13,10 +14,12 @@ Steps:
    then run as in sync mode (same layer tasks, validation, storage, per-layer logs), and
    requests the batch has no good answer for (failed or expired lines, a prompt that changed
    since submission, repair retries) go to the API synchronously.
+4. Document the wave's objects, then start the next wave.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -29,37 +32,66 @@ from docgen.db.engine import transaction
 from flows.runtime import JobRuntime
 from tasks.storage import run_db
 
+#: waves at most (a DAG deeper than this finishes synchronously in the last pass)
+MAX_WAVES = 64
 
-async def run_batch_step(runtime: JobRuntime, logger: Any) -> str | None:
-    """Steps 1-3; returns why the job stops (paused, cancelled) or None to go on."""
+
+async def run_in_waves(
+    runtime: JobRuntime,
+    run_objects: Callable[[set[UUID] | None], Awaitable[str | None]],
+    logger: Any,
+) -> str | None:
+    """Steps 1-4 for each wave; `run_objects(ids)` documents those objects (None: every
+    pending object, synchronously, when the provider has no Batch API). Returns why the
+    job stopped, or None."""
+    for _ in range(MAX_WAVES):
+        stopped, wave = await run_batch_step(runtime, logger)
+        if stopped:
+            return stopped
+        if wave is None:
+            return await run_objects(None)
+        if not wave:
+            return None
+        stopped = await run_objects(wave)
+        if stopped or runtime.fatal is not None:
+            return stopped
+    return None
+
+
+async def run_batch_step(runtime: JobRuntime, logger: Any) -> tuple[str | None, set[UUID] | None]:
+    """Steps 1-3 for the next wave: why the job stops (paused, cancelled) or None, and the
+    wave's objects (empty: nothing pending; None: no Batch API, go synchronous)."""
     provider = runtime.service.provider
+    if isinstance(provider, BatchAnsweringProvider):
+        provider = provider.inner  # the previous wave's answers are spent
     if not batch_jobs.supports_batch(provider):
         logger.warning(
             "job %s: provider %s has no Batch API; documenting synchronously",
             runtime.job_id,
             provider.name,
         )
-        return None
-    pending = await run_db(_pending_ids, runtime)
-    if not pending:
-        return None
+        return None, None
+    wave = await run_db(_next_wave, runtime)
+    if not wave:
+        return None, set()
+    runtime.service.use_provider(provider)
     batch, submitted = await run_db(
-        batch_jobs.submit_or_reattach, runtime.engine, runtime.job_id, runtime.service, pending
+        batch_jobs.submit_or_reattach, runtime.engine, runtime.job_id, runtime.service, wave
     )
     logger.info(
         "job %s: %s batch %s (%d objects)",
         runtime.job_id,
         "submitted" if submitted else "reattached to",
         batch.batch_id,
-        len(pending),
+        len(wave),
     )
     stopped = await _wait(runtime, logger)
     if stopped:
-        return stopped
+        return stopped, set()
     answers = await run_db(batch_jobs.answers, runtime.engine, runtime.job_id, provider)
     logger.info("job %s: %d answers from the batch", runtime.job_id, len(answers.bodies))
     runtime.service.use_provider(BatchAnsweringProvider(provider, answers))
-    return None
+    return None, set(wave)
 
 
 async def _wait(runtime: JobRuntime, logger: Any) -> str | None:
@@ -101,9 +133,18 @@ async def _wait(runtime: JobRuntime, logger: Any) -> str | None:
         interval = min(interval * 2, settings.poll_max_seconds)
 
 
-def _pending_ids(runtime: JobRuntime) -> list[UUID]:
+def _next_wave(runtime: JobRuntime) -> list[UUID]:
+    """Pending objects none of whose upstream objects in the job is still unfinished (all
+    pending objects when a cycle leaves none ready), in job order."""
+    from docgen.db.objects import get_objects
+
     with transaction(runtime.engine) as conn:
-        return [o.object_id for o in jobs_repo.job_objects(conn, runtime.job_id, "pending")]
+        everything = jobs_repo.job_objects(conn, runtime.job_id)
+        pending = [o.object_id for o in everything if o.status == "pending"]
+        found = get_objects(conn, pending)
+    unfinished = {o.object_id for o in everything if o.status in ("pending", "processing")}
+    ready = [i for i in pending if not (set(found[i].upstream_object_ids) & unfinished)]
+    return ready or pending
 
 
 def _read_job(runtime: JobRuntime) -> jobs_repo.Job:

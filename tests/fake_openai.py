@@ -353,10 +353,13 @@ class FakeOpenAI:
         tpm: int | None = None,
         faults: list[dict[str, Any]] | None = None,
         behaviour: dict[str, Any] | None = None,
+        batch_delay: float | None = None,
     ) -> None:
         """What the /_admin/config endpoint sets (for a server in another process)."""
         if reset:
             self.reset()
+        if batch_delay is not None:
+            self.batches.delay = batch_delay
         if behaviour:
             self.behave(**behaviour)
         if latency is not None:
@@ -381,6 +384,9 @@ class FakeOpenAI:
             "usage": self.reported_usage(),
             "abandoned_requests": self.abandoned,
             "abandoned_tokens": self.abandoned_tokens,
+            "batches_created": self.batches.created,
+            "batches_cancelled": self.batches.cancelled,
+            "batch_lines_answered": len(self.batch_requests),
             "first_started": min((r.started for r in records), default=None),
             "last_finished": max((r.finished for r in records), default=None),
         }

@@ -207,15 +207,16 @@ def test_batch_mode_refuses_the_offline_analyser(engine: Engine, org: OrgFixture
         create(engine, org, ids, mode="batch")
 
 
-def test_nightly_defaults_to_batch_and_asks_changed_prompts_synchronously(
+def test_nightly_defaults_to_batch_in_waves_along_the_lineage(
     engine: Engine,
     org: OrgFixture,
     env: dict[str, str],
     fake_openai: FakeOpenAI,
     prefect_harness: None,
 ) -> None:
-    """The nightly job is a batch job; an object whose upstream is re-documented in the same
-    job has a new prompt by the time the batch answers, so it is asked synchronously."""
+    """The nightly job is a batch job. b reads a, and both changed: a (and the lone model)
+    go in the first batch, b in a second one once a's new summary is stored, so b's prompt
+    holds it - and no call is synchronous."""
     import sqlalchemy as sa
 
     from flows.nightly import nightly_redocumentation
@@ -226,6 +227,7 @@ def test_nightly_defaults_to_batch_and_asks_changed_prompts_synchronously(
     lone = make_object(engine, org, "lone_model")
     ids = [o.id for o in [*chain, lone]]
     run(create(engine, org, ids))
+    a_summary_before = _summary(engine, chain[0].id)
     fake_openai.reset()
     with transaction(engine) as conn:
         conn.execute(
@@ -237,12 +239,31 @@ def test_nightly_defaults_to_batch_and_asks_changed_prompts_synchronously(
         )
     (result,) = asyncio.run(nightly_redocumentation(organization=org.name))
     assert result.stale_objects == 3 and result.status == "completed"
-    assert fake_openai.batches.created == 1 and len(fake_openai.batch_requests) == 18
-    # b's context holds a's summary, which the job renewed: b's six layers went synchronous
-    assert len(fake_openai.completions) == 6
-    assert {r.body["messages"][1]["content"] for r in fake_openai.completions} == {
-        fake_openai.completions[0].body["messages"][1]["content"]
-    }
+    assert fake_openai.completions == []
+    assert fake_openai.batches.created == 2 and len(fake_openai.batch_requests) == 18
+    a_summary = _summary(engine, chain[0].id)
+    assert a_summary != a_summary_before
+    b_prompts = [
+        r.body["messages"][1]["content"]
+        for r in fake_openai.batch_requests
+        if f"Name: {chain[1].name}" in r.body["messages"][1]["content"]
+    ]
+    assert len(b_prompts) == 6 and all(a_summary in p for p in b_prompts)
+
+
+def _summary(engine: Engine, object_id: UUID) -> str:
+    import sqlalchemy as sa
+
+    with transaction(engine) as conn:
+        return str(
+            conn.execute(
+                sa.text(
+                    "SELECT executive_summary FROM metadata.object_documentation"
+                    " WHERE object_id = :i AND is_current"
+                ),
+                {"i": object_id},
+            ).scalar_one()
+        )
 
 
 def test_cli_mode_batch_and_status_shows_the_batch(  # type: ignore[no-untyped-def]

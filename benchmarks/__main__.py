@@ -495,7 +495,8 @@ def scenario_batch(bench: Bench) -> dict[str, Any]:
     )
     result.pop("process_seconds", None)
     result["target"] = (
-        "0 synchronous calls, 1 batch, one version per object after a kill, cost = 50% of list"
+        "0 synchronous calls, one batch per lineage wave (2 here), one version per object"
+        " after a kill, cost = 50% of list"
     )
     return result
 

@@ -23,6 +23,8 @@ from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
 from docgen.errors import ProviderError
 from docgen.jobs import JobOptions, job_options
+from docgen.one_call import OneCallProvider
+from docgen.providers.openai_compat import OpenAICompatibleProvider
 from docgen.ratelimit import limiter_for
 from docgen.service import DocumentationGenerationService, build_provider
 
@@ -70,6 +72,12 @@ def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> Jo
         settings = orgs.get_llm_settings(conn, job.organization_id)
     options = job_options(job)
     provider = build_provider(settings, engine=engine)
+    if (
+        options.one_call
+        and options.mode == "sync"
+        and isinstance(provider, OpenAICompatibleProvider)
+    ):
+        provider = OneCallProvider(provider)  # type: ignore[assignment]
     service = DocumentationGenerationService(
         engine,
         job.organization_id,

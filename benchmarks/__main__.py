@@ -485,6 +485,31 @@ def scenario_grounding(bench: Bench) -> dict[str, Any]:
     return figures
 
 
+def scenario_lean(bench: Bench) -> dict[str, Any]:
+    """Issue 18: tokens per object on the example project, the default (six calls sharing a
+    cached prefix) against the lean option (one_call: one call per object), same fake server,
+    same schema checks (failed layers counted)."""
+    figures: dict[str, Any] = {}
+    for label, one_call in (("default", False), ("one_call", True)):
+        result = bench.run_job("server-pg", example=True, concurrency=4, one_call=one_call)
+        run = result["runs"][0]
+        count = result["objects"]
+        figures[label] = {
+            "prompt_tokens_per_object": round(run["prompt_tokens"] / count),
+            "completion_tokens_per_object": round(run["completion_tokens"] / count),
+            "tokens_per_object": round((run["prompt_tokens"] + run["completion_tokens"]) / count),
+            "llm_requests": run["llm_requests"],
+            "cost_per_object_usd": round(float(run["cost_usd"]) / count, 5),
+            "failed_objects": run["failed"],
+            "layers_failed": run.get("layers_failed", {}),
+        }
+    return {
+        "project": "examples/jaffle_shop",
+        **figures,
+        "target": "lean option <= 6,500 tokens/object with schema-valid output",
+    }
+
+
 def scenario_batch(bench: Bench) -> dict[str, Any]:
     """Issue 18: a 1,000-object job in batch mode against the fake server's Batch API (a
     simulated batch delay), its first run killed while polling and the job run again:
@@ -513,6 +538,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "local_model": scenario_local_model,
     "grounding": scenario_grounding,
     "batch": scenario_batch,
+    "lean": scenario_lean,
 }
 
 

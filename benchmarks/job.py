@@ -68,6 +68,9 @@ def main() -> None:
         "again (an endpoint that came back)",
     )
     parser.add_argument("--max-concurrent-requests", type=int)
+    parser.add_argument(
+        "--one-call", action="store_true", help="the lean option: one call per object"
+    )
     parser.add_argument("--behaviour", help="JSON of the fake server's Behaviour fields")
     parser.add_argument(
         "--grounding-stats",
@@ -132,6 +135,7 @@ def main() -> None:
         )
         options = JobOptions(
             concurrency=args.concurrency,
+            one_call=args.one_call,
             max_retries=args.max_retries,
             skip_existing=args.skip_existing and run > 0,
         )
@@ -166,6 +170,7 @@ def main() -> None:
                 "status": row.status,
                 "processed": row.processed_objects,
                 "failed": row.failed_objects,
+                "layers_failed": row.layers_failed,
                 "skipped": row.skipped_objects,
                 "prompt_tokens": row.prompt_tokens_used,
                 "completion_tokens": row.completion_tokens_used,

@@ -124,7 +124,10 @@ def main() -> None:
                 "synchronous_chat_completions": stats["requests"],
                 "batches_created": stats["batches_created"],
                 "batch_lines_answered": stats["batch_lines_answered"],
-                "reattached_same_batch": final is not None and final.batch_id == batch.batch_id,
+                # the killed run's batch is the first wave's: reattached, it stays that wave's
+                # only batch (batches_created = waves, 2 for staging -> marts)
+                "killed_runs_batch_reused": final is not None
+                and batch.batch_id in [final.batch_id, *final.previous_batch_ids],
                 "versions_stored": versions[0],
                 "objects_with_a_version": versions[1],
                 "log_rows": logs,

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 from sqlalchemy.engine import Connection, Engine
 
 from docgen.context import ObjectContext, load_contexts
@@ -29,7 +29,7 @@ from docgen.db.objects import Selection, resolve_selection
 from docgen.errors import InvalidInput, InvalidJobState
 from docgen.layers import ENVELOPE_OVERHEAD_TOKENS, LAYER_NAMES, LAYERS, envelope_schema
 from docgen.pricing import PricingTable, Usage, estimate_tokens, org_pricing
-from docgen.prompts import SYSTEM_PROMPT, layer_instruction, render_context
+from docgen.prompts import layer_instruction, render_context, system_message
 from docgen.providers.offline import OFFLINE_MODEL
 
 #: OpenAI caches prompt prefixes of at least this many tokens, in steps of CACHE_STEP
@@ -37,35 +37,63 @@ CACHE_MINIMUM_TOKENS = 1024
 CACHE_STEP_TOKENS = 128
 
 
+def _no_default_in_schema(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class JobOptions(BaseModel):
-    """How a job runs. Every field has a default, so `{}` is a valid form in the Prefect UI."""
+    """How the job runs. Every option has a default; change only what you need."""
 
     skip_existing: bool = Field(
         default=False,
-        description="Skip objects whose current documentation was made from the same code, "
-        "upstream documentation, prompt version and model.",
+        title="Skip up-to-date objects",
+        description="Leave out objects whose current documentation was made from the same "
+        "code, upstream documentation, prompt version and model.",
     )
     regenerate_all: bool = Field(
         default=False,
-        description="Call the LLM again for every layer, ignoring cached layer results.",
+        title="Regenerate everything",
+        description="Ask the model again for every part of every object, even where a saved "
+        "result for the same input exists (costs more).",
     )
-    max_retries: int = Field(default=3, ge=0, le=10, description="Retries per layer call.")
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        title="Retries per call",
+        description="How often a failed call to the model is tried again (0 to 10).",
+    )
     concurrency: int = Field(
-        default=1, ge=1, le=64, description="Objects documented at the same time (1 = sequential)."
+        default=1,
+        ge=1,
+        le=64,
+        title="Objects at a time",
+        description="How many objects are documented at the same time (1 = one after another).",
     )
-    max_cost_usd: Decimal | None = Field(
-        default=None, gt=0, description="Pause the job before its spend would pass this (USD)."
+    max_cost_usd: Annotated[
+        Decimal | None,
+        WithJsonSchema({"type": "number", "exclusiveMinimum": 0}),
+    ] = Field(
+        default=None,
+        gt=0,
+        title="Budget (USD)",
+        description="Pause the job before its spending would go over this many US dollars. "
+        "Empty: no budget.",
+        json_schema_extra=_no_default_in_schema,
     )
     concurrent_layers: bool = Field(
         default=False,
-        description="Generate the four non-critical layers of an object at the same time.",
+        title="Parts in parallel",
+        description="Write the four optional parts of an object's documentation at the same "
+        "time (faster; more calls at once).",
     )
     extra_runners: int = Field(
         default=0,
         ge=0,
         le=32,
-        description="Extra runs of the documentation-job/on-demand deployment that join this "
-        "job, so workers of its pool on other machines share the objects.",
+        title="Extra runners",
+        description="Start this many more runs of the job on the same work pool, so workers "
+        "on other machines share its objects (0 = this run alone).",
     )
 
     @model_validator(mode="after")
@@ -103,7 +131,7 @@ def estimate_context(ctx: ObjectContext, model: str, pricing: PricingTable) -> O
         return ObjectEstimate(ctx.object.id, ctx.object.name, 0, 0, 0, Decimal(0))
     prefix = (
         estimate_tokens(json.dumps(envelope_schema()))
-        + estimate_tokens(SYSTEM_PROMPT)
+        + estimate_tokens(system_message(ctx))
         + estimate_tokens(render_context(ctx))
     )
     cacheable = 0 if prefix < CACHE_MINIMUM_TOKENS else prefix - prefix % CACHE_STEP_TOKENS
@@ -218,7 +246,8 @@ def pause_job(engine: Engine, job_id: UUID, reason: str = "paused by user") -> j
 
 
 def cancel_job(engine: Engine, job_id: UUID, reason: str = "cancelled by user") -> jobs_repo.Job:
-    """Stop the job for good; in-flight objects finish, nothing is half-stored."""
+    """Stop the job for good; its runners interrupt objects in flight within seconds and
+    give them back (flows/documentation_job.py), nothing is half-stored."""
     with transaction(engine) as conn:
         job = jobs_repo.get_job(conn, job_id)
         if job.status == "cancelled":
@@ -438,6 +467,7 @@ def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
     """
     from docgen.db.documentation import current_for_objects
     from docgen.prompts import context_hash
+    from docgen.review import latest_hashes
 
     with transaction(engine) as conn:
         pending = [o.object_id for o in jobs_repo.job_objects(conn, job_id, status="pending")]
@@ -445,11 +475,12 @@ def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
             return 0
         contexts = load_contexts(conn, pending)
         current = current_for_objects(conn, pending)
+        made_from = latest_hashes(conn, pending)  # current versions and pending proposals
     fresh = {
         object_id
         for object_id in pending
         if object_id in current
-        and current[object_id].input_hash == context_hash(contexts[object_id], model)
+        and context_hash(contexts[object_id], model) in made_from.get(object_id, set())
     }
     # an object whose upstream is still to be documented in this job may get new inputs
     # (that upstream's new summary): leave it to its own turn

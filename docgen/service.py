@@ -17,7 +17,9 @@ the flows call `generate_layer`, `assemble` and `store_documentation` one by one
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +38,12 @@ from docgen.context import ObjectContext, load_context
 from docgen.db import documentation, orgs
 from docgen.db.engine import transaction
 from docgen.db.logs import insert_layer_logs
-from docgen.errors import DocumentationGenerationError, PermissionDenied, ProviderError
+from docgen.errors import (
+    DocumentationGenerationError,
+    JobInterrupted,
+    PermissionDenied,
+    ProviderError,
+)
 from docgen.grounding import GroundedProvider
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
 from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing, org_pricing
@@ -126,6 +133,10 @@ class GeneratedDocumentation:
     cost_usd: Decimal
     duration_ms: int
     pricing_warning: str | None = None
+    #: what privacy masking replaced in the code the layers read, by kind (issue 19)
+    privacy_masked: dict[str, int] = field(default_factory=dict)
+    #: the code the layers read (kept with the version, for code diffs between versions)
+    source_code: str | None = None
 
     @property
     def usage(self) -> Usage:
@@ -176,6 +187,7 @@ class GeneratedDocumentation:
                 "features": self.complexity.features,
             },
             **({"pricing_warning": self.pricing_warning} if self.pricing_warning else {}),
+            **({"privacy_masked": self.privacy_masked} if self.privacy_masked else {}),
         }
 
 
@@ -192,6 +204,8 @@ class DocumentationGenerationService:
         pricing: PricingTable | None = None,
         before_call: BeforeCall | None = None,
         rate_limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+        max_retry_after: float | None = None,
     ) -> None:
         self.engine = engine
         self.organization_id = organization_id
@@ -200,6 +214,12 @@ class DocumentationGenerationService:
         self.before_call = before_call
         #: the organization's limiter; with one, every call waits for room in RPM/TPM first
         self.rate_limiter = rate_limiter
+        #: set when the run stops (cancel, SIGTERM): waits end at once, no new call starts
+        self.stop = stop
+        #: the longest Retry-After waited out; a longer one raises WaitTooLong
+        self.max_retry_after = (
+            LLMSettings().max_retry_after_seconds if max_retry_after is None else max_retry_after
+        )
         self._provider = provider
         self.settings: orgs.OrgLLMSettings | None = None
 
@@ -244,6 +264,12 @@ class DocumentationGenerationService:
     def input_hash(self, ctx: ObjectContext) -> str:
         return context_hash(ctx, self.provider.model)
 
+    def cache_scope(self) -> str:
+        """Who a cached layer result belongs to: this organization and its provider
+        (kind, base URL, model). Results cached under one scope are never read under
+        another, so two organizations with the same code never share an answer."""
+        return cache_scope(self.organization_id, self.provider)
+
     def layer_request(
         self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
     ) -> LayerRequest:
@@ -263,7 +289,9 @@ class DocumentationGenerationService:
         request = self.layer_request(ctx, layer, repair)
         limiter = self.rate_limiter
         if limiter is not None and limiter.enabled and self.provider.name != "offline":
-            limiter.acquire(request_tokens(request))
+            limiter.acquire(request_tokens(request), stop=self.stop, max_wait=self.max_retry_after)
+        if self.stop is not None and self.stop.is_set():
+            raise JobInterrupted(f"{layer}: the job stopped before this call")
         if self.before_call is not None:
             self.before_call(request)
         return self.provider.generate(request)
@@ -329,6 +357,8 @@ class DocumentationGenerationService:
             cost_usd=cost,
             duration_ms=duration_ms,
             pricing_warning=warning,
+            privacy_masked=ctx.masked_counts,
+            source_code=obj.effective_code,
         )
 
     def store_documentation(
@@ -339,25 +369,53 @@ class DocumentationGenerationService:
         job_id: UUID | None = None,
         conn: Connection | None = None,
     ) -> documentation.Documentation:
-        """A new current version plus one log row per layer, in one transaction."""
+        """A new current version plus one log row per layer, in one transaction. When the
+        result equals the current version (same input, model, layers and complexity), no
+        new version: the current one is returned and the logs point at it. When the
+        current version holds layers a person edited or approved, the new version is stored
+        beside it as a proposal instead (docgen.review)."""
         if conn is None:
             with transaction(self.engine) as own:
                 return self.store_documentation(object_id, generated, job_id=job_id, conn=own)
-        stored = documentation.insert_version(
+        layers, score, model = generated.layers, generated.complexity.score, generated.model
+        # identical to the current version: no new version, the logs point at the current one
+        stored = documentation.unchanged_current(
+            conn,
+            object_id,
+            layers=layers,
+            complexity_score=score,
+            generated_by_model=model,
+            input_hash=generated.input_hash,
+        ) or documentation.insert_version(
             conn,
             self.organization_id,
             object_id,
-            layers=generated.layers,
-            complexity_score=generated.complexity.score,
-            generated_by_model=generated.model,
+            layers=layers,
+            complexity_score=score,
+            generated_by_model=model,
             generation_metadata=generated.metadata(),
             job_id=job_id,
             input_hash=generated.input_hash,
+            protect=True,
+            review={"source_code": generated.source_code},
         )
         insert_layer_logs(
-            conn, job_id, object_id, list(generated.outcomes.values()), documentation_id=stored.id
+            conn,
+            job_id,
+            object_id,
+            list(generated.outcomes.values()),
+            documentation_id=stored.id,
+            privacy_masked=generated.privacy_masked,
         )
         return stored
+
+
+def cache_scope(organization_id: UUID, provider: Provider) -> str:
+    """`<organization id>-<sha256 of provider kind, base URL and model>`."""
+    identity = "\x00".join(
+        (provider.name, str(getattr(provider, "base_url", None) or ""), provider.model)
+    )
+    return f"{organization_id}-{hashlib.sha256(identity.encode()).hexdigest()}"
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -17,6 +18,7 @@ from docgen.errors import (
     AlreadyExists,
     APIKeyError,
     InvalidInput,
+    KeyDecryptionError,
     NotFound,
     PermissionDenied,
 )
@@ -181,6 +183,28 @@ def get_user(conn: Connection, ref: str | UUID) -> User:
     return User.model_validate(row._mapping)
 
 
+class Member(BaseModel):
+    """A user of an organization, with their role there."""
+
+    id: UUID
+    email: str
+    role: Role
+    is_system: bool
+
+
+def list_members(conn: Connection, organization_id: UUID) -> list[Member]:
+    """The organization's users, admins first, then by email."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT u.id, u.email, m.role, u.is_system FROM enterprise.organization_members AS m"
+            " JOIN enterprise.users AS u ON u.id = m.user_id WHERE m.organization_id = :o"
+            " ORDER BY m.role = 'admin' DESC, lower(u.email)"
+        ),
+        {"o": organization_id},
+    )
+    return [Member.model_validate(r._mapping) for r in rows]
+
+
 def get_role(conn: Connection, organization_id: UUID, user_id: UUID) -> Role | None:
     role = conn.execute(
         sa.text(
@@ -327,6 +351,41 @@ def set_api_key(conn: Connection, organization_id: UUID, api_key: str, master_ke
         ),
         {"c": encrypted.ciphertext, "n": encrypted.nonce, "o": organization_id},
     )
+
+
+def count_encrypted_keys(conn: Connection) -> int:
+    """How many organizations have an API key encrypted with the master key."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM enterprise.organization_llm_settings"
+                " WHERE api_key_ciphertext IS NOT NULL"
+            )
+        ).scalar_one()
+    )
+
+
+def check_provider_ready(organization: Organization, settings: OrgLLMSettings) -> None:
+    """Raise, with the command that fixes it, when the organization's provider cannot run a
+    job: `openai` needs a stored API key that decrypts with the current master key; the
+    offline analyser needs nothing. Makes no network call (`docgen org verify-key` does)."""
+    if settings.provider == "offline":
+        return
+    name = shlex.quote(organization.name)
+    if settings.encrypted_key is None:
+        raise APIKeyError(
+            f"organization {organization.name} uses provider openai but has no API key:"
+            f" store one with `docgen org set-key {name}` (the key on stdin), or use the"
+            f" offline analyser with `docgen org set-provider {name} offline`"
+        )
+    try:
+        decrypt_api_key(settings, crypto.load_master_key())
+    except KeyDecryptionError:
+        raise KeyDecryptionError(
+            f"the API key of organization {organization.name} does not decrypt with this"
+            " DOCGEN_MASTER_KEY: set the master key it was stored with, or store the key"
+            f" again with `docgen org set-key {name}`"
+        ) from None
 
 
 def decrypt_api_key(settings: OrgLLMSettings, master_key: bytes) -> str:

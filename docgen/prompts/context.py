@@ -7,6 +7,7 @@ system message plus this message form the prefix the six layer calls share.
 from __future__ import annotations
 
 from docgen.context import ObjectContext, RelatedObject
+from docgen.style import glossary_block, relevant_terms
 
 #: code longer than this is cut (keeps a huge generated model from exceeding the context)
 MAX_CODE_CHARS = 24_000
@@ -36,6 +37,23 @@ def _cut(code: str) -> str:
     return code[:MAX_CODE_CHARS] + f"\n... [{len(code) - MAX_CODE_CHARS} more characters cut]"
 
 
+def _glossary(ctx: ObjectContext) -> str:
+    """The house-style glossary terms this object mentions (name, columns, code, neighbours)."""
+    if ctx.style is None:
+        return ""
+    obj = ctx.object
+    text = "\n".join(
+        [
+            obj.name,
+            obj.description or "",
+            obj.effective_code,
+            *(f"{c.name} {c.description or ''}" for c in obj.columns),
+            *(f"{r.name} {r.summary or ''}" for r in (*ctx.upstream, *ctx.downstream)),
+        ]
+    )
+    return glossary_block(relevant_terms(ctx.style, text))
+
+
 def render_context(ctx: ObjectContext) -> str:
     obj = ctx.object
     language = "Python" if obj.language == "python" else f"SQL ({obj.dialect or 'generic'})"
@@ -59,6 +77,9 @@ def render_context(ctx: ObjectContext) -> str:
             kind = f" ({column.data_type})" if column.data_type else ""
             note = f": {column.description}" if column.description else ""
             parts.append(f"- {column.name}{kind}{note}")
+    glossary = _glossary(ctx)
+    if glossary:
+        parts += ["", glossary]
     parts += [
         "",
         "Reads from (upstream):",
@@ -74,4 +95,12 @@ def render_context(ctx: ObjectContext) -> str:
     ]
     if obj.compiled_code and obj.code and obj.compiled_code != obj.code:
         parts += ["", "(The code above is the compiled form of the model's source.)"]
+    elif obj.properties.get("uncompiled"):
+        parts += [
+            "",
+            "(The code above is an uncompiled dbt Jinja template: it could not be rendered "
+            "without the warehouse or a missing macro. dbt expands the parts in {{ }} and {% %} "
+            "when it runs: describe what they do, and never present a template expression or "
+            "a variable name as a data value.)",
+        ]
     return "\n".join(parts)

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import openai
 import pydantic
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from docgen.errors import (
@@ -318,6 +319,9 @@ class OpenAICompatibleProvider:
             max_retries=0,
             timeout=openai.Timeout(timeout, connect=CONNECT_TIMEOUT),
         )
+        #: the endpoint actually called (the SDK's default when none is set): part of the
+        #: provider's identity, so cached layers never cross endpoints
+        self.base_url = str(self._client.base_url).rstrip("/")
 
     # -- request shape -------------------------------------------------------------------
 
@@ -384,7 +388,11 @@ class OpenAICompatibleProvider:
                 with self._state_lock:
                     self._drain_first = True
             raise translate(exc, layer=layer, model=self.model, secrets=self._secrets) from None
+        except ValueError as exc:  # json.JSONDecodeError: HTTP 200 with a broken JSON body
+            raise _not_a_completion(layer, f"a body that is not JSON ({exc})") from None
         self.breaker.record(None)
+        if not isinstance(response, ChatCompletion) or not isinstance(response.choices, list):
+            raise _not_a_completion(layer, f"{type(response).__name__} instead of a completion")
         return response
 
     def _drain(self, layer: LayerName) -> Usage:
@@ -458,16 +466,21 @@ class OpenAICompatibleProvider:
     ) -> LayerResult:
         layer = request.layer
         cap = LAYERS[layer].max_completion_tokens
-        usage = _usage(response) + spent
+        usage = checked_usage(response, layer) + spent
         if not response.choices:
             raise InvalidLLMResponse(
                 f"{layer}: the answer has no choices", layer=layer, usage=usage
             )
-        choice = response.choices[0]
-        finish_reason = choice.finish_reason or "stop"
-        content = choice.message.content or ""
+        try:
+            choice = response.choices[0]
+            finish_reason = str(choice.finish_reason or "stop")
+            content = choice.message.content or ""
+            refusal = getattr(choice.message, "refusal", None)
+        except AttributeError:
+            raise _not_a_completion(layer, "a completion without a message") from None
+        if not isinstance(content, str):
+            raise _not_a_completion(layer, "a message whose content is not text")
         raw = redact(content, self._secrets)
-        refusal = getattr(choice.message, "refusal", None)
         if finish_reason == "content_filter" or refusal:
             why = f"the model refused: {one_line(refusal)}" if refusal else "content filter"
             raise ContentFiltered(
@@ -615,6 +628,52 @@ def _failed_call(error: ProviderError, model: str, listed: list[str]) -> Check:
     if "not found (404)" in str(error):
         return Check("model", False, f"{model} does not exist here{hint}")
     return Check("model", False, f"{model} did not answer: {error}{hint}")
+
+
+def _not_a_completion(layer: str, what: str) -> ProviderUnavailable:
+    """HTTP 200 whose body is no chat completion (a proxy's HTML page, broken JSON): the
+    endpoint misbehaved, as with a 5xx, so it is retried the same way."""
+    return ProviderUnavailable(
+        f"{layer}: the endpoint answered HTTP 200 with {one_line(what, 200)}", layer=layer
+    )
+
+
+#: more tokens than any model reads or writes in one call: a count above it is garbage
+MAX_TOKENS_PER_CALL = 10_000_000
+
+
+def checked_usage(response: Any, layer: str) -> Usage:
+    """The answer's token usage, or InvalidLLMResponse when the counts are impossible
+    (negative, not whole numbers, above MAX_TOKENS_PER_CALL, more cached than prompt
+    tokens): such an answer is not used, and no made-up count reaches the job's totals."""
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return Usage()
+    details = getattr(usage, "prompt_tokens_details", None)
+    counts = {
+        "prompt_tokens": getattr(usage, "prompt_tokens", None) or 0,
+        "completion_tokens": getattr(usage, "completion_tokens", None) or 0,
+        "cached_tokens": getattr(details, "cached_tokens", None) or 0,
+    }
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            problem = f"{name}={one_line(repr(value), 40)} is not a whole number"
+        elif not 0 <= value <= MAX_TOKENS_PER_CALL:
+            problem = f"{name}={value:,} is impossible"
+        else:
+            continue
+        raise InvalidLLMResponse(
+            f"{layer}: the provider reported impossible token usage ({problem}); the answer "
+            "is not used",
+            layer=layer,
+        )
+    if counts["cached_tokens"] > counts["prompt_tokens"]:
+        raise InvalidLLMResponse(
+            f"{layer}: the provider reported impossible token usage (more cached tokens "
+            "than prompt tokens); the answer is not used",
+            layer=layer,
+        )
+    return Usage(**counts)
 
 
 def _usage(response: Any) -> Usage:

@@ -53,6 +53,7 @@ from docgen.providers.offline import OfflineProvider
 from docgen.providers.openai_compat import OpenAICompatibleProvider
 from docgen.ratelimit import RateLimiter
 from docgen.redact import one_line
+from docgen.style import banned_words_used
 
 #: called before each LLM call with the layer request (the client-side rate limiter hooks here)
 BeforeCall = Callable[[LayerRequest], None]
@@ -135,6 +136,8 @@ class GeneratedDocumentation:
     pricing_warning: str | None = None
     #: what privacy masking replaced in the code the layers read, by kind (issue 19)
     privacy_masked: dict[str, int] = field(default_factory=dict)
+    #: banned words of the house style the answer still used, by layer (docgen.style)
+    banned_words_used: dict[str, list[str]] = field(default_factory=dict)
     #: the code the layers read (kept with the version, for code diffs between versions)
     source_code: str | None = None
 
@@ -188,6 +191,7 @@ class GeneratedDocumentation:
             },
             **({"pricing_warning": self.pricing_warning} if self.pricing_warning else {}),
             **({"privacy_masked": self.privacy_masked} if self.privacy_masked else {}),
+            **({"banned_words_used": self.banned_words_used} if self.banned_words_used else {}),
         }
 
 
@@ -358,6 +362,7 @@ class DocumentationGenerationService:
             duration_ms=duration_ms,
             pricing_warning=warning,
             privacy_masked=ctx.masked_counts,
+            banned_words_used=banned_in_layers(ctx, ordered),
             source_code=obj.effective_code,
         )
 
@@ -429,6 +434,20 @@ def request_tokens(request: LayerRequest) -> int:
     tokens of framing per message) plus its max completion tokens."""
     messages = sum(estimate_tokens(m["content"]) + 4 for m in request.messages)
     return _schema_tokens() + messages + LAYERS[request.layer].max_completion_tokens
+
+
+def banned_in_layers(
+    ctx: ObjectContext, outcomes: dict[LayerName, LayerOutcome]
+) -> dict[str, list[str]]:
+    """The house style's banned words each generated layer still contains."""
+    if ctx.style is None or not ctx.style.banned_words:
+        return {}
+    found = {
+        layer: banned_words_used(ctx.style, json.dumps(o.value, ensure_ascii=False))
+        for layer, o in outcomes.items()
+        if o.status == "completed"
+    }
+    return {layer: words for layer, words in found.items() if words}
 
 
 def check_critical(

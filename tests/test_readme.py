@@ -151,7 +151,7 @@ def test_readme_blocks_run_verbatim(
         )
         # `docgen run` started Prefect itself, on PostgreSQL: DB_prefect holds its flow run
         names = [r[0] for r in prefect_rows(prefect_url, "SELECT name FROM flow_run")]
-        assert f"documentation-job-{job.id}" in names
+        assert f"job {job.id}" in names  # runs are named after what they run
 
         # --- "Running it with Prefect" ------------------------------------------------
         (with_prefect,) = readme_blocks("Running it with Prefect")

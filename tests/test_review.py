@@ -112,6 +112,8 @@ def test_approve_reject_and_edit(cli, engine: Engine, org: OrgFixture, tmp_path:
     current = versions(engine, obj.id)[-1]
     assert (current.review_state, current.reviewed_by) == ("approved", "lead@example.com")
     assert current.reviewed_at is not None
+    shown = cli("docs", "show", "fct_orders", *args)
+    assert "- Review: Approved by lead" in shown.stdout and "Edited by a person" in shown.stdout
 
     listed = cli("docs", "pending", *args, "--drafts", "--json")
     assert json.loads(listed.stdout)["pending"] == []  # approved: nothing awaits review
@@ -130,6 +132,8 @@ def test_export_shows_state_and_approved_only(
     assert cli("export", "--org", org.name, "--format", "html", "--out", str(site)).returncode == 0
     assert "Approved by eva on " in (site / "fct_orders.html").read_text()
     assert "Draft: not reviewed yet" in (site / "dim_customers.html").read_text()
+    index = (site / "index.html").read_text()
+    assert index.count('class="badge approved"') == 1 and 'title="Approved by eva"' in index
 
     only = tmp_path / "approved"
     result = cli(

@@ -95,6 +95,7 @@ def _search_record(entry: Entry) -> dict[str, Any]:
     words = [obj.name, obj.unique_key, obj.object_type, *obj.tags, *(c.name for c in obj.columns)]
     if doc is not None:
         words.append(doc.executive_summary or "")
+        words.append(doc.review_state)
         if doc.business_narrative:
             words.append(str(doc.business_narrative.get("whatItDoes", "")))
     elif obj.description:

@@ -569,19 +569,33 @@ def ingest_report(ingest: dict[str, Any]) -> list[str]:
     lines = [
         "## Ingestion of dbt project folders (`python -m benchmarks.ingest`)",
         "",
-        "| project | objects | models | read s | store s | unchanged re-ingest s"
-        " | edges expected | missing | extra | warnings | crashes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| project | objects | models | SQL rendered | sqlglot-parsed | read s | store s"
+        " | unchanged re-ingest s | edges expected | missing | extra | warnings | crashes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    reasons = []
     for name, f in ingest.items():
         lineage = f.get("lineage", {})
-        lines.append(
-            f"| {name} | {f.get('objects')} | {lineage.get('models_registered')}"
-            f"/{lineage.get('models_expected')} | {f.get('read_seconds')} | "
-            f"{f.get('store_seconds')} | {f.get('unchanged_restore_seconds')} | "
-            f"{lineage.get('edges_expected')} | {lineage.get('edges_missing')} | "
-            f"{lineage.get('edges_extra')} | {f.get('warnings')} | {f.get('crashes')} |"
+        models = (
+            f"{lineage.get('models_registered')}/{lineage.get('models_expected')}"
+            if lineage
+            else "-"
         )
+        total = f.get("sql_models")
+        rendered = f"{f.get('rendered')}/{total} ({f.get('rendered_pct')}%)" if total else "-"
+        parsed = f"{f.get('parsed')}/{total} ({f.get('parsed_pct')}%)" if total else "-"
+        lines.append(
+            f"| {name} | {f.get('objects')} | {models} | {rendered} | {parsed} | "
+            f"{f.get('read_seconds')} | {f.get('store_seconds')} | "
+            f"{f.get('unchanged_restore_seconds')} | {lineage.get('edges_expected', '-')} | "
+            f"{lineage.get('edges_missing', '-')} | {lineage.get('edges_extra', '-')} | "
+            f"{f.get('warnings')} | {f.get('crashes')} |"
+        )
+        if f.get("not_rendered_by_reason"):
+            why = "; ".join(f"{n} {r}" for r, n in f["not_rendered_by_reason"].items())
+            reasons.append(f"- {name}: {why}")
+    if reasons:
+        lines += ["", "Models not rendered, by reason:", "", *reasons]
     return [*lines, ""]
 
 

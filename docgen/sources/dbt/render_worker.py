@@ -88,7 +88,9 @@ def _preload() -> None:
     renderer = Renderer(spec)
     renderer.load_macro_file("warm_up", "{% macro w() %}{{ return(1) }}{% endmacro %}")
     renderer.finish_macros()
-    renderer.render(ModelRequest(name="w", text=_WARM_UP, package="warm_up", config={}))
+    renderer.render(
+        ModelRequest(name="w", text=_WARM_UP + "{{ w() }}", package="warm_up", config={})
+    )
     renderer.render(ModelRequest(name="w", text="{% if %}", package="warm_up", config={}))
 
     try:

@@ -264,27 +264,49 @@ class Renderer:
         self.base: dict[str, Any] = self._context()
         self.env.globals.update(self.base)
         self.package_globals: dict[str, ChainMap[str, Any]] = {}
+        self._files: list[tuple[str, str]] = []
+        self._modules: dict[int, dict[str, Any]] = {}
+        self._broken: dict[int, str] = {}
 
     # macros ----------------------------------------------------------------------------------
     def load_macro_file(self, package: str, text: str) -> list[str]:
-        """Define a file's macros under its package; returns their names."""
+        """Declare a file's macros under its package; the file is compiled when one of them
+        is first called (a project with packages has hundreds of macro files, few used)."""
         text = _SPECIAL_BLOCK.sub("", text)
         names = _MACRO_NAME.findall(text)
         if not names:
             return []
-        scope = self._package_scope(package)
-        template = self.env.from_string(text)
-        # what make_module() does, keeping the `_private` macros it would not export
-        context = template.new_context(vars=scope, shared=True)  # type: ignore[arg-type]
-        for _ in template.root_render_func(context):
-            pass
-        found = []
+        index = len(self._files)
+        self._files.append((package, text))
         for name in names:
-            macro = context.vars.get(name)
-            if isinstance(macro, jinja2.runtime.Macro):
-                self.macros.setdefault(package, {})[name] = macro
-                found.append(name)
-        return found
+            self.macros.setdefault(package, {})[name] = LazyMacro(self, index, name)
+        return names
+
+    def compiled(self, index: int, name: str) -> Any:
+        """The macro `name` of macro file `index`, compiling the file the first time."""
+        if index not in self._modules:
+            package, text = self._files[index]
+            self._modules[index] = {}
+            try:
+                template = self.env.from_string(text)
+                # what make_module() does, keeping the `_private` macros it does not export
+                context = template.new_context(vars=self._package_scope(package), shared=True)  # type: ignore[arg-type]
+                for _ in template.root_render_func(context):
+                    pass
+            except jinja2.TemplateSyntaxError as exc:
+                self._broken[index] = (
+                    f"a macro file of {package} has a Jinja syntax error at line {exc.lineno}"
+                )
+            else:
+                self._modules[index] = {
+                    k: v for k, v in context.vars.items() if isinstance(v, jinja2.runtime.Macro)
+                }
+        if index in self._broken:
+            raise RenderError(self._broken[index])
+        macro = self._modules[index].get(name)
+        if macro is None:
+            raise RenderError(f"macro {name!r} is not defined where its file says")
+        return macro
 
     def _package_scope(self, package: str) -> ChainMap[str, Any]:
         """Names a macro of `package` sees: its own package's macros, then the global ones."""
@@ -301,7 +323,7 @@ class Renderer:
         glob.update(self.macros.get("dbt", {}))
         glob.update(self.base)
         for package, macros in self.macros.items():
-            glob[package] = Namespace(package, {n: _returning(m) for n, m in macros.items()})
+            glob[package] = Namespace(package, macros)
         for package in self.spec.get("packages") or []:
             glob.setdefault(package, Namespace(package, {}))
         glob.update(self.macros.get(self.root, {}))
@@ -334,7 +356,7 @@ class Renderer:
             for prefix in adapter_prefixes(self.dialect):
                 macro = self.lookup(package, f"{prefix}__{macro_name}")
                 if macro is not None:
-                    return _returning(macro)
+                    return macro
         tried = ", ".join(str(p) for p in search)
         raise RenderError(f"adapter.dispatch found no {macro_name!r} macro in {tried}")
 
@@ -520,6 +542,26 @@ class Renderer:
         }
 
 
+class LazyMacro:
+    """A project or package macro: compiled on its first call; a `return()` inside it ends
+    this call (as a call of a dbt macro does)."""
+
+    def __init__(self, renderer: Renderer, index: int, name: str) -> None:
+        self._renderer = renderer
+        self._index = index
+        self.name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        macro = self._renderer.compiled(self._index, self.name)
+        try:
+            return macro(*args, **kwargs)
+        except MacroReturn as returned:
+            return returned.value
+
+    def __repr__(self) -> str:
+        return f"<macro {self.name}>"
+
+
 class _WithConfig:
     """A function with dbt's `.config` attribute (`ref.config`)."""
 
@@ -537,18 +579,6 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
-
-
-def _returning(macro: Any) -> Callable[..., Any]:
-    """A macro called from Python: its `return()` value, else its output."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return macro(*args, **kwargs)
-        except MacroReturn as returned:
-            return returned.value
-
-    return call
 
 
 def _as_bool(value: Any) -> Any:

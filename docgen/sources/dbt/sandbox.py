@@ -25,8 +25,6 @@ from __future__ import annotations
 import copy
 import datetime
 import hashlib
-import itertools
-import json
 import re
 import types
 from collections import ChainMap
@@ -44,9 +42,16 @@ from docgen.sources.dbt.context import (
     Namespace,
     Relation,
     adapter_prefixes,
+    as_bool,
+    as_number,
     column,
     column_api,
     dbt_exceptions,
+    fromjson,
+    fromyaml,
+    jsonable,
+    modules,
+    tojson,
 )
 
 #: longest rendered model (characters) and biggest `*` / `**` result the sandbox allows
@@ -69,53 +74,6 @@ class MacroReturn(Exception):  # noqa: N818 - control flow, as in dbt
 
     def __init__(self, value: Any) -> None:
         self.value = value
-
-
-def _modules() -> Namespace:
-    """dbt's `modules`, as namespaces of plain functions and classes."""
-    dt = Namespace(
-        "modules.datetime",
-        {
-            "datetime": datetime.datetime,
-            "date": datetime.date,
-            "time": datetime.time,
-            "timedelta": datetime.timedelta,
-            "timezone": datetime.timezone,
-            "tzinfo": datetime.tzinfo,
-            "MINYEAR": datetime.MINYEAR,
-            "MAXYEAR": datetime.MAXYEAR,
-        },
-    )
-    regex_names = (
-        "match fullmatch search sub subn split findall finditer compile escape purge "
-        "IGNORECASE I MULTILINE M DOTALL S VERBOSE X ASCII A UNICODE U"
-    ).split()
-    regex = Namespace("modules.re", {n: getattr(re, n) for n in regex_names})
-    iter_names = (
-        "accumulate batched chain combinations combinations_with_replacement compress count "
-        "cycle dropwhile filterfalse groupby islice pairwise permutations product repeat "
-        "starmap takewhile tee zip_longest"
-    ).split()
-    tools = Namespace(
-        "modules.itertools", {n: getattr(itertools, n) for n in iter_names if hasattr(itertools, n)}
-    )
-    items: dict[str, Any] = {"datetime": dt, "re": regex, "itertools": tools}
-    try:
-        import pytz
-    except ImportError:  # pragma: no cover - pandas brings pytz
-        pass
-    else:
-        items["pytz"] = Namespace(
-            "modules.pytz",
-            {
-                "timezone": pytz.timezone,
-                "utc": pytz.utc,
-                "UTC": pytz.UTC,
-                "all_timezones": list(pytz.all_timezones),
-                "common_timezones": list(pytz.common_timezones),
-            },
-        )
-    return Namespace("modules", items)
 
 
 class DbtSandbox(jinja2.sandbox.SandboxedEnvironment):
@@ -259,7 +217,7 @@ class Renderer:
             undefined=Unknown, extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"]
         )
         self.env.filters.update(
-            as_bool=_as_bool, as_number=_as_number, as_text=str, as_native=lambda value: value
+            as_bool=as_bool, as_number=as_number, as_text=str, as_native=lambda value: value
         )
         self.base: dict[str, Any] = self._context()
         self.env.globals.update(self.base)
@@ -437,7 +395,7 @@ class Renderer:
             "run_started_at": datetime.datetime.fromisoformat(self.spec["run_started_at"]),
             "invocation_id": "00000000-0000-0000-0000-000000000000",
             "dbt_version": "1.10.13",
-            "modules": _modules(),
+            "modules": modules(),
             "project_name": self.root,
             "ref": ref,
             "source": source,
@@ -469,10 +427,10 @@ class Renderer:
             "log": lambda *a, **k: "",
             "print": lambda *a, **k: "",
             "doc": lambda name: self.docs.get(str(name), ""),
-            "tojson": _tojson,
-            "fromjson": _fromjson,
+            "tojson": tojson,
+            "fromjson": fromjson,
             "toyaml": lambda value, *a, **k: yaml.safe_dump(value),
-            "fromyaml": _fromyaml,
+            "fromyaml": fromyaml,
             "local_md5": lambda value: hashlib.md5(str(value).encode()).hexdigest(),  # noqa: S324
             "zip": zip,
             "zip_strict": lambda *a: list(zip(*a, strict=True)),
@@ -537,7 +495,7 @@ class Renderer:
             "line": line,
             "refs": state.refs,
             "sources": [list(s) for s in state.sources],
-            "config": _jsonable(state.config),
+            "config": jsonable(state.config),
             "unknown": sorted(state.unknown),
         }
 
@@ -579,48 +537,6 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
-
-
-def _as_bool(value: Any) -> Any:
-    """dbt's `as_bool` filter: 'true'/'false' strings become booleans."""
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return value
-
-
-def _as_number(value: Any) -> Any:
-    try:
-        return float(value) if "." in str(value) else int(value)
-    except (TypeError, ValueError):
-        return value
-
-
-def _tojson(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
-    try:
-        return json.dumps(value, sort_keys=sort_keys)
-    except (TypeError, ValueError):
-        return default
-
-
-def _fromjson(text: Any, default: Any = None) -> Any:
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return default
-
-
-def _fromyaml(text: Any, default: Any = None) -> Any:
-    try:
-        return yaml.safe_load(str(text))
-    except yaml.YAMLError:
-        return default
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        return json.loads(json.dumps(value, default=str))
-    except (TypeError, ValueError, RecursionError):
-        return {}
 
 
 def _one_line(text: str) -> str:

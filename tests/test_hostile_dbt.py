@@ -275,7 +275,7 @@ def test_malformed_schema_yml_is_a_warning_and_the_rest_is_read(tmp_path: Path) 
             "models/five.yml": "models: 5\nsources: {x: 1}\n",
             "models/deep.yml": deep,
             "models/very_deep.yml": "models: " + "[" * 100_000 + "]" * 100_000,
-            "models/ok.yml": "models:\n  - name: b\n    description: B.\n  - 7\n",
+            "models/ok.yml": "models:\n  - name: b\n    description: B.\n  - 7\n  - name: '  '\n",
         },
     )
     result = read_dbt(root, limits=FAST)
@@ -286,7 +286,10 @@ def test_malformed_schema_yml_is_a_warning_and_the_rest_is_read(tmp_path: Path) 
     ]
     assert "nests more than 64 levels" in warned(result, "models/deep.yml")[0]
     assert "not valid YAML" in warned(result, "models/very_deep.yml")[0]
-    assert warned(result, "models/ok.yml") == ["models[1] has no name; ignored"]
+    assert warned(result, "models/ok.yml") == [
+        "models[1] has no name; ignored",
+        "models[2] has no name; ignored",
+    ]
 
 
 def _manifest(tmp_path: Path, **node_fields: Any) -> Path:

@@ -66,10 +66,11 @@ class SchemaFiles:
             return []
         entries = []
         for index, entry in enumerate(value):
-            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str | int) or not str(name).strip():
                 self.problems.add(file, f"{key}[{index}] has no name; ignored")
                 continue
-            entries.append(entry)
+            entries.append({**entry, "name": str(name).strip()})
         return entries
 
     def read(self, paths: list[Path]) -> tuple[dict[str, Yml], dict[str, SourceObject]]:

@@ -483,6 +483,7 @@ def write_report(results: dict[str, Any]) -> None:
         lines += [f"- {key}: {json.dumps(value)}" for key, value in data.items()]
         lines.append("")
     lines += ingest_report(results.get("ingest", {}))
+    lines += render_cost_report(results.get("ingest_render_cost", {}))
     REPORT.write_text("\n".join(lines))
 
 
@@ -596,6 +597,29 @@ def ingest_report(ingest: dict[str, Any]) -> list[str]:
             reasons.append(f"- {name}: {why}")
     if reasons:
         lines += ["", "Models not rendered, by reason:", "", *reasons]
+    return [*lines, ""]
+
+
+def render_cost_report(costs: dict[str, Any]) -> list[str]:
+    """`python -m benchmarks.ingest --render-cost`: what bounded rendering costs."""
+    if not costs:
+        return []
+    lines = [
+        "## Cost of rendering dbt Jinja in bounded child processes"
+        " (`python -m benchmarks.ingest --render-cost`)",
+        "",
+        "Seconds to read each project folder: rendering in docgen's own process (unbounded,"
+        " measured only) against the sandboxed child processes with rlimits and a per-file"
+        " timeout (docgen's way), with 1 and 2 workers.",
+        "",
+        "| project | in process s | 1 child s | 2 children s |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, f in costs.items():
+        lines.append(
+            f"| {name} | {f.get('in_process_s')} | {f.get('children_1_s')} | "
+            f"{f.get('children_2_s')} |"
+        )
     return [*lines, ""]
 
 

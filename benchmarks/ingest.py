@@ -151,8 +151,68 @@ def measure(
     return figures
 
 
+class _InProcessPool:
+    """Rendering in this process without limits: only to measure what the bounded child
+    processes cost. Never used by docgen itself."""
+
+    def __init__(self, spec: dict[str, Any], macro_files: list[dict[str, str]], *_: Any) -> None:
+        from docgen.sources.dbt.sandbox import Renderer
+
+        self.renderer = Renderer(spec)
+        for item in macro_files:
+            self.renderer.load_macro_file(item["package"], item["text"])
+        self.renderer.finish_macros()
+
+    def render_all(self, requests: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from docgen.sources.dbt.sandbox import ModelRequest
+
+        return {k: self.renderer.render(ModelRequest(**r)) for k, r in requests.items()}
+
+
+def render_cost(path: Path, dialect: str | None) -> dict[str, Any]:
+    """Seconds to read a project: rendering in this process (unbounded, unsafe) against the
+    bounded child processes with 1 and 2 workers."""
+    from docgen.sources.dbt import folder
+    from docgen.sources.dbt.render_worker import RenderLimits, RenderPool
+
+    figures: dict[str, Any] = {}
+    try:
+        folder.RenderPool = _InProcessPool  # type: ignore[assignment,misc]
+        started = time.perf_counter()
+        read_dbt(path, dialect=dialect)
+        figures["in_process_s"] = round(time.perf_counter() - started, 2)
+    finally:
+        folder.RenderPool = RenderPool  # type: ignore[misc]
+    for workers in (1, 2):
+        started = time.perf_counter()
+        read_dbt(path, dialect=dialect, limits=RenderLimits(workers=workers))
+        figures[f"children_{workers}_s"] = round(time.perf_counter() - started, 2)
+    return figures
+
+
 def _dialect_of(objects: list[SourceObject]) -> str | None:
     return next((o.dialect for o in objects if o.dialect), None)
+
+
+def _render_cost_only(args: argparse.Namespace) -> None:
+    costs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_project(Path(tmp), 1000, seed=1, broken_share=0.01)
+        if args.mirrors.is_dir():
+            for repo in ("dbt-labs/dbt-utils", "metaplane/dbt-expectations"):
+                install(Path(tmp), args.mirrors, repo)
+        costs["synthetic_1000"] = render_cost(Path(tmp), "snowflake")
+        print(json.dumps({"synthetic_1000": costs["synthetic_1000"]}), flush=True)
+    if args.corpus:
+        for entry in lay_out(args.corpus, args.mirrors):
+            costs[entry["name"]] = render_cost(Path(entry["path"]), entry["dialect"])
+            print(json.dumps({entry["name"]: costs[entry["name"]]}), flush=True)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["ingest_render_cost"] = costs
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    from benchmarks.__main__ import write_report
+
+    write_report(results)
 
 
 def main() -> None:
@@ -162,8 +222,14 @@ def main() -> None:
     parser.add_argument("--real", nargs="*", default=[], type=Path)
     parser.add_argument("--expected-script", type=Path)
     parser.add_argument("--no-synthetic", action="store_true")
+    parser.add_argument(
+        "--render-cost", action="store_true", help="only the cost of bounded rendering"
+    )
     args = parser.parse_args()
     figures: dict[str, Any] = {}
+    if args.render_cost:
+        _render_cost_only(args)
+        return
     if not args.no_synthetic:
         for size in (1000, 10000):
             with tempfile.TemporaryDirectory() as tmp:

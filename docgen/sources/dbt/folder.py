@@ -346,8 +346,21 @@ class DbtFolder:
                 "run_started_at": datetime.datetime.now(datetime.UTC).isoformat(),
             }
         )  # fmt: skip
-        pool = RenderPool(spec, macro_files, self.limits, self._warn_render)
-        return pool.render_all(requests)
+        results = RenderPool(spec, macro_files, self.limits, self._warn_render).render_all(requests)
+        for _ in range(3):  # columns of models rendered meanwhile, for those that asked
+            derived = _output_columns(results, requests, columns, self.dialect)
+            retry = {
+                k: r
+                for k, r in requests.items()
+                if any(a in derived for a in results.get(k, {}).get("asked") or [])
+            }
+            if not retry:
+                break
+            columns.update(derived)
+            spec["columns"] = columns
+            pool = RenderPool(spec, macro_files, self.limits, self._warn_render)
+            results.update(pool.render_all(retry))
+        return results
 
     def _warn_render(self, path: str, message: str) -> None:
         self.problems.add(path, message)
@@ -489,3 +502,31 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def _output_columns(
+    results: dict[str, dict[str, Any]], requests: dict[str, dict[str, Any]],
+    known: dict[str, list[tuple[str, str | None]]], dialect: str | None,
+) -> dict[str, list[tuple[str, str | None]]]:  # fmt: skip
+    """Output columns (sqlglot) of rendered models that another model asked the warehouse
+    for, when they are all named (a `*` over a table, not a CTE, stays unknown)."""
+    import sqlglot
+    from sqlglot.optimizer.qualify import qualify
+
+    wanted = {a for r in results.values() if r.get("sql") is None for a in r.get("asked") or []}
+    derived: dict[str, list[tuple[str, str | None]]] = {}
+    for key, request in requests.items():
+        name = request["name"]
+        sql = results.get(key, {}).get("sql")
+        if name not in wanted or name in known or not sql:
+            continue
+        try:
+            tree = sqlglot.parse_one(sql, read=dialect)
+            # `select * from cte` where the CTE names its columns: expanded
+            tree = qualify(tree, dialect=dialect, validate_qualify_columns=False, identify=False)
+            selects = tree.named_selects  # type: ignore[attr-defined]
+        except (sqlglot.errors.SqlglotError, RecursionError, ValueError, KeyError):
+            continue
+        if selects and "*" not in selects and all(selects):
+            derived[name] = [(c, None) for c in selects]
+    return derived

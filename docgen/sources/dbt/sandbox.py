@@ -121,11 +121,11 @@ class Unknown(jinja2.ChainableUndefined):
     `ref()` calls, but such a model is not counted as rendered."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Unknown:  # type: ignore[override]
-        _STATE.unknown.add(self._undefined_name or "?")
+        _STATE.unknown.add(self._undefined_name or "an item of an empty value")
         return self
 
     def __str__(self) -> str:
-        _STATE.unknown.add(self._undefined_name or "?")
+        _STATE.unknown.add(self._undefined_name or "an item of an empty value")
         return ""
 
     __iter__ = jinja2.Undefined.__iter__
@@ -141,6 +141,8 @@ class RenderState:
     unknown: set[str] = field(default_factory=set)
     #: what the render asked of the warehouse, which dbt answers only when it runs
     warehouse: set[str] = field(default_factory=set)
+    #: relations whose columns it asked for and nobody declared
+    asked: set[str] = field(default_factory=set)
 
 
 _STATE = RenderState()
@@ -321,6 +323,7 @@ class Renderer:
     def _columns_of(self, relation: str) -> list[Any] | None:
         declared = (self.spec.get("columns") or {}).get(relation)
         if declared is None:
+            _STATE.asked.add(relation)
             return None
         return [column(name, data_type) for name, data_type in declared]
 
@@ -497,6 +500,7 @@ class Renderer:
             "sources": [list(s) for s in state.sources],
             "config": jsonable(state.config),
             "unknown": sorted(state.unknown),
+            "asked": sorted(state.asked),
         }
 
 

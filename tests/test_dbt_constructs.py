@@ -286,3 +286,18 @@ def test_columns_dbt_would_ask_the_warehouse_for(tmp_path: Path) -> None:
     assert unknown.properties["render_problem"] == (
         "needs the warehouse: adapter.get_columns_in_relation"
     )
+
+
+def test_a_broken_macro_file_only_affects_the_models_that_call_it(tmp_path: Path) -> None:
+    result = read(tmp_path, {
+        "dbt_project.yml": "name: shop\n",
+        "macros/broken.sql": "{% macro broken() %}{% if %}{% endmacro %}",
+        "models/calls_it.sql": "select {{ broken() }}",
+        "models/does_not.sql": "select 1",
+    })  # fmt: skip
+    assert sql(result, "does_not") == "select 1"
+    [obj] = [o for o in result.objects if o.name == "calls_it"]
+    assert obj.compiled_code is None
+    assert obj.properties["render_problem"] == (
+        "macros/broken.sql has a Jinja syntax error at line 1"
+    )

@@ -125,7 +125,7 @@ def main() -> None:
             for index, item in enumerate(message["macro_files"]):
                 send({"op": "progress", "index": index})
                 try:
-                    renderer.load_macro_file(item["package"], item["text"])
+                    renderer.load_macro_file(item["package"], item["text"], item.get("path", ""))
                 except MemoryError:
                     errors.append([index, "needs more memory than allowed"])
                 except Exception as exc:  # noqa: BLE001 - the file's macros stay unknown
@@ -214,10 +214,8 @@ class RenderPool:
         )
         child = _Child(process)
         files = [
-            {"package": f["package"], "text": f["text"]} if i not in self.bad_macros else
-            {"package": f["package"], "text": ""}
-            for i, f in enumerate(self.macro_files)
-        ]  # fmt: skip
+            {**f, "text": ""} if i in self.bad_macros else f for i, f in enumerate(self.macro_files)
+        ]
         child.deadline = time.monotonic() + self.limits.timeout_seconds + 5  # start-up
         try:
             child.send({"op": "init", "spec": self.spec, "macro_files": files})

@@ -224,12 +224,12 @@ class Renderer:
         self.base: dict[str, Any] = self._context()
         self.env.globals.update(self.base)
         self.package_globals: dict[str, ChainMap[str, Any]] = {}
-        self._files: list[tuple[str, str]] = []
+        self._files: list[tuple[str, str, str]] = []
         self._modules: dict[int, dict[str, Any]] = {}
         self._broken: dict[int, str] = {}
 
     # macros ----------------------------------------------------------------------------------
-    def load_macro_file(self, package: str, text: str) -> list[str]:
+    def load_macro_file(self, package: str, text: str, path: str = "") -> list[str]:
         """Declare a file's macros under its package; the file is compiled when one of them
         is first called (a project with packages has hundreds of macro files, few used)."""
         text = _SPECIAL_BLOCK.sub("", text)
@@ -237,7 +237,7 @@ class Renderer:
         if not names:
             return []
         index = len(self._files)
-        self._files.append((package, text))
+        self._files.append((package, text, path or f"a macro file of {package}"))
         for name in names:
             self.macros.setdefault(package, {})[name] = LazyMacro(self, index, name)
         return names
@@ -245,7 +245,7 @@ class Renderer:
     def compiled(self, index: int, name: str) -> Any:
         """The macro `name` of macro file `index`, compiling the file the first time."""
         if index not in self._modules:
-            package, text = self._files[index]
+            package, text, path = self._files[index]
             self._modules[index] = {}
             try:
                 template = self.env.from_string(text)
@@ -254,9 +254,7 @@ class Renderer:
                 for _ in template.root_render_func(context):
                     pass
             except jinja2.TemplateSyntaxError as exc:
-                self._broken[index] = (
-                    f"a macro file of {package} has a Jinja syntax error at line {exc.lineno}"
-                )
+                self._broken[index] = f"{path} has a Jinja syntax error at line {exc.lineno}"
             else:
                 self._modules[index] = {
                     k: v for k, v in context.vars.items() if isinstance(v, jinja2.runtime.Macro)

@@ -197,8 +197,15 @@ class RenderPool:
         self.reported_macro_errors = False
 
     def _start(self) -> _Child:
+        # where docgen and its libraries are; never the current folder (it may be the
+        # untrusted project, holding a `jinja2.py` of its own)
+        here = os.path.abspath(os.getcwd())
+        home = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+        paths = [home] + [
+            p for p in sys.path if p and os.path.isdir(p) and os.path.abspath(p) != here
+        ]
         env = {
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
+            "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
             "PATH": os.defpath,
             "LC_ALL": "C.UTF-8",
             "PYTHONIOENCODING": "utf-8",

@@ -236,7 +236,8 @@ class RenderPool:
         queue = deque(requests)
         if not queue:
             return results
-        count = max(1, min(self.limits.workers, len(queue)))
+        # one child per 500 models at most: each compiles the macros it uses again
+        count = max(1, min(self.limits.workers, 1 + len(queue) // 500))
         children = [self._start() for _ in range(count)]
         try:
             while queue or any(c.phase == "busy" for c in children):

@@ -59,6 +59,27 @@ def main() -> None:
     parser.add_argument("--max-retries", type=int, default=5)
     parser.add_argument("--profile", help="write a cProfile of the job runs to this file")
     parser.add_argument(
+        "--base-url", help="the organization's endpoint (default: the fake server), e.g. down"
+    )
+    parser.add_argument(
+        "--resume-with-fake",
+        action="store_true",
+        help="after the runs, point the organization at the fake server and run the last job "
+        "again (an endpoint that came back)",
+    )
+    parser.add_argument("--max-concurrent-requests", type=int)
+    parser.add_argument(
+        "--regenerate-all",
+        action="store_true",
+        help="call the LLM for every layer (no cached layer results from earlier scenarios)",
+    )
+    parser.add_argument("--behaviour", help="JSON of the fake server's Behaviour fields")
+    parser.add_argument(
+        "--grounding-stats",
+        action="store_true",
+        help="report the grounding check's figures per job (from the per-layer logs)",
+    )
+    parser.add_argument(
         "--nightly-after",
         action="store_true",
         help="after the runs, run nightly-redocumentation and measure it",
@@ -80,9 +101,10 @@ def main() -> None:
             conn,
             organization.id,
             "openai",
-            base_url=args.fake_url,
+            base_url=args.base_url or args.fake_url,
             requests_per_minute=args.rpm,
             tokens_per_minute=args.tpm,
+            max_concurrent_requests=args.max_concurrent_requests,
         )
         orgs.set_api_key(conn, organization.id, "sk-bench-000000000000", crypto.load_master_key())
     started = time.perf_counter()
@@ -100,6 +122,7 @@ def main() -> None:
     seed_seconds = time.perf_counter() - started
 
     runs = []
+    extra: dict[str, Any] = {}
     for run in range(args.runs):
         fake_admin(
             args.fake_url,
@@ -109,12 +132,14 @@ def main() -> None:
                 "latency": args.latency,
                 "rpm": args.server_rpm,
                 "tpm": args.server_tpm,
+                "behaviour": json.loads(args.behaviour) if args.behaviour else None,
             },
         )
         options = JobOptions(
             concurrency=args.concurrency,
             max_retries=args.max_retries,
             skip_existing=args.skip_existing and run > 0,
+            regenerate_all=args.regenerate_all,
         )
         created = time.perf_counter()
         job = jobs.create_job(engine, organization.id, ids, options, triggered_by_user_id=admin.id)
@@ -137,6 +162,8 @@ def main() -> None:
 
             row = jobs_repo.get_job(conn, job.id)
         stats = fake_admin(args.fake_url, "stats")
+        if args.grounding_stats:
+            extra.setdefault("grounding", []).append(grounding_stats(engine, job.id))
         runs.append(
             {
                 "create_seconds": round(flow_started - created, 3),
@@ -158,9 +185,27 @@ def main() -> None:
                 "server_busy_seconds": (stats["last_finished"] - stats["first_started"])
                 if stats["first_started"] is not None
                 else 0.0,
+                "abandoned_requests": stats.get("abandoned_requests", 0),
+                "abandoned_tokens": stats.get("abandoned_tokens", 0),
+                "error_log": row.error_log[-1:] if row.error_log else [],
             }
         )
-    extra: dict[str, Any] = {}
+    if args.resume_with_fake:
+        with transaction(engine) as conn:
+            orgs.set_provider(conn, organization.id, "openai", base_url=args.fake_url)
+        fake_admin(args.fake_url, "config", {"reset": True})
+        started = time.perf_counter()
+        asyncio.run(documentation_job(job_id=job.id, return_state=True))
+        with transaction(engine) as conn:
+            from docgen.db import jobs as jobs_repo
+
+            row = jobs_repo.get_job(conn, job.id)
+        extra["resumed"] = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "status": row.status,
+            "processed": row.processed_objects,
+            "failed": row.failed_objects,
+        }
     if args.nightly_after:
         from flows.nightly import nightly_redocumentation
 
@@ -188,6 +233,29 @@ def main() -> None:
             }
         )
     )
+
+
+def grounding_stats(engine: Any, job_id: Any) -> dict[str, Any]:
+    """The grounding check over one job: layers checked, retried, items removed, layers
+    that failed it (from metadata.documentation_generation_logs.grounding)."""
+    import sqlalchemy as sa
+
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT grounding FROM metadata.documentation_generation_logs"
+                " WHERE job_id = :j AND grounding IS NOT NULL"
+            ),
+            {"j": job_id},
+        ).scalars()
+        checks = list(rows)
+    return {
+        "layers_checked": len(checks),
+        "layers_retried": sum(1 for c in checks if c.get("retried")),
+        "items_removed": sum(int(c.get("removed", 0)) for c in checks),
+        "layers_failed_check": sum(1 for c in checks if c.get("status") == "failed"),
+        "example_copies": sum(int(c.get("example_copies", 0)) for c in checks),
+    }
 
 
 def _cpu_seconds() -> float:

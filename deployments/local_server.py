@@ -32,6 +32,8 @@ class LocalPrefectServer:
         self.home = home
         self.port = port or free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
+        #: the Prefect UI, served by the same process
+        self.ui_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = home / "server.log"
 
@@ -41,6 +43,9 @@ class LocalPrefectServer:
             "PREFECT_HOME": str(self.home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
+            # the UI (served at / by the same process) calls this API from the browser;
+            # Prefect's default is port 4200, not the port this server listens on
+            "PREFECT_SERVER_UI_API_URL": self.api_url,
         }
         if self.database_url:  # else Prefect's SQLite database under PREFECT_HOME
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url.replace(

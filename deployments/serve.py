@@ -1,44 +1,76 @@
 """`docgen serve`: every deployment from one process, schedules active.
 
-For users without a Prefect server and worker: `serve()` registers
-documentation-job/on-demand, nightly-redocumentation/nightly and ingest/on-demand with the
-Prefect API and
-runs their flow runs itself (each in a subprocess, so cancelling one from the UI kills it).
+For users without a Prefect server and worker: `serve()` registers the deployments of
+prefect.yaml (documentation-job/on-demand and /existing-job, nightly-redocumentation/nightly,
+ingest/on-demand; same descriptions and enforced forms) with the Prefect API and runs their
+flow runs itself (each in a subprocess, so cancelling one from the UI kills it).
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
+from typing import Any
+
 from prefect import serve
 from prefect.schedules import Cron
+from ruamel import yaml
 
 from docgen.config import ServeSettings
-from flows.documentation_job import documentation_job
+from docgen.resources import project_root
+from flows.documentation_job import documentation_job, new_documentation_job
 from flows.ingest import ingest as ingest_flow
 from flows.nightly import nightly_redocumentation
 
 
 def deployments(settings: ServeSettings | None = None) -> list[object]:
+    """The deployments of prefect.yaml, with its descriptions, for `serve()`."""
     settings = settings or ServeSettings()
-    on_demand = documentation_job.to_deployment(
-        name="on-demand",
-        tags=["docgen"],
-        description="Document a selection of objects, or run/resume a job (job_id).",
-    )
-    nightly = nightly_redocumentation.to_deployment(
-        name="nightly",
-        tags=["docgen"],
-        schedules=[Cron(settings.cron, timezone=settings.timezone)],
-        parameters={"organization": settings.organization} if settings.organization else {},
-        description="Re-document what changed since its current documentation.",
-    )
-    ingest = ingest_flow.to_deployment(
-        name="on-demand",
-        tags=["docgen"],
-        description="Register a source's objects for an organization (dbt, sql, postgres, python).",
-    )
-    return [on_demand, nightly, ingest]
+    described = {(d["entrypoint"], d["name"]): d for d in _prefect_yaml()["deployments"]}
+
+    def deployment(flow: Any, entrypoint: str, name: str, **extra: Any) -> object:
+        spec = described[(entrypoint, name)]
+        return flow.to_deployment(
+            name=name,
+            tags=spec["tags"],
+            description=spec["description"],
+            enforce_parameter_schema=spec["enforce_parameter_schema"],
+            **extra,
+        )
+
+    return [
+        deployment(
+            new_documentation_job, "flows/documentation_job.py:new_documentation_job", "on-demand"
+        ),
+        deployment(
+            nightly_redocumentation,
+            "flows/nightly.py:nightly_redocumentation",
+            "nightly",
+            schedules=[Cron(settings.cron, timezone=settings.timezone)],
+            parameters={"organization": settings.organization} if settings.organization else {},
+        ),
+        deployment(ingest_flow, "flows/ingest.py:ingest", "on-demand"),
+        deployment(
+            documentation_job, "flows/documentation_job.py:documentation_job", "existing-job"
+        ),
+    ]
 
 
-def serve_all(limit: int | None = None) -> None:
-    """Serve the deployments until interrupted."""
+def _prefect_yaml() -> dict[str, Any]:
+    return yaml.YAML(typ="safe").load((project_root() / "prefect.yaml").read_text())
+
+
+def serve_all(limit: int | None = None, quiet: bool = True) -> None:
+    """Serve the deployments until interrupted (Ctrl-C or SIGTERM).
+
+    `quiet`: no info line and no warning when SIGTERM stops it. Prefect's runner logs its
+    shutdown at INFO and its SIGTERM handler calls the async `stop()` without awaiting it
+    (a RuntimeWarning about nothing the user can act on); the runner pauses the
+    deployments either way.
+    """
+    if quiet:
+        logging.getLogger("prefect.runner").setLevel(logging.WARNING)
+        warnings.filterwarnings(
+            "ignore", message="coroutine 'Runner.astop' was never awaited", category=RuntimeWarning
+        )
     serve(*deployments(), limit=limit)  # type: ignore[arg-type]

@@ -75,13 +75,23 @@ class LLMSettings(BaseSettings):
 
     default_model: str = Field(default="gpt-4o", description="Model used when an org sets none.")
     request_timeout: float = Field(
-        default=120.0, gt=0, description="Seconds before one LLM request is abandoned."
+        default=120.0,
+        gt=0,
+        description="Seconds before one LLM request is abandoned, for answers of up to 800 "
+        "tokens; layers with a bigger token cap get proportionally more.",
     )
     retry_backoff_seconds: float = Field(
         default=1.0,
         ge=0,
         description="Base of the exponential backoff between retries of a layer call "
         "(1, 2, 4... seconds times this factor, with jitter).",
+    )
+    max_retry_after_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="The longest Retry-After (seconds) a job waits out after a 429. A "
+        "longer one pauses the job with the reason instead of sleeping (resume it later "
+        "with `docgen jobs resume`).",
     )
     pricing_file: Path | None = Field(
         default=None,
@@ -90,6 +100,35 @@ class LLMSettings(BaseSettings):
             "the built-in table."
         ),
     )
+
+
+class ResultStorageSettings(BaseSettings):
+    """Where the flows keep cached layer results (the Prefect task result cache)."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCGEN_", extra="ignore")
+
+    result_storage_block: str | None = Field(
+        default=None,
+        description=(
+            "A Prefect filesystem block, as 'block-type/block-name' (e.g. "
+            "'local-file-system/docgen-results', 's3-bucket/docgen-cache'), that holds the "
+            "cached layer results. Unset: Prefect's default result storage, the directory "
+            "PREFECT_LOCAL_STORAGE_PATH (~/.prefect/storage) on the disk of the process that "
+            "ran the task."
+        ),
+    )
+
+    @field_validator("result_storage_block")
+    @classmethod
+    def _slug(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        kind, _, name = value.strip().partition("/")
+        if not kind or not name or "/" in name:
+            raise ValueError(
+                f"DOCGEN_RESULT_STORAGE_BLOCK must be 'block-type/block-name', got {value!r}"
+            )
+        return value.strip()
 
 
 class DbtRenderSettings(BaseSettings):
@@ -155,4 +194,17 @@ class ServeSettings(BaseSettings):
         default=4200,
         description="Port of the local Prefect server `docgen serve` starts when "
         "PREFECT_API_URL is unset.",
+    )
+
+
+class CLISettings(BaseSettings):
+    """How the command line reports."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCGEN_CLI_", extra="ignore")
+
+    progress_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between progress lines of `docgen run|jobs run` when stderr is "
+        "not a terminal (logs, CI); a terminal gets a live progress bar.",
     )

@@ -19,9 +19,20 @@
      │    ├── APIKeyError          401/403, or no key configured; never retried
      │    ├── QuotaExceeded        429 insufficient_quota: no credit left; never retried
      │    ├── RateLimited          429; carries `retry_after` seconds when the server sent one
+     │    │    └── WaitTooLong     its Retry-After exceeds DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS:
+     │    │                        not retried, the job pauses with the reason
      │    ├── ProviderUnavailable  5xx, timeouts, connection errors; retried
-     │    ├── InvalidLLMResponse   broken or schema-violating JSON, finish_reason=length; retried
+     │    │    └── ProviderDown     the endpoint refused connections several times in a row:
+     │    │                         the provider is down, not the object; stops the job
+     │    ├── StructuredOutputsRefused  the endpoint rejects response_format json_schema
+     │    │                         (400/422/500 naming it); the provider switches to json_object
+     │    ├── InvalidLLMResponse   broken or schema-violating JSON, finish_reason=length or a
+     │    │    │                   runaway answer past the token cap; retried with a repair turn
+     │    │    └── NotGrounded      the answer cites code or names the object does not have, or
+     │    │                         copies the prompt's reference examples
      │    └── ContentFiltered      finish_reason=content_filter; not retried
+     ├── JobInterrupted            the job was cancelled, or its runner is stopping, while a
+     │                             call waited (rate limiter, Retry-After)
      ├── DocumentationGenerationError  a critical layer (summary, narrative) failed, so the
      │                             object gets no new documentation version
      └── SourceError               an ingestion source cannot be read (missing path, bad manifest)
@@ -89,6 +100,9 @@ class ProviderError(DocgenError):
     """The LLM provider could not produce a usable answer for one call."""
 
     retryable: bool = False
+    #: True when waiting is the only cure but the wait is too long for this run: the job
+    #: pauses (resumable) instead of sleeping
+    pauses_job: bool = False
     #: True when the error concerns the organization's credentials or account, so trying
     #: more objects is pointless and the whole job fails at once
     fails_job: bool = False
@@ -126,10 +140,38 @@ class RateLimited(ProviderError):
         self.retry_after = retry_after
 
 
+class WaitTooLong(RateLimited):
+    """A 429 whose Retry-After is longer than DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS: rather
+    than sleep for it, the object is given back and the job pauses with this message."""
+
+    retryable = False
+    pauses_job = True
+
+
 class ProviderUnavailable(ProviderError):
     """A 5xx answer, a timeout or a broken connection; trying again may succeed."""
 
     retryable = True
+
+
+class ProviderDown(ProviderUnavailable):
+    """The endpoint refused or dropped connections several times in a row: the provider is
+    down, not the object. Fails the job at once (naming the URL); the job can run again."""
+
+    retryable = False
+    fails_job = True
+
+
+class StructuredOutputsRefused(ProviderError):
+    """The endpoint rejected `response_format` json_schema (400, 422 or 500 naming it).
+
+    The provider catches this itself, switches to json_object with validation and asks again;
+    it only escapes when json_object is refused too.
+    """
+
+    retryable = False
+    #: the server's words ("HTTP 500: 1 validation error: | response_format...")
+    reason: str = ""
 
 
 class InvalidLLMResponse(ProviderError):
@@ -147,10 +189,27 @@ class InvalidLLMResponse(ProviderError):
         self.raw = raw[:2000]
 
 
+class NotGrounded(InvalidLLMResponse):
+    """The answer cites code the object does not contain, names columns or tables it does
+    not have, or copies the prompt's reference examples (docgen.grounding), and a retry that
+    named the problems did not fix it; not retried again."""
+
+    retryable = False
+    #: the grounding check's record for the per-layer log
+    grounding: dict[str, Any] | None = None
+
+
 class ContentFiltered(ProviderError):
     """The provider's content filter stopped the answer; the same prompt would be stopped again."""
 
     retryable = False
+
+
+class JobInterrupted(DocgenError):
+    """The job was cancelled, or its runner is shutting down (SIGTERM), while a call was
+    waiting; the object is given back, nothing of it is stored."""
+
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a terminated process
 
 
 class DocumentationGenerationError(DocgenError):

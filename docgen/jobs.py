@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 from sqlalchemy.engine import Connection, Engine
 
 from docgen.context import ObjectContext, load_contexts
@@ -28,8 +28,8 @@ from docgen.db.engine import transaction, translate_errors
 from docgen.db.objects import Selection, resolve_selection
 from docgen.errors import InvalidInput, InvalidJobState
 from docgen.layers import ENVELOPE_OVERHEAD_TOKENS, LAYER_NAMES, LAYERS, envelope_schema
-from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
-from docgen.prompts import SYSTEM_PROMPT, layer_instruction, render_context
+from docgen.pricing import PricingTable, Usage, estimate_tokens, org_pricing
+from docgen.prompts import layer_instruction, render_context, system_message
 from docgen.providers.offline import OFFLINE_MODEL
 
 #: OpenAI caches prompt prefixes of at least this many tokens, in steps of CACHE_STEP
@@ -37,35 +37,63 @@ CACHE_MINIMUM_TOKENS = 1024
 CACHE_STEP_TOKENS = 128
 
 
+def _no_default_in_schema(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class JobOptions(BaseModel):
-    """How a job runs. Every field has a default, so `{}` is a valid form in the Prefect UI."""
+    """How the job runs. Every option has a default; change only what you need."""
 
     skip_existing: bool = Field(
         default=False,
-        description="Skip objects whose current documentation was made from the same code, "
-        "upstream documentation, prompt version and model.",
+        title="Skip up-to-date objects",
+        description="Leave out objects whose current documentation was made from the same "
+        "code, upstream documentation, prompt version and model.",
     )
     regenerate_all: bool = Field(
         default=False,
-        description="Call the LLM again for every layer, ignoring cached layer results.",
+        title="Regenerate everything",
+        description="Ask the model again for every part of every object, even where a saved "
+        "result for the same input exists (costs more).",
     )
-    max_retries: int = Field(default=3, ge=0, le=10, description="Retries per layer call.")
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        title="Retries per call",
+        description="How often a failed call to the model is tried again (0 to 10).",
+    )
     concurrency: int = Field(
-        default=1, ge=1, le=64, description="Objects documented at the same time (1 = sequential)."
+        default=1,
+        ge=1,
+        le=64,
+        title="Objects at a time",
+        description="How many objects are documented at the same time (1 = one after another).",
     )
-    max_cost_usd: Decimal | None = Field(
-        default=None, gt=0, description="Pause the job before its spend would pass this (USD)."
+    max_cost_usd: Annotated[
+        Decimal | None,
+        WithJsonSchema({"type": "number", "exclusiveMinimum": 0}),
+    ] = Field(
+        default=None,
+        gt=0,
+        title="Budget (USD)",
+        description="Pause the job before its spending would go over this many US dollars. "
+        "Empty: no budget.",
+        json_schema_extra=_no_default_in_schema,
     )
     concurrent_layers: bool = Field(
         default=False,
-        description="Generate the four non-critical layers of an object at the same time.",
+        title="Parts in parallel",
+        description="Write the four optional parts of an object's documentation at the same "
+        "time (faster; more calls at once).",
     )
     extra_runners: int = Field(
         default=0,
         ge=0,
         le=32,
-        description="Extra runs of the documentation-job/on-demand deployment that join this "
-        "job, so workers of its pool on other machines share the objects.",
+        title="Extra runners",
+        description="Start this many more runs of the job on the same work pool, so workers "
+        "on other machines share its objects (0 = this run alone).",
     )
 
     @model_validator(mode="after")
@@ -103,7 +131,7 @@ def estimate_context(ctx: ObjectContext, model: str, pricing: PricingTable) -> O
         return ObjectEstimate(ctx.object.id, ctx.object.name, 0, 0, 0, Decimal(0))
     prefix = (
         estimate_tokens(json.dumps(envelope_schema()))
-        + estimate_tokens(SYSTEM_PROMPT)
+        + estimate_tokens(system_message(ctx))
         + estimate_tokens(render_context(ctx))
     )
     cacheable = 0 if prefix < CACHE_MINIMUM_TOKENS else prefix - prefix % CACHE_STEP_TOKENS
@@ -127,7 +155,7 @@ def estimate_objects(
     """Per-object estimates with the organization's current provider and model."""
     settings = orgs.get_llm_settings(conn, organization_id)
     model = OFFLINE_MODEL if settings.provider == "offline" else settings.model
-    pricing = pricing or load_pricing()
+    pricing = org_pricing(settings, pricing)
     contexts = load_contexts(conn, object_ids)
     return [estimate_context(contexts[i], model, pricing) for i in object_ids]
 
@@ -157,7 +185,7 @@ def create_job(
             object_ids, {i: c.object.upstream_object_ids for i, c in contexts.items()}
         )
         model = OFFLINE_MODEL if settings.provider == "offline" else settings.model
-        pricing = load_pricing()
+        pricing = org_pricing(settings)
         estimates = [estimate_context(contexts[i], model, pricing) for i in object_ids]
         return jobs_repo.insert_job(
             conn,
@@ -218,7 +246,8 @@ def pause_job(engine: Engine, job_id: UUID, reason: str = "paused by user") -> j
 
 
 def cancel_job(engine: Engine, job_id: UUID, reason: str = "cancelled by user") -> jobs_repo.Job:
-    """Stop the job for good; in-flight objects finish, nothing is half-stored."""
+    """Stop the job for good; its runners interrupt objects in flight within seconds and
+    give them back (flows/documentation_job.py), nothing is half-stored."""
     with transaction(engine) as conn:
         job = jobs_repo.get_job(conn, job_id)
         if job.status == "cancelled":
@@ -291,6 +320,47 @@ def _layer_counts(outcomes: list[Any]) -> tuple[dict[str, int], dict[str, int]]:
     return done, failed
 
 
+def all_failed(job: jobs_repo.Job) -> dict[str, Any] | None:
+    """The error_log entry that fails a finished job in which no object was documented
+    (every object failed), or None. Such a job is not 'completed'."""
+    failed, total = job.failed_objects, job.total_objects - job.skipped_objects
+    if failed == 0 or failed < total:
+        return None
+    first = next(
+        (e.get("error") for e in job.error_log if e.get("status") == "object_failed"), None
+    )
+    return {
+        "kind": "AllObjectsFailed",
+        "error": f"every object failed ({failed} of {job.total_objects})"
+        + (f"; first error: {first}" if first else ""),
+    }
+
+
+def failure_entry(
+    object_id: UUID, outcomes: list[Any], error: str | None = None
+) -> dict[str, Any] | None:
+    """The job's error_log entry for an object that failed or lost layers (redacted), or
+    None when everything worked."""
+    from docgen.redact import redact
+
+    layers = {o.layer: redact(o.error or "failed") for o in outcomes if o.status == "failed"}
+    if error is None and not layers:
+        return None
+    entry: dict[str, Any] = {
+        "status": "object_failed" if error is not None else "layers_failed",
+        "object_id": str(object_id),
+        "layers": layers,
+    }
+    if error is not None:
+        entry["error"] = redact(error)
+    else:
+        entry["error"] = (
+            f"{len(layers)} layer(s) failed: "
+            + "; ".join(f"{name}: {text}" for name, text in layers.items())[:1000]
+        )
+    return entry
+
+
 def _progress(engine: Engine, job_id: UUID) -> None:
     with transaction(engine) as conn:
         jobs_repo.update_average_processing_time(conn, job_id)
@@ -327,6 +397,7 @@ def record_documented(
                 cost=generated.cost_usd,
                 layers_completed=done,
                 layers_failed=failed,
+                log_entry=failure_entry(generated.object_id, list(generated.outcomes.values())),
             ):
                 raise _ClaimLost
     except _ClaimLost:
@@ -365,6 +436,7 @@ def record_failed(
                 layers_completed=done,
                 layers_failed=failed,
                 error=error,
+                log_entry=failure_entry(object_id, outcomes, error),
             ):
                 raise _ClaimLost
     except _ClaimLost:
@@ -395,6 +467,7 @@ def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
     """
     from docgen.db.documentation import current_for_objects
     from docgen.prompts import context_hash
+    from docgen.review import latest_hashes
 
     with transaction(engine) as conn:
         pending = [o.object_id for o in jobs_repo.job_objects(conn, job_id, status="pending")]
@@ -402,11 +475,12 @@ def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
             return 0
         contexts = load_contexts(conn, pending)
         current = current_for_objects(conn, pending)
+        made_from = latest_hashes(conn, pending)  # current versions and pending proposals
     fresh = {
         object_id
         for object_id in pending
         if object_id in current
-        and current[object_id].input_hash == context_hash(contexts[object_id], model)
+        and context_hash(contexts[object_id], model) in made_from.get(object_id, set())
     }
     # an object whose upstream is still to be documented in this job may get new inputs
     # (that upstream's new summary): leave it to its own turn

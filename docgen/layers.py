@@ -114,12 +114,23 @@ class UsedBy(_Strict):
     purpose: str
 
 
+class ColumnNote(_Strict):
+    name: str = Field(description="The output column's name, exactly as in the code.")
+    description: str = Field(description="One plain sentence on what the column means.")
+
+
+#: at most this many column descriptions per object (the most important ones beyond that);
+#: `columns` is nullable so versions stored before it existed stay valid
+MAX_COLUMN_NOTES = 40
+
+
 class ImpactAnalysis(_Strict):
-    """Layer 6: who uses it and what breaks without it."""
+    """Layer 6: who uses it, what breaks without it, what each output column means."""
 
     usedBy: list[UsedBy] = Field(min_length=1, max_length=6)
     questionsAnswered: list[str] = Field(min_length=1, max_length=8)
     downstreamImpact: str
+    columns: list[ColumnNote] | None = Field(default=None, max_length=MAX_COLUMN_NOTES)
 
 
 @dataclass(frozen=True)
@@ -164,7 +175,7 @@ LAYERS: dict[LayerName, LayerSpec] = {
         LayerSpec("transformation_cards", TransformationCards, "cards", False, 500, 1500),
         LayerSpec("code_explanations", CodeExplanations, "explanations", False, 600, 1500),
         LayerSpec("business_rules", BusinessRules, "rules", False, 200, 800),
-        LayerSpec("impact_analysis", ImpactAnalysis, None, False, 250, 800),
+        LayerSpec("impact_analysis", ImpactAnalysis, None, False, 450, 1800),
     )
 }
 

@@ -29,3 +29,14 @@ def one_line(text: str, limit: int = 500) -> str:
     """The first line of `text`, shortened to `limit` characters."""
     first = (text.strip().splitlines() or [""])[0]
     return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def brief(text: str, limit: int = 500, lines: int = 4) -> str:
+    """The first `lines` non-blank lines of `text` joined with " | ", cut to `limit`.
+
+    For messages whose cause is on the second line ("1 validation error:" then the field):
+    one line, but the useful part kept.
+    """
+    parts = [line.strip() for line in text.strip().splitlines() if line.strip()][:lines]
+    joined = " | ".join(parts)
+    return joined if len(joined) <= limit else joined[: limit - 1] + "…"

@@ -17,7 +17,9 @@ the flows call `generate_layer`, `assemble` and `store_documentation` one by one
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,15 +38,22 @@ from docgen.context import ObjectContext, load_context
 from docgen.db import documentation, orgs
 from docgen.db.engine import transaction
 from docgen.db.logs import insert_layer_logs
-from docgen.errors import DocumentationGenerationError, PermissionDenied, ProviderError
+from docgen.errors import (
+    DocumentationGenerationError,
+    JobInterrupted,
+    PermissionDenied,
+    ProviderError,
+)
+from docgen.grounding import GroundedProvider
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
-from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
+from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing, org_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
-from docgen.providers.base import LayerRequest, LayerResult, Provider
+from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
 from docgen.providers.offline import OfflineProvider
 from docgen.providers.openai_compat import OpenAICompatibleProvider
 from docgen.ratelimit import RateLimiter
 from docgen.redact import one_line
+from docgen.style import banned_words_used
 
 #: called before each LLM call with the layer request (the client-side rate limiter hooks here)
 BeforeCall = Callable[[LayerRequest], None]
@@ -63,10 +72,13 @@ class LayerOutcome:
     model: str | None = None
     attempts: int = 1
     error: str | None = None
+    #: the grounding check's result (docgen.grounding), None when no check ran
+    grounding: dict[str, Any] | None = None
 
     @classmethod
     def from_result(cls, result: LayerResult) -> LayerOutcome:
         return cls(
+            grounding=result.grounding,
             layer=result.layer,
             status="completed",
             value=result.value,
@@ -105,6 +117,7 @@ class LayerOutcome:
             model=model,
             attempts=attempts,
             error=one_line(f"{type(error).__name__}: {error}", 1000),
+            grounding=getattr(error, "grounding", None),
         )
 
 
@@ -121,6 +134,12 @@ class GeneratedDocumentation:
     cost_usd: Decimal
     duration_ms: int
     pricing_warning: str | None = None
+    #: what privacy masking replaced in the code the layers read, by kind (issue 19)
+    privacy_masked: dict[str, int] = field(default_factory=dict)
+    #: banned words of the house style the answer still used, by layer (docgen.style)
+    banned_words_used: dict[str, list[str]] = field(default_factory=dict)
+    #: the code the layers read (kept with the version, for code diffs between versions)
+    source_code: str | None = None
 
     @property
     def usage(self) -> Usage:
@@ -160,6 +179,7 @@ class GeneratedDocumentation:
                     "finish_reason": o.finish_reason,
                     "attempts": o.attempts,
                     "error": o.error,
+                    **({"grounding": o.grounding} if o.grounding else {}),
                 }
                 for name, o in self.outcomes.items()
             },
@@ -170,6 +190,8 @@ class GeneratedDocumentation:
                 "features": self.complexity.features,
             },
             **({"pricing_warning": self.pricing_warning} if self.pricing_warning else {}),
+            **({"privacy_masked": self.privacy_masked} if self.privacy_masked else {}),
+            **({"banned_words_used": self.banned_words_used} if self.banned_words_used else {}),
         }
 
 
@@ -186,6 +208,8 @@ class DocumentationGenerationService:
         pricing: PricingTable | None = None,
         before_call: BeforeCall | None = None,
         rate_limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+        max_retry_after: float | None = None,
     ) -> None:
         self.engine = engine
         self.organization_id = organization_id
@@ -194,6 +218,12 @@ class DocumentationGenerationService:
         self.before_call = before_call
         #: the organization's limiter; with one, every call waits for room in RPM/TPM first
         self.rate_limiter = rate_limiter
+        #: set when the run stops (cancel, SIGTERM): waits end at once, no new call starts
+        self.stop = stop
+        #: the longest Retry-After waited out; a longer one raises WaitTooLong
+        self.max_retry_after = (
+            LLMSettings().max_retry_after_seconds if max_retry_after is None else max_retry_after
+        )
         self._provider = provider
         self.settings: orgs.OrgLLMSettings | None = None
 
@@ -205,7 +235,8 @@ class DocumentationGenerationService:
             return
         with transaction(self.engine) as conn:
             self.settings = orgs.get_llm_settings(conn, self.organization_id)
-        self._provider = build_provider(self.settings)
+        self.pricing = org_pricing(self.settings, self.pricing)
+        self._provider = build_provider(self.settings, engine=self.engine)
 
     @property
     def provider(self) -> Provider:
@@ -237,20 +268,34 @@ class DocumentationGenerationService:
     def input_hash(self, ctx: ObjectContext) -> str:
         return context_hash(ctx, self.provider.model)
 
-    def layer_request(self, ctx: ObjectContext, layer: LayerName) -> LayerRequest:
+    def cache_scope(self) -> str:
+        """Who a cached layer result belongs to: this organization and its provider
+        (kind, base URL, model). Results cached under one scope are never read under
+        another, so two organizations with the same code never share an answer."""
+        return cache_scope(self.organization_id, self.provider)
+
+    def layer_request(
+        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+    ) -> LayerRequest:
         return LayerRequest(
             layer=layer,
             context=ctx,
             messages=build_messages(ctx, layer),
             cache_key=self.input_hash(ctx),
+            repair=repair,
         )
 
-    def generate_layer(self, ctx: ObjectContext, layer: LayerName) -> LayerResult:
-        """One try at one layer (raises a ProviderError subclass on failure)."""
-        request = self.layer_request(ctx, layer)
+    def generate_layer(
+        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+    ) -> LayerResult:
+        """One try at one layer (raises a ProviderError subclass on failure); `repair`
+        shows the model its last rejected answer and what was wrong with it."""
+        request = self.layer_request(ctx, layer, repair)
         limiter = self.rate_limiter
         if limiter is not None and limiter.enabled and self.provider.name != "offline":
-            limiter.acquire(request_tokens(request))
+            limiter.acquire(request_tokens(request), stop=self.stop, max_wait=self.max_retry_after)
+        if self.stop is not None and self.stop.is_set():
+            raise JobInterrupted(f"{layer}: the job stopped before this call")
         if self.before_call is not None:
             self.before_call(request)
         return self.provider.generate(request)
@@ -316,6 +361,9 @@ class DocumentationGenerationService:
             cost_usd=cost,
             duration_ms=duration_ms,
             pricing_warning=warning,
+            privacy_masked=ctx.masked_counts,
+            banned_words_used=banned_in_layers(ctx, ordered),
+            source_code=obj.effective_code,
         )
 
     def store_documentation(
@@ -326,25 +374,53 @@ class DocumentationGenerationService:
         job_id: UUID | None = None,
         conn: Connection | None = None,
     ) -> documentation.Documentation:
-        """A new current version plus one log row per layer, in one transaction."""
+        """A new current version plus one log row per layer, in one transaction. When the
+        result equals the current version (same input, model, layers and complexity), no
+        new version: the current one is returned and the logs point at it. When the
+        current version holds layers a person edited or approved, the new version is stored
+        beside it as a proposal instead (docgen.review)."""
         if conn is None:
             with transaction(self.engine) as own:
                 return self.store_documentation(object_id, generated, job_id=job_id, conn=own)
-        stored = documentation.insert_version(
+        layers, score, model = generated.layers, generated.complexity.score, generated.model
+        # identical to the current version: no new version, the logs point at the current one
+        stored = documentation.unchanged_current(
+            conn,
+            object_id,
+            layers=layers,
+            complexity_score=score,
+            generated_by_model=model,
+            input_hash=generated.input_hash,
+        ) or documentation.insert_version(
             conn,
             self.organization_id,
             object_id,
-            layers=generated.layers,
-            complexity_score=generated.complexity.score,
-            generated_by_model=generated.model,
+            layers=layers,
+            complexity_score=score,
+            generated_by_model=model,
             generation_metadata=generated.metadata(),
             job_id=job_id,
             input_hash=generated.input_hash,
+            protect=True,
+            review={"source_code": generated.source_code},
         )
         insert_layer_logs(
-            conn, job_id, object_id, list(generated.outcomes.values()), documentation_id=stored.id
+            conn,
+            job_id,
+            object_id,
+            list(generated.outcomes.values()),
+            documentation_id=stored.id,
+            privacy_masked=generated.privacy_masked,
         )
         return stored
+
+
+def cache_scope(organization_id: UUID, provider: Provider) -> str:
+    """`<organization id>-<sha256 of provider kind, base URL and model>`."""
+    identity = "\x00".join(
+        (provider.name, str(getattr(provider, "base_url", None) or ""), provider.model)
+    )
+    return f"{organization_id}-{hashlib.sha256(identity.encode()).hexdigest()}"
 
 
 @lru_cache(maxsize=1)
@@ -360,6 +436,20 @@ def request_tokens(request: LayerRequest) -> int:
     return _schema_tokens() + messages + LAYERS[request.layer].max_completion_tokens
 
 
+def banned_in_layers(
+    ctx: ObjectContext, outcomes: dict[LayerName, LayerOutcome]
+) -> dict[str, list[str]]:
+    """The house style's banned words each generated layer still contains."""
+    if ctx.style is None or not ctx.style.banned_words:
+        return {}
+    found = {
+        layer: banned_words_used(ctx.style, json.dumps(o.value, ensure_ascii=False))
+        for layer, o in outcomes.items()
+        if o.status == "completed"
+    }
+    return {layer: words for layer, words in found.items() if words}
+
+
 def check_critical(
     outcomes: dict[LayerName, LayerOutcome], layer: LayerName, object_name: str
 ) -> None:
@@ -373,16 +463,36 @@ def check_critical(
         )
 
 
-def build_provider(settings: orgs.OrgLLMSettings, llm: LLMSettings | None = None) -> Provider:
-    """The organization's provider; decrypts the API key (raises APIKeyError if none)."""
+def build_provider(
+    settings: orgs.OrgLLMSettings,
+    llm: LLMSettings | None = None,
+    *,
+    engine: Engine | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Provider:
+    """The organization's provider; decrypts the API key (raises APIKeyError if none).
+
+    With `engine`, an endpoint that refuses structured outputs is remembered in the
+    organization's settings (json_object from then on)."""
     llm = llm or LLMSettings()
     if settings.provider == "offline":
-        return OfflineProvider()
+        return GroundedProvider(OfflineProvider())
     api_key = orgs.decrypt_api_key(settings, crypto.load_master_key())
-    return OpenAICompatibleProvider(
+    remember = None
+    if engine is not None:
+
+        def remember(reason: str) -> None:
+            with transaction(engine) as conn:
+                orgs.remember_structured_outputs_refused(conn, settings.organization_id, reason)
+
+    compatible = OpenAICompatibleProvider(
         api_key=api_key,
         model=settings.model or llm.default_model,
         base_url=settings.base_url,
         structured_outputs=settings.structured_outputs,
         timeout=llm.request_timeout,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        on_structured_outputs_refused=remember,
+        notify=notify,
     )
+    return GroundedProvider(compatible)

@@ -12,7 +12,6 @@ from uuid import UUID
 import anyio
 from prefect import flow
 from prefect.states import Failed, State
-from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel
 
@@ -23,12 +22,13 @@ from docgen.db.engine import transaction
 from docgen.errors import ProviderError
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LayerName
 from docgen.pricing import Usage
+from docgen.render.data import object_lineage
 from docgen.service import LayerOutcome
 from flows.hooks import release_claim
 from flows.runtime import JobRuntime, runtime_for
 from flows.secrets import load_secret_blocks
 from tasks.artifacts import apublish_object_artifact
-from tasks.layers import LAYER_TASKS, LEDGER, ledger_key
+from tasks.layers import LEDGER, layer_task, ledger_key
 from tasks.storage import record_failed, run_db, store_documentation
 
 
@@ -106,8 +106,8 @@ async def _document(runtime: JobRuntime, object_id: UUID) -> ObjectResult:
     else:
         for layer in rest:
             outcomes[layer] = await _layer(runtime, ctx, layer, input_hash, run_key)
-    if runtime.fatal is not None:
-        return ObjectResult(object_id=object_id, status="released", error=str(runtime.fatal))
+    if halted := runtime.halted:
+        return ObjectResult(object_id=object_id, status="released", error=halted)
     generated = await run_db(  # complexity parses the code: keep it off the event loop
         partial(service.assemble, duration_ms=int((time.perf_counter() - started) * 1000)),
         ctx,
@@ -118,7 +118,8 @@ async def _document(runtime: JobRuntime, object_id: UUID) -> ObjectResult:
     )
     if stored is None:  # another runner took the object over: nothing was stored
         return ObjectResult(object_id=object_id, status="not_claimed")
-    await apublish_object_artifact(ctx.object, stored)
+    lineage = await run_db(_lineage, runtime, ctx.object)
+    await apublish_object_artifact(ctx.object, stored, lineage)
     return ObjectResult(
         object_id=object_id,
         status="documented",
@@ -139,8 +140,8 @@ def _stop(
     outcome = outcomes[layer]
     if outcome.status == "completed":
         return None
-    if runtime.fatal is not None:
-        return _released(ctx.object.id, str(runtime.fatal))
+    if halted := runtime.halted:
+        return _released(ctx.object.id, halted)
     return _fail(
         runtime, ctx, list(outcomes.values()), f"critical layer {layer} failed: {outcome.error}"
     )
@@ -188,10 +189,11 @@ async def _layer(
 ) -> LayerOutcome:
     """Run one layer task and turn its final state into an outcome (never raises)."""
     options = runtime.options
-    task = LAYER_TASKS[layer].with_options(
+    task = layer_task(
+        layer,
         retries=options.max_retries,
-        retry_delay_seconds=exponential_backoff(backoff_factor=runtime.retry_backoff_seconds),
-        refresh_cache=options.regenerate_all or None,
+        backoff_seconds=runtime.retry_backoff_seconds,
+        refresh_cache=options.regenerate_all,
     )
     started = time.perf_counter()
     # quote(): Prefect would otherwise walk the whole context and service looking for futures
@@ -213,6 +215,8 @@ async def _layer(
         error = exc
     if isinstance(error, ProviderError) and error.fails_job:
         runtime.set_fatal(error)
+    elif isinstance(error, ProviderError) and error.pauses_job:
+        runtime.request_pause(str(error))
     return LayerOutcome.from_error(
         layer,
         error,
@@ -231,6 +235,11 @@ def _claim(runtime: JobRuntime, object_id: UUID) -> bool:
 def _release(runtime: JobRuntime, object_id: UUID) -> None:
     with transaction(runtime.engine) as conn:
         jobs_repo.release_object(conn, runtime.job_id, object_id, runtime.runner)
+
+
+def _lineage(runtime: JobRuntime, obj: Any) -> Any:
+    with transaction(runtime.engine) as conn:
+        return object_lineage(conn, obj)
 
 
 def _up_to_date(runtime: JobRuntime, object_id: UUID, input_hash: str) -> bool:

@@ -22,10 +22,14 @@ from docgen.errors import SourceError
 from docgen.ingest import IngestReport, read_source, store
 from docgen.sources.base import SourceResult
 from docgen.sources.postgres import password_in_url
+from flows.forms import IngestSource, OrganizationRef, has_password
 from flows.secrets import load_secret, load_secret_blocks
 
 #: `source="secret:BLOCK"`: a PostgreSQL URL kept in a Prefect Secret block
 SECRET_PREFIX = "secret:"
+
+#: postgres: the schemas read unless the form names others
+DEFAULT_SCHEMAS: list[str] = ["public"]
 
 #: warnings listed in the artifact (the rest are counted)
 ARTIFACT_WARNINGS = 200
@@ -72,11 +76,11 @@ def report_markdown(report: IngestReport) -> str:
 
 @flow(name="ingest", persist_result=False)
 async def ingest(
-    organization: str,
+    organization: OrganizationRef,
     kind: Literal["dbt", "sql", "postgres", "python"],
-    source: str,
-    dialect: str | None = None,
-    schemas: list[str] | None = None,
+    source: IngestSource,
+    dialect: str = "",
+    schemas: list[str] = DEFAULT_SCHEMAS,
     ctes: bool = False,
     document_changes: bool = False,
 ) -> IngestReport:
@@ -89,20 +93,24 @@ async def ingest(
         source: a path on the worker's machine; for postgres a postgresql:// URL without
             password (libpq reads PGPASSWORD or ~/.pgpass), env:VARIABLE naming the
             worker's environment variable that holds the URL, or secret:BLOCK naming a
-            Prefect Secret block that holds it.
-        dialect: SQL dialect of the code (snowflake, bigquery, postgres, duckdb...).
-        schemas: postgres only: schemas to read (default public).
+            Prefect Secret block that holds it. A URL with a password is refused before
+            the run is created (Prefect would store it with the run's parameters).
+        dialect: SQL dialect of the code (snowflake, bigquery, postgres, duckdb...); empty:
+            the project's own (dbt) or sqlglot's default.
+        schemas: postgres only: schemas to read.
         ctes: sql only: register each CTE as its own object.
         document_changes: afterwards, document what is new or changed (nightly-redocumentation).
     """
     logger = get_run_logger()
-    if kind == "postgres" and password_in_url(source):
+    # the deployment's server refuses these before the run exists (flows/forms.py); a
+    # direct call of the flow gets here
+    if has_password(source) or (kind == "postgres" and password_in_url(source)):
         raise SourceError(
             "flow parameters are stored by Prefect: give the database URL without its password"
             " (set PGPASSWORD or ~/.pgpass on the worker), as env:VARIABLE or as secret:BLOCK"
         )
     await load_secret_blocks()
-    result = await read_source_task(kind, source, dialect, schemas, ctes)
+    result = await read_source_task(kind, source, dialect or None, list(schemas) or None, ctes)
     report = await store_objects(organization, result)
     logger.info(
         "%s: %d added, %d changed, %d unchanged, %d removed, %d warnings",

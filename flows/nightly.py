@@ -14,8 +14,12 @@ from docgen.db import jobs as jobs_repo
 from docgen.db.engine import get_engine, transaction
 from docgen.jobs import JobOptions
 from flows.documentation_job import documentation_job
+from flows.forms import JobOptionsForm
 from flows.secrets import load_secret_blocks
 from tasks.storage import run_db
+
+#: the nightly form's default options
+NIGHTLY_OPTIONS = JobOptions()
 
 
 class NightlyResult(BaseModel):
@@ -27,10 +31,15 @@ class NightlyResult(BaseModel):
 
 @flow(name="nightly-redocumentation", persist_result=False)
 async def nightly_redocumentation(
-    organization: str | None = None,
-    options: JobOptions | None = None,
+    organization: str = "",
+    options: JobOptionsForm = NIGHTLY_OPTIONS,
 ) -> list[NightlyResult]:
     """Re-document what changed since its current documentation.
+
+    Args:
+        organization: Organization name or id to check; empty checks every organization.
+        options: How each job runs. Up-to-date objects are always skipped, so "Skip
+            up-to-date objects" is on whatever is chosen here.
 
     Steps:
     1. For each organization (or the one named), find stale objects: no documentation yet,
@@ -43,9 +52,9 @@ async def nightly_redocumentation(
     logger = get_run_logger()
     await load_secret_blocks()
     engine = get_engine()
-    options = (options or JobOptions()).model_copy(update={"skip_existing": True})
+    options = (options or NIGHTLY_OPTIONS).model_copy(update={"skip_existing": True})
     results = []
-    for organization_id in await run_db(_organizations, engine, organization):
+    for organization_id in await run_db(_organizations, engine, organization.strip() or None):
         stale, user_id = await run_db(_stale, engine, organization_id)
         if not stale:
             logger.info(

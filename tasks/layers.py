@@ -5,11 +5,30 @@ Retries: exponential backoff with jitter, up to the job's max_retries, decided b
 timeouts, broken or cut-off JSON) are retried; an API-key, quota or content-filter error
 never is. Retry-After is honoured by the organization's rate limiter, which every call
 passes through (docgen.ratelimit), so one 429 slows every concurrent caller, not just one.
+A Retry-After longer than DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS (default 300) is not slept:
+WaitTooLong gives the object back and the job pauses with the reason.
 
-Cache: the key is (layer, input hash), where the input hash covers the rendered context
-(code, columns, upstream documentation), the prompt version and the model. A rerun with the
-same inputs reads the stored result and makes no LLM call; `refresh_cache=True`
-(regenerate_all) calls again and overwrites the entry.
+Stopping: each call runs in a daemon thread that a cancelled await abandons, and the
+service's stop event ends rate-limit waits at once, so a cancelled job or a runner that
+got SIGTERM stops within a second or two whatever the call was waiting on.
+
+Cache: the key is (organization, provider identity, layer, input hash). The provider
+identity is its kind, base URL and model; the input hash covers the rendered context (code,
+columns, upstream documentation), the prompt version and the model. A rerun with the same
+inputs for the same organization and endpoint reads the stored result and makes no LLM call;
+`refresh_cache=True` (regenerate_all) calls again and overwrites the entry. Two
+organizations with identical code never read each other's entries, whatever one of them
+stored (a hostile endpoint's text, a result its own key could not have produced).
+
+Where the entries live: Prefect result storage. By default that is the directory
+PREFECT_LOCAL_STORAGE_PATH (~/.prefect/storage) on the disk of the process that ran the
+task, one file per key (names start with `docgen-<organization id>-`); with
+DOCGEN_RESULT_STORAGE_BLOCK=block-type/block-name (docgen.config.ResultStorageSettings) they
+go to that Prefect filesystem block instead (S3, GCS, a shared LocalFileSystem...).
+
+Repair turns: an answer rejected for its content (broken JSON, wrong shape) is kept with
+the reason, and the retry shows both to the model ("your answer was rejected: cards.0.input:
+Field required"), so a retry is not the identical prompt that failed; the token cap stays.
 
 Tokens of failed attempts: a provider error that consumed tokens (broken JSON, length)
 carries its usage; the ledger below adds it to the successful attempt's result, or hands it
@@ -18,10 +37,14 @@ to the flow when the layer finally fails, so every token the API billed is count
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from prefect import Task, task
@@ -29,12 +52,16 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.tasks import exponential_backoff
 
+from docgen.config import ResultStorageSettings
 from docgen.context import ObjectContext
-from docgen.errors import ProviderError, RateLimited
+from docgen.errors import InvalidLLMResponse, ProviderError, RateLimited, WaitTooLong
 from docgen.layers import LAYER_NAMES, LayerName
 from docgen.pricing import Usage
-from docgen.providers.base import LayerResult
+from docgen.providers.base import LayerResult, Repair
+from docgen.ratelimit import too_long
 from docgen.service import DocumentationGenerationService
+
+_T = TypeVar("_T")
 
 DEFAULT_RETRIES = 3
 CACHE_EXPIRATION = timedelta(days=30)
@@ -58,28 +85,65 @@ def should_retry(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> 
 
 
 def layer_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """(layer, input hash): input hash = context + prompt version + model."""
-    return f"docgen-layer-{parameters['layer']}-{parameters['input_hash']}"
+    """`docgen-<organization id>-<provider hash>-<layer>-<input hash>`.
+
+    The service parameter says whose call this is (docgen.service.cache_scope): without it
+    two organizations with the same code would read each other's results.
+    """
+    service: DocumentationGenerationService = parameters["service"]
+    layer, input_hash = parameters["layer"], parameters["input_hash"]
+    digest = hashlib.sha256(f"{service.cache_scope()}\x00{input_hash}".encode()).hexdigest()
+    return f"docgen-{service.organization_id}-{layer}-{digest}"
+
+
+def result_storage() -> str | None:
+    """The Prefect block that holds cached layer results (DOCGEN_RESULT_STORAGE_BLOCK), or
+    None for Prefect's default storage (PREFECT_LOCAL_STORAGE_PATH on this machine)."""
+    return ResultStorageSettings().result_storage_block
+
+
+def layer_task(
+    layer: LayerName, *, retries: int, backoff_seconds: float, refresh_cache: bool
+) -> Task[Any, LayerResult]:
+    """The layer's task with a job's retry options and the configured result storage."""
+    options: dict[str, Any] = {
+        "retries": retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=backoff_seconds),
+        "refresh_cache": refresh_cache or None,
+    }
+    storage = result_storage()
+    if storage is not None:
+        options["result_storage"] = storage
+    return LAYER_TASKS[layer].with_options(**options)
 
 
 @dataclass
 class _Attempts:
     usage: Usage
     count: int
+    #: the last rejected answer and why, shown to the model on the next try
+    repair: Repair | None = None
 
 
 class UsageLedger:
-    """Usage of failed attempts per (object run, layer), kept in this process."""
+    """Usage of failed attempts per (object run, layer), kept in this process, with the
+    last rejected answer so the retry can ask the model to fix it (a repair turn)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, _Attempts] = {}
 
-    def add(self, key: str, usage: Usage | None) -> None:
+    def add(self, key: str, usage: Usage | None, repair: Repair | None = None) -> None:
         with self._lock:
             entry = self._entries.setdefault(key, _Attempts(Usage(), 0))
             entry.usage = entry.usage + (usage or Usage())
             entry.count += 1
+            entry.repair = repair
+
+    def repair(self, key: str) -> Repair | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry.repair if entry else None
 
     def pop(self, key: str) -> tuple[Usage, int]:
         with self._lock:
@@ -103,14 +167,64 @@ def _generate(
 ) -> LayerResult:
     key = ledger_key(run_key, layer)
     try:
-        result = service.generate_layer(ctx, layer)
+        result = service.generate_layer(ctx, layer, LEDGER.repair(key))
     except ProviderError as exc:
-        LEDGER.add(key, exc.usage)
-        if isinstance(exc, RateLimited) and service.rate_limiter is not None:
-            service.rate_limiter.penalize(exc.retry_after)
+        LEDGER.add(key, exc.usage, repair_for(exc))
+        if isinstance(exc, RateLimited) and not isinstance(exc, WaitTooLong):
+            if service.rate_limiter is not None:
+                service.rate_limiter.penalize(exc.retry_after)
+            if exc.retry_after is not None and exc.retry_after > service.max_retry_after:
+                # the job pauses instead of sleeping; the limiter keeps the pause, so the
+                # other objects in flight pause too instead of calling again
+                raise too_long(exc.retry_after, service.max_retry_after, exc) from None
         raise
     failed_usage, failed_attempts = LEDGER.pop(key)
     return result.with_extra_usage(failed_usage, failed_attempts)
+
+
+async def in_daemon_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """`fn(*args)` in a new daemon thread, awaited without blocking the event loop.
+
+    Cancelling the await abandons the thread instead of waiting for it: a job that is
+    cancelled, or a runner that gets SIGTERM, does not wait for an HTTP call or a rate-limit
+    sleep to end (anyio's worker threads would be joined, and keep the process alive up to
+    the request timeout). The abandoned call's result is dropped; nothing is stored from it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def work() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, context.run(fn, *args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            outcome = (False, exc)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits for this result any more
+
+    threading.Thread(
+        target=work, name=f"docgen-{getattr(fn, '__name__', 'call')}", daemon=True
+    ).start()
+    return await future
+
+
+def repair_for(error: ProviderError) -> Repair | None:
+    """A repair turn for an answer that came back but was wrong (broken JSON, schema);
+    None when there is nothing to show (cut off, timeouts, 5xx: the same prompt again)."""
+    raw = getattr(error, "raw", "")
+    if not isinstance(error, InvalidLLMResponse) or not raw or "finish_reason=length" in str(error):
+        return None
+    return Repair(answer=raw, problem=str(error).split(": ", 1)[-1])
 
 
 def _layer_task(layer: LayerName) -> Task[Any, LayerResult]:
@@ -123,9 +237,8 @@ def _layer_task(layer: LayerName) -> Task[Any, LayerResult]:
     ) -> LayerResult:
         # the provider is synchronous (the openai SDK client, the offline analyser): run it
         # in a worker thread so the flow's event loop keeps other objects moving
-        return await anyio.to_thread.run_sync(
-            _generate, service, ctx, layer, input_hash, run_key, limiter=_THREADS
-        )
+        async with _THREADS:
+            return await in_daemon_thread(_generate, service, ctx, layer, input_hash, run_key)
 
     generate.__name__ = f"generate_{layer}"
     generate.__doc__ = f"Generate the {layer.replace('_', ' ')} layer for one object."

@@ -184,6 +184,30 @@ class Browser:
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
+    def screenshot_element(self, selector: str, path: Path, pad: int = 8) -> Path:
+        """A PNG of one element of the page (its bounding box plus `pad` pixels)."""
+        box = self.eval(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+            ".getBoundingClientRect(); return [r.left + window.scrollX, r.top + window.scrollY,"
+            " r.width, r.height]; })()"
+        )
+        x, y, width, height = (float(v) for v in box)
+        clip = {
+            "x": max(0.0, x - pad),
+            "y": max(0.0, y - pad),
+            "width": width + 2 * pad,
+            "height": height + 2 * pad,
+            "scale": 1,
+        }
+        shot = self.send(
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True, "clip": clip},
+            session=True,
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
     def close(self) -> None:
         try:
             self.send("Browser.close")

@@ -10,8 +10,16 @@ through `base_url` exactly as it talks to api.openai.com. It:
 - records every request, and every usage it reported, for assertions;
 - scripts faults: queued for the next requests (`enqueue`) or by rule (`add_rule`):
   429 with Retry-After, 401 echoing the key, 500, quota, delay/timeout, broken JSON,
-  schema-violating JSON, finish_reason length and content_filter;
-- optionally adds latency to every answer and enforces RPM/TPM limits with 429s.
+  schema-violating JSON, finish_reason length and content_filter, an HTTP 200 HTML page
+  (non_json) and impossible usage counts (bad_usage);
+- optionally adds latency to every answer and enforces RPM/TPM limits with 429s;
+- behaves like a small local model server when asked (`Behaviour`): refuses json_schema
+  with a 500, ignores `max_completion_tokens`, has one slot and keeps computing requests the
+  client abandoned (counted in `stats()`), answers without the envelope, copies the prompt's
+  reference examples, or cites code the object does not have.
+
+By default its answers are grounded: codeBlock / codeReference quote lines of the object's
+code (taken from the context message), so docgen's grounding check accepts them.
 
     with FakeOpenAI() as server:
         server.enqueue(Fault.rate_limit(retry_after=1))
@@ -23,6 +31,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -31,7 +41,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from docgen.layers import envelope_schema
+from docgen.layers import ENVELOPE_KEYS, LAYERS, envelope_schema
 from docgen.pricing import estimate_tokens
 
 CACHE_MINIMUM = 1024
@@ -81,6 +91,42 @@ class Fault:
     def content_filter(cls) -> Fault:
         return cls("content_filter")
 
+    @classmethod
+    def non_json(cls) -> Fault:
+        """HTTP 200 with an HTML page (a proxy in front of the model, misbehaving)."""
+        return cls("non_json")
+
+    @classmethod
+    def bad_usage(cls) -> Fault:
+        """A valid answer whose usage says prompt_tokens=-5 (not counted as reported)."""
+        return cls("bad_usage")
+
+
+@dataclass
+class Behaviour:
+    """How a local model server misbehaves (all off by default)."""
+
+    #: answer json_schema requests with this status and a validation error naming it
+    refuse_json_schema: int | None = None
+    #: generate past `max_completion_tokens` (honour `max_tokens` only), 4x the cap
+    ignore_max_completion_tokens: bool = False
+    #: ignore `max_tokens` too (a runaway whatever the client asks)
+    ignore_max_tokens: bool = False
+    #: requests computed at the same time; more wait; abandoned ones still run to the end
+    slots: int | None = None
+    #: generation speed: an answer takes completion_tokens / this seconds (with a slot held)
+    tokens_per_second: float | None = None
+    #: answer the layer's own shape, without the envelope key
+    no_envelope: bool = False
+    #: answer with the reference example of the instruction, copied
+    copy_examples: bool = False
+    #: cite code the object does not have (codeBlock / codeReference / column names)
+    invented_code: bool = False
+
+
+#: what an invented answer cites (the reference example small models copied in the wild)
+INVENTED_CODE = "where refund_amount = 0"
+
 
 @dataclass
 class Rule:
@@ -103,11 +149,11 @@ class Recorded:
 
 def requested_key(body: dict[str, Any]) -> str | None:
     """The envelope key the last message asks for ("Fill transformationCards only")."""
-    messages = body.get("messages") or []
-    if not messages:
-        return None
-    match = re.search(r"Fill (\w+) only", str(messages[-1].get("content", "")))
-    return match.group(1) if match else None
+    for message in reversed(body.get("messages") or []):  # a repair turn comes after it
+        match = re.search(r"Fill (\w+) only", str(message.get("content", "")))
+        if match:
+            return match.group(1)
+    return None
 
 
 def prompt_text(body: dict[str, Any]) -> str:
@@ -215,6 +261,10 @@ class FakeOpenAI:
         self._limits = _Limits()
         self.rejected = 0  # requests refused by the RPM/TPM limits
         self.accepted_tokens = 0  # tokens counted against the TPM limit
+        self.behaviour = Behaviour()
+        self._slots: threading.Semaphore | None = None
+        self.abandoned = 0  # answers computed for a client that had gone away
+        self.abandoned_tokens = 0  # prompt + completion tokens of those answers
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -262,14 +312,27 @@ class FakeOpenAI:
             self.rejected = 0
             self.accepted_tokens = 0
 
+    def behave(self, **changes: Any) -> Behaviour:
+        """Switch local-server behaviours on (`behave(slots=1, tokens_per_second=8)`)."""
+        with self._lock:
+            self.behaviour = Behaviour(**{**self.behaviour.__dict__, **changes})
+            slots = self.behaviour.slots
+            self._slots = threading.Semaphore(slots) if slots else None
+            return self.behaviour
+
     def reset(self) -> None:
         with self._lock:
+            self.behaviour = Behaviour()
+            self._slots = None
+            self.abandoned = 0
+            self.abandoned_tokens = 0
             self.requests.clear()
             self.queue.clear()
             self.rules.clear()
             self._prefixes.clear()
             self._limits = _Limits()
             self.content_for = None
+            self.text_for = _text
             self.latency = 0.0
 
     def configure(
@@ -280,10 +343,13 @@ class FakeOpenAI:
         rpm: int | None = None,
         tpm: int | None = None,
         faults: list[dict[str, Any]] | None = None,
+        behaviour: dict[str, Any] | None = None,
     ) -> None:
         """What the /_admin/config endpoint sets (for a server in another process)."""
         if reset:
             self.reset()
+        if behaviour:
+            self.behave(**behaviour)
         if latency is not None:
             self.latency = latency
         if rpm is not None or tpm is not None:
@@ -304,6 +370,8 @@ class FakeOpenAI:
             "rejected_by_limits": self.rejected,
             "accepted_tokens": self.accepted_tokens,
             "usage": self.reported_usage(),
+            "abandoned_requests": self.abandoned,
+            "abandoned_tokens": self.abandoned_tokens,
             "first_started": min((r.started for r in records), default=None),
             "last_finished": max((r.finished for r in records), default=None),
         }
@@ -392,6 +460,9 @@ class FakeOpenAI:
             custom = self.content_for(key, body)
             if custom is not None:
                 return custom
+        behaviour = self.behaviour
+        if behaviour.copy_examples and key is not None:
+            return copied_example(body, key)
         response_format = body.get("response_format") or {}
         schema = (response_format.get("json_schema") or {}).get("schema") or envelope_schema()
         # like a model, answer differently for different code: the text carries a short
@@ -399,11 +470,21 @@ class FakeOpenAI:
         messages = body.get("messages") or []
         context = str(messages[1].get("content", "")) if len(messages) > 1 else ""
         digest = hashlib.sha256(context.encode()).hexdigest()[:8]
+        lines = code_lines(context)
 
         def text(label: str, index: int) -> str:
+            if label in ("codeBlock", "codeReference"):
+                if behaviour.invented_code or not lines:
+                    return INVENTED_CODE
+                return lines[index % len(lines)]
+            if behaviour.invented_code and label == "rule":
+                return f"Orders with refund_amount above zero are not revenue (ref {digest})."
             return f"{self.text_for(label, index)[:-1]} (ref {digest})."
 
-        return Generator(schema, key, text).build(schema, top=True)
+        answer = Generator(schema, key, text).build(schema, top=True)
+        if behaviour.no_envelope and key is not None:
+            return without_envelope(answer, key)
+        return answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -423,6 +504,16 @@ class FakeOpenAI:
                 self.send_header("content-length", str(len(data)))
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def send_raw(self, status: int, data: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 try:
                     self.wfile.write(data)
@@ -477,8 +568,40 @@ class FakeOpenAI:
             time.sleep(fault.delay)
         elif self.latency:
             time.sleep(self.latency)
+        if fault is not None and fault.kind == "not_found":
+            record.status = 404
+            handler._send(
+                404,
+                {
+                    "error": {
+                        "message": f"The model `{body.get('model')}` does not exist.",
+                        "type": "invalid_request_error",
+                        "code": "model_not_found",
+                    }
+                },
+            )
+            return
         if fault is not None and fault.kind in ("rate_limit", "quota", "auth", "server_error"):
             record.status = self._error(handler, fault, api_key)
+            return
+        if fault is not None and fault.kind == "non_json":
+            handler.send_raw(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+            return
+        refuse = self.behaviour.refuse_json_schema
+        if refuse and (body.get("response_format") or {}).get("type") == "json_schema":
+            # what llama.cpp's server says (HTTP 500, the cause on the second line)
+            record.status = refuse
+            handler._send(
+                refuse,
+                {
+                    "error": {
+                        "code": refuse,
+                        "message": "1 validation error:\n  response_format.json_schema: "
+                        "unsupported schema feature (strict)",
+                        "type": "server_error" if refuse >= 500 else "invalid_request_error",
+                    }
+                },
+            )
             return
         text = prompt_text(body)
         prompt_tokens = estimate_tokens(text)
@@ -513,13 +636,32 @@ class FakeOpenAI:
             content = ""
             finish_reason = "content_filter"
         completion_tokens = estimate_tokens(content) if content else 0
+        cap = int(body.get("max_completion_tokens") or 0)
+        ignored = self.behaviour.ignore_max_tokens or "max_tokens" not in body
+        if self.behaviour.ignore_max_completion_tokens and cap and ignored:
+            completion_tokens = max(completion_tokens, cap * 4)  # it rambles on past the cap
+        else:
+            # a server stops at the smallest cap it honours (finish_reason length)
+            honoured = [
+                int(body[k]) for k in ("max_tokens", "max_completion_tokens") if body.get(k)
+            ]
+            if honoured and completion_tokens > min(honoured):
+                completion_tokens = min(honoured)
+                content = content[: max(1, completion_tokens * 3)]
+                finish_reason = "length"
+        if self._generate_slowly(
+            handler, record, prompt_tokens + completion_tokens, completion_tokens
+        ):
+            return
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {"cached_tokens": cached},
         }
-        if fault is None or fault.kind != "timeout":
+        if fault is not None and fault.kind == "bad_usage":
+            usage["prompt_tokens"] = -5
+        elif fault is None or fault.kind != "timeout":
             # a timed-out client never sees this usage, so it does not count as reported
             record.usage = {
                 "prompt_tokens": prompt_tokens,
@@ -547,6 +689,31 @@ class FakeOpenAI:
                 "usage": usage,
             },
         )
+
+    def _generate_slowly(
+        self, handler: Any, record: Recorded, tokens: int, completion_tokens: int
+    ) -> bool:
+        """Spend the generation time (holding a slot when there are few); True when the
+        client went away meanwhile (the answer is computed for nobody)."""
+        speed = self.behaviour.tokens_per_second
+        slots = self._slots
+        if not speed and slots is None:
+            return False
+        if slots is not None:
+            slots.acquire()
+        try:
+            if speed:
+                time.sleep(completion_tokens / speed)
+        finally:
+            if slots is not None:
+                slots.release()
+        if _client_gone(handler):
+            with self._lock:
+                self.abandoned += 1
+                self.abandoned_tokens += tokens
+            record.status = 499
+            return True
+        return False
 
     def _error(self, handler: Any, fault: Fault, api_key: str) -> int:
         if fault.kind == "rate_limit":
@@ -605,6 +772,63 @@ class FakeOpenAI:
             },
         )
         return status
+
+
+def _client_gone(handler: Any) -> bool:
+    """True when the client closed the connection (it timed out and left)."""
+    sock = handler.connection
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def code_lines(context: str) -> list[str]:
+    """Lines of the object's code in the context message, the ones worth quoting."""
+    if "<code>" not in context:
+        return []
+    code = context.split("<code>", 1)[1].split("</code>", 1)[0]
+    return [line.strip() for line in code.splitlines() if len(line.strip()) >= 8]
+
+
+def _layer_of(key: str) -> str:
+    return next(layer for layer, name in ENVELOPE_KEYS.items() if name == key)
+
+
+def without_envelope(answer: dict[str, Any], key: str) -> dict[str, Any]:
+    """The requested layer in its own shape: {"whatItDoes": ...} for the narrative,
+    {"cards": [...]} for a list layer, {"summary": "..."} for the summary."""
+    spec = LAYERS[_layer_of(key)]  # type: ignore[index]
+    value = answer[key]
+    if not spec.is_json:
+        return {"summary": value}
+    return {spec.list_key: value} if spec.list_key else value
+
+
+def copied_example(body: dict[str, Any], key: str) -> dict[str, Any]:
+    """The envelope filled with the reference example of the instruction, as a small model
+    copies it (repeated to the layer's minimum count for list layers)."""
+    marker = "(do not copy):"
+    contents = [str(m.get("content", "")) for m in body.get("messages") or []]
+    last = next((c for c in reversed(contents) if marker in c), "")
+    example: Any = None
+    if marker in last:
+        try:
+            example = json.loads(last.split(marker, 1)[1].strip().splitlines()[0])
+        except (json.JSONDecodeError, IndexError):
+            example = None
+    spec = LAYERS[_layer_of(key)]  # type: ignore[index]
+    if spec.list_key and isinstance(example, dict):
+        count = spec.model.model_fields[spec.list_key].metadata[0].min_length
+        items = [dict(example) for _ in range(count)]
+        for number, item in enumerate(items, 1):
+            if "stepNumber" in item:
+                item["stepNumber"] = number
+        example = items
+    answer: dict[str, Any] = dict.fromkeys(ENVELOPE_KEYS.values())
+    answer[key] = example
+    return answer
 
 
 def main() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from decimal import Decimal
 
 import pytest
 
 from docgen.crypto import generate_master_key
 from tests.conftest import run_cli
 from tests.crypto_probe import find_in_database
+from tests.fake_openai import FakeOpenAI, Fault
 from tests.test_crypto import PLANTED_KEY
 
 
@@ -55,7 +58,12 @@ def test_org_lifecycle(cli, database_url: str) -> None:  # type: ignore[no-untyp
     assert shown.returncode == 0
     assert '"api_key_set": true' in shown.stdout and '"model": "gpt-4o-mini"' in shown.stdout
     assert PLANTED_KEY not in shown.stdout
-    assert cli("org", "verify-key", name).returncode == 0
+    # verify-key makes real requests: nothing listens on port 9, and it says so in one line
+    checked = cli("org", "verify-key", name)
+    line = one_line_error(checked)
+    assert "endpoint" in line and "http://127.0.0.1:9/v1 unreachable" in line
+    assert "ok    API key: decrypts" in checked.stdout
+    assert PLANTED_KEY not in checked.stdout + checked.stderr
     assert find_in_database(database_url, PLANTED_KEY) == []
 
 
@@ -142,3 +150,103 @@ def test_usage_error_is_one_line(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("org", "create")
     assert result.returncode == 2
     assert "Missing argument" in one_line_error(result, 2)
+
+
+def _org_on(cli, server: FakeOpenAI, model: str = "gpt-4o") -> str:  # type: ignore[no-untyped-def]
+    name = f"Vk-{uuid.uuid4().hex[:6]}"
+    cli("org", "create", name)
+    setting = cli(
+        "org", "set-provider", name, "openai", "--base-url", server.base_url, "--model", model
+    )
+    assert setting.returncode == 0, setting.stderr
+    assert cli("org", "set-key", name, input=PLANTED_KEY).returncode == 0
+    return name
+
+
+def test_verify_key_reports_each_check(cli, fake_openai: FakeOpenAI) -> None:  # type: ignore[no-untyped-def]
+    name = _org_on(cli, fake_openai)
+    result = cli("org", "verify-key", name)
+    assert result.returncode == 0, result.stderr
+    for line in (
+        "ok    API key: decrypts",
+        f"ok    endpoint: {fake_openai.base_url} answered in",
+        "ok    API key: accepted",
+        "ok    model: gpt-4o listed by the endpoint",
+        "ok    structured outputs: json_schema accepted",
+    ):
+        assert line in result.stdout, result.stdout
+    # the model list and one completion capped at 16 tokens: cheap
+    assert [r.body.get("max_completion_tokens") for r in fake_openai.completions] == [16]
+    assert len(fake_openai.requests) == 1  # GETs (the model list) are not recorded
+
+
+def test_verify_key_rejected_key(cli, fake_openai: FakeOpenAI) -> None:  # type: ignore[no-untyped-def]
+    name = _org_on(cli, fake_openai)
+    fake_openai.add_rule(lambda body: True, Fault.auth())
+    result = cli("org", "verify-key", name)
+    line = one_line_error(result)
+    assert "API key" in line and "refused the API key (401)" in line
+    assert PLANTED_KEY not in result.stdout + result.stderr
+
+
+def test_verify_key_unknown_model(cli, fake_openai: FakeOpenAI) -> None:  # type: ignore[no-untyped-def]
+    name = _org_on(cli, fake_openai, model="qwen-missing")
+    fake_openai.add_rule(lambda body: True, Fault("not_found", status=404))
+    line = one_line_error(cli("org", "verify-key", name))
+    assert "model: qwen-missing does not exist here (the endpoint lists: gpt-4o)" in line
+
+
+def test_verify_key_switches_a_refusing_endpoint_to_json_object(  # type: ignore[no-untyped-def]
+    cli, fake_openai: FakeOpenAI
+) -> None:
+    name = _org_on(cli, fake_openai)
+    fake_openai.behave(refuse_json_schema=500)
+    result = cli("org", "verify-key", name)
+    assert result.returncode == 0, result.stderr
+    assert "warn  structured outputs: refused (HTTP 500" in result.stdout
+    assert "json_object with validation is used instead" in result.stdout
+    shown = cli("org", "show", name, "--json")
+    assert '"structured_outputs": false' in shown.stdout
+    assert "response_format" in shown.stdout  # why, remembered
+
+
+def test_unknown_model_is_flagged_until_priced(cli, fake_openai: FakeOpenAI, engine) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from tests.factories import make_object
+
+    name = f"Px-{uuid.uuid4().hex[:6]}"
+    org_id = uuid.UUID(cli("org", "create", name).stdout.strip().splitlines()[-1])
+    make_object(engine, SimpleNamespace(id=org_id))  # type: ignore[arg-type]
+    unknown = cli(
+        "org",
+        "set-provider",
+        name,
+        "openai",
+        "--base-url",
+        fake_openai.base_url,
+        "--model",
+        "qwen2.5-coder:1.5b",
+        "--max-concurrent-requests",
+        "1",
+    )
+    assert unknown.returncode == 0, unknown.stderr
+    assert "model 'qwen2.5-coder:1.5b' is not in the pricing table" in unknown.stderr
+    assert "--input-price USD --output-price USD" in unknown.stderr
+    estimate = cli("estimate", "--org", name, "--all")
+    assert estimate.returncode == 0, estimate.stderr
+    assert "not in the pricing table" in estimate.stderr
+    priced = cli("org", "set-provider", name, "openai", "--input-price", "0", "--output-price", "0")
+    assert priced.returncode == 0 and "pricing table" not in priced.stderr
+    free = cli("estimate", "--org", name, "--all", "--json")
+    assert Decimal(json.loads(free.stdout)["total_cost_usd"]) == 0
+    assert "pricing table" not in free.stderr
+    shown = cli("org", "show", name, "--json")
+    for field in (
+        '"input_price_per_million": "0"',
+        '"output_price_per_million": "0"',
+        '"max_concurrent_requests": 1',
+    ):
+        assert field in shown.stdout, shown.stdout
+    negative = one_line_error(cli("org", "set-provider", name, "openai", "--input-price", "-1"), 2)
+    assert "--input-price must be USD per 1M tokens" in negative

@@ -43,19 +43,57 @@ def test_entrypoints_load_and_parameters_match(deployment: dict[str, Any]) -> No
     assert deployment["work_pool"]["name"] == "docgen"
 
 
-def test_on_demand_form_is_typed() -> None:
-    flow = load_flow_from_entrypoint(
-        str(REPO_ROOT / "flows/documentation_job.py:documentation_job")
-    )
-    schema = parameter_schema(flow.fn).model_dump_for_openapi()
+def openapi_schema(entrypoint: str) -> dict[str, Any]:
+    flow = load_flow_from_entrypoint(str(REPO_ROOT / entrypoint))
+    return parameter_schema(flow.fn).model_dump_for_openapi()
+
+
+def test_on_demand_form_requires_what_a_job_needs() -> None:
+    schema = openapi_schema("flows/documentation_job.py:new_documentation_job")
     props = schema["properties"]
-    for name in ("organization_id", "triggered_by_user_id", "job_id"):
-        assert "uuid" in str(props[name]), name
-    definitions = schema.get("definitions", {})
-    assert {"object_ids", "select", "all"} <= set(definitions["Selection"]["properties"])
-    assert {"skip_existing", "regenerate_all", "max_retries", "concurrency", "max_cost_usd"} <= (
-        set(definitions["JobOptions"]["properties"])
-    )
+    assert list(props) == ["organization", "selection", "triggered_by", "options"]
+    assert schema["required"] == ["organization", "selection", "triggered_by"]
+    for name, prop in props.items():
+        assert prop.get("description"), f"{name} has no description"
+        assert "`" not in prop["description"], name
+    assert props["organization"]["minLength"] == 1 and props["triggered_by"]["minLength"] == 1
+    definitions = schema["definitions"]
+    shapes = [definitions[ref["$ref"].rsplit("/", 1)[1]] for ref in props["selection"]["anyOf"]]
+    assert [s["title"] for s in shapes] == ["Objects by name", "Objects by id", "Every object"]
+    assert [s["required"] for s in shapes] == [["select"], ["object_ids"], ["all"]]
+    assert shapes[0]["properties"]["select"]["minItems"] == 1
+    assert shapes[1]["properties"]["object_ids"]["minItems"] == 1
+    assert shapes[2]["properties"]["all"]["const"] is True
+    assert shapes[2]["properties"]["all"]["default"] is True  # the UI fills it in
+    options = props["options"]  # written out, so the Parameters tab shows its type
+    assert options["type"] == "object" and "`" not in options["description"]
+    assert options["properties"]["max_cost_usd"] == {
+        "description": options["properties"]["max_cost_usd"]["description"],
+        "exclusiveMinimum": 0,
+        "title": "Budget (USD)",
+        "type": "number",
+    }
+    assert props["options"]["default"]["concurrency"] == 1
+
+
+def test_existing_job_form_is_one_required_id() -> None:
+    schema = openapi_schema("flows/documentation_job.py:documentation_job")
+    assert schema["required"] == ["job_id"]
+    assert schema["properties"]["job_id"]["format"] == "uuid"
+    assert schema["properties"]["job_id"]["description"]
+
+
+def test_nightly_and_ingest_forms_are_described() -> None:
+    for entrypoint in ("flows/nightly.py:nightly_redocumentation", "flows/ingest.py:ingest"):
+        for name, prop in openapi_schema(entrypoint)["properties"].items():
+            assert prop.get("description"), f"{entrypoint} {name}"
+
+
+def test_every_deployment_enforces_its_form() -> None:
+    assert all(d["enforce_parameter_schema"] is True for d in DEPLOYMENTS)
+    names = {(d["entrypoint"].rsplit(":", 1)[1], d["name"]) for d in DEPLOYMENTS}
+    assert ("new_documentation_job", "on-demand") in names
+    assert ("documentation_job", "existing-job") in names
 
 
 def test_nightly_deployment_is_scheduled() -> None:
@@ -68,9 +106,16 @@ def test_serve_builds_the_same_deployments(monkeypatch: pytest.MonkeyPatch) -> N
     from deployments.serve import deployments
 
     monkeypatch.setenv("DOCGEN_NIGHTLY_TIMEZONE", "Europe/Amsterdam")
-    on_demand, nightly, ingest = deployments()
+    on_demand, nightly, ingest, existing = deployments()
     assert (ingest.flow_name, ingest.name) == ("ingest", "on-demand")
     assert (on_demand.flow_name, on_demand.name) == ("documentation-job", "on-demand")
+    assert (existing.flow_name, existing.name) == ("documentation-job", "existing-job")
+    assert on_demand._parameter_openapi_schema.required == [
+        "organization",
+        "selection",
+        "triggered_by",
+    ]
+    assert all(d.enforce_parameter_schema for d in (on_demand, nightly, ingest, existing))
     assert (nightly.flow_name, nightly.name) == ("nightly-redocumentation", "nightly")
     assert nightly.schedules[0].schedule.timezone == "Europe/Amsterdam"
 
@@ -183,7 +228,7 @@ def test_deployment_run_drives_a_job_to_completed_with_secrets_from_blocks(
         prefect_cli(
             "deployment",
             "run",
-            "documentation-job/on-demand",
+            "documentation-job/existing-job",
             "--param",
             f"job_id={job.id}",
             env=deployed,
@@ -328,7 +373,7 @@ def test_two_workers_share_a_job_without_doing_anything_twice(
         prefect_cli(
             "deployment",
             "run",
-            "documentation-job/on-demand",
+            "documentation-job/existing-job",
             "--param",
             f"job_id={job.id}",
             env=deployed,
@@ -353,6 +398,18 @@ def test_two_workers_share_a_job_without_doing_anything_twice(
     assert len(fake_openai.completions) == 96
     pids = claimed_pids(engine, job.id)
     assert len(pids) == 2, f"both workers' flow runs documented objects: {pids}"
+
+
+def flow_run_name(flow_run_id: UUID | None) -> str:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read() -> str:
+        async with get_client() as client:
+            return (await client.read_flow_run(flow_run_id)).name  # type: ignore[arg-type]
+
+    return asyncio.run(read())
 
 
 def claimed_pids(engine: Engine, job_id: UUID) -> set[str]:
@@ -391,6 +448,7 @@ def test_docgen_serve_runs_the_on_demand_deployment(
     # a user moving from workers to `docgen serve` removes the pool deployments first
     for name in (
         "documentation-job/on-demand",
+        "documentation-job/existing-job",
         "nightly-redocumentation/nightly",
         "ingest/on-demand",
     ):
@@ -439,7 +497,7 @@ def test_docgen_serve_runs_the_on_demand_deployment(
         prefect_cli(
             "deployment",
             "run",
-            "documentation-job/on-demand",
+            "documentation-job/existing-job",
             "--param",
             f"job_id={job.id}",
             env=child_env,
@@ -451,4 +509,5 @@ def test_docgen_serve_runs_the_on_demand_deployment(
     finally:
         stop([served])
     assert (done.status, done.processed_objects) == ("completed", 2)
+    assert flow_run_name(done.prefect_flow_run_id) == f"job {job.id}"  # not documentation-job-None
     assert "30 3 * * *" in nightly and "Europe/Paris" in nightly

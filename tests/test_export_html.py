@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from sqlalchemy.engine import Engine
 
+from docgen.columns import column_rows
 from docgen.render.data import slugify, version_facts
 from docgen.render.html import json_island
 from tests.browser import Browser, find_chromium
@@ -83,7 +84,7 @@ def test_every_page_renders_its_documentation(
 ) -> None:
     total = len(project.objects)
     assert sorted(p.name for p in site.glob("*.html")) == sorted(
-        ["index.html", *(page(site, n).name for n in project.objects)]
+        ["index.html", "lineage.html", *(page(site, n).name for n in project.objects)]
     )
     browser.open(site / "index.html")
     assert browser.eval("document.querySelectorAll('tr[data-slug]').length") == total
@@ -106,7 +107,7 @@ def test_every_page_renders_its_documentation(
         assert summary == doc.executive_summary
         # the summary comes first, then the story, cards, code, rules, impact, lineage
         order = browser.eval("Array.from(document.querySelectorAll('main section')).map(s => s.id)")
-        columns = ["columns"] if obj.columns else []
+        columns = ["columns"] if column_rows(obj, doc) else []
         assert order == [*SECTIONS, *columns, "source", "about"]
         counts = browser.eval(
             "[document.querySelectorAll('.card').length,"
@@ -128,7 +129,10 @@ def test_links_between_objects_resolve_both_ways(
     checked = 0
     for html_file in sorted(site.glob("*.html")):
         browser.open(html_file)
-        hrefs = browser.eval("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
+        hrefs = browser.eval(
+            "Array.from(document.querySelectorAll('a[href]'))"
+            ".map(a => new URL(a.getAttribute('href'), document.baseURI).href)"
+        )
         for href in hrefs:
             url = urlparse(href)
             assert url.scheme == "file", f"{html_file.name} links outside the site: {href}"
@@ -147,7 +151,7 @@ def test_links_between_objects_resolve_both_ways(
             ("downstream", project.downstream(name)),
         ):
             hrefs = browser.eval(
-                f"Array.from(document.querySelectorAll('#{side} a')).map(a => a.href)"
+                f"Array.from(document.querySelectorAll('#{side} li a')).map(a => a.href)"
             )
             assert {Path(urlparse(h).path).stem for h in hrefs} == slugs(expected), (name, side)
             pairs += len(expected)
@@ -176,6 +180,98 @@ def test_screenshot_of_an_object_page(site: Path, project: ShopProject, browser:
     assert len(data) > 50_000
     browser.open(site / "index.html")
     browser.screenshot(ARTIFACTS / "html-export" / "index.png")
+
+
+def _within_two(project: ShopProject, name: str) -> set[str]:
+    """Names two levels upstream and downstream of `name` (the picture's expected nodes)."""
+    found = {name}
+    for step in (project.upstream, project.downstream):
+        frontier = {name}
+        for _ in range(2):
+            frontier = {n for f in frontier for n in step(f)} - found
+            found |= frontier
+    return found
+
+
+SVG_NODES = (
+    "Array.from(document.querySelectorAll('#lineage svg g.lg-node')).map(g => ({"
+    " name: g.querySelector('title').textContent.replace(/ \\([^)]*\\)$/, ''),"
+    " href: g.querySelector('a') ? g.querySelector('a').getAttribute('href') : null,"
+    " focus: g.classList.contains('focus'), depth: Number(g.dataset.depth),"
+    " box: (r => [r.left, r.top, r.width, r.height])(g.getBoundingClientRect()) }))"
+)
+
+
+def test_lineage_picture_on_every_object_page(
+    site: Path, project: ShopProject, browser: Browser
+) -> None:
+    drawn_edges = 0
+    for name in project.objects:
+        browser.open(page(site, name))
+        expected = _within_two(project, name)
+        nodes = browser.eval(SVG_NODES)
+        if expected == {name}:
+            assert nodes == [], name  # an isolated object gets no picture
+            continue
+        assert {n["name"] for n in nodes} == expected, name
+        focus = [n for n in nodes if n["focus"]]
+        assert [n["name"] for n in focus] == [name] and focus[0]["href"] is None
+        for node in nodes:
+            if not node["focus"]:
+                assert node["href"] == f"{slugify(node['name'])}.html", node
+                side = -1 if node["name"] in project.upstream(name) else 1
+                if node["name"] in project.upstream(name) | project.downstream(name):
+                    assert node["depth"] == side, (name, node)
+                else:
+                    assert abs(node["depth"]) == 2, (name, node)
+            assert node["box"][2] > 60 and node["box"][3] > 15, node  # drawn, visible
+        # no two boxes overlap
+        boxes = [n["box"] for n in nodes]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                apart = a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0]
+                assert apart or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1], (name, a, b)
+        edges = browser.eval("document.querySelectorAll('#lineage svg .lg-edges path').length")
+        assert edges >= len(nodes) - 1
+        drawn_edges += edges
+        assert browser.console_errors() == [], name  # the SVG passed the CSP
+    assert drawn_edges > len(project.objects)
+
+    # clicking a box in the picture opens that object's page
+    name = next(n for n in project.objects if project.downstream(n))
+    browser.open(page(site, name))
+    browser.eval(
+        "document.querySelector('#lineage svg g.lg-node:not(.focus) a')"
+        ".dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+    )
+    browser._wait_event("Page.loadEventFired")
+    landed = browser.eval("document.querySelector('h1').textContent")
+    assert landed in _within_two(project, name) - {name}
+
+
+def test_project_lineage_page(site: Path, project: ShopProject, browser: Browser) -> None:
+    browser.open(site / "lineage.html")
+    nodes = browser.eval(SVG_NODES.replace("#lineage", "#project-lineage"))
+    assert {n["name"] for n in nodes} == set(project.objects)
+    assert all(n["href"] == f"{slugify(n['name'])}.html" for n in nodes)
+    depth = {n["name"]: n["depth"] for n in nodes}
+    for name in project.objects:  # every object sits right of everything it reads
+        for parent in project.upstream(name):
+            assert depth[parent] < depth[name], (parent, name)
+    edges = browser.eval("document.querySelectorAll('#project-lineage .lg-edges path').length")
+    assert edges == sum(len(project.upstream(n)) for n in project.objects)
+    assert browser.console_errors() == []
+    width = browser.eval("document.querySelector('#project-lineage svg').getBBox().width")
+    metrics = {"height": 900, "deviceScaleFactor": 1, "mobile": False}
+    browser.send(
+        "Emulation.setDeviceMetricsOverride", {"width": int(width) + 120, **metrics}, session=True
+    )
+    shot = browser.screenshot_element("#project-lineage", ARTIFACTS / "html-export" / "lineage.png")
+    browser.send("Emulation.setDeviceMetricsOverride", {"width": 1280, **metrics}, session=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    name = max(project.objects, key=lambda n: (len(_within_two(project, n)), n))
+    browser.open(page(site, name))
+    browser.screenshot_element("#lineage", ARTIFACTS / "html-export" / "object-lineage.png")
 
 
 def _visible(browser: Browser, q: str = "", type_: str = "", complexity: str = "") -> set[str]:

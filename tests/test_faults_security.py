@@ -277,17 +277,19 @@ def test_organizations_stay_apart(
 def test_non_admin_cannot_start_a_job_from_the_form(
     engine: Engine, org: OrgFixture, env: dict[str, str], prefect_harness: None
 ) -> None:
-    from docgen.db.objects import Selection
+    from flows.documentation_job import new_documentation_job
+    from flows.forms import AllObjects
 
     make_object(engine, org)
     state = asyncio.run(
-        documentation_job(
-            organization_id=org.id,
-            selection=Selection(all=True),
-            triggered_by_user_id=org.member_id,
+        new_documentation_job(
+            organization=org.name,
+            selection=AllObjects(all=True),
+            triggered_by=org.member_email,
             return_state=True,
         )
     )
     assert state.is_failed() and "not an admin" in (state.message or "")
+    assert (state.message or "").startswith("triggered_by: ")
     with transaction(engine) as conn:
         assert jobs_repo.list_jobs(conn, org.id) == []

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from docgen import jobs as core_jobs
 from docgen.db import jobs as jobs_repo
+from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.db.objects import Selection
 from docgen.errors import InvalidInput, NotFound, PermissionDenied
@@ -143,6 +144,8 @@ def one_line_error(result, code: int = 1) -> str:  # type: ignore[no-untyped-def
 
 def test_jobs_cli(cli, engine: Engine, org: OrgFixture) -> None:  # type: ignore[no-untyped-def]
     obj = make_object(engine, org)
+    with transaction(engine) as conn:  # `jobs create` refuses an openai org without a key
+        orgs.set_provider(conn, org.id, "offline")
     created = cli(
         "jobs",
         "create",

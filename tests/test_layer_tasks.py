@@ -158,3 +158,26 @@ def test_same_inputs_hit_the_cache_and_refresh_calls_again(
     assert json.dumps(second.result().value) == json.dumps(first.result().value)
     third, _ = run_layer(engine, org, obj.id, "transformation_cards", refresh=True)
     assert third.is_completed() and len(fake_openai.completions) == 2
+
+
+def test_retry_after_a_rejected_answer_tells_the_model_what_was_wrong(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    obj = make_object(engine, org)
+    fake_openai.enqueue(Fault.schema_violation())
+    state, _ = run_layer(engine, org, obj.id, "business_rules")
+    assert state.is_completed(), state.message
+    first, second = (r.body["messages"] for r in fake_openai.completions)
+    # the retry is the same prompt plus one repair turn: the rejected answer and the reason
+    assert second[: len(first)] == first and len(second) == len(first) + 2
+    assert second[-2]["role"] == "assistant" and '"oops"' in second[-2]["content"]
+    assert second[-1]["role"] == "user"
+    assert "was rejected" in second[-1]["content"] and "BusinessRules" in second[-1]["content"]
+    # the token cap of the retry is the layer's own, unchanged
+    caps = {r.body["max_completion_tokens"] for r in fake_openai.completions}
+    assert caps == {LAYERS["business_rules"].max_completion_tokens}

@@ -1,18 +1,22 @@
 """The `docgen` command line (typer + rich). One module per command group.
 
 Errors: a DocgenError prints `docgen: error: <one line>` on stderr and exits non-zero;
-usage errors do the same with exit code 2. No tracebacks for expected failures.
+usage errors do the same with exit code 2. No tracebacks for expected failures. Commands that
+run a job exit with `_common.ExitCode` (0 completed, 1 failed, 3 completed with failed
+objects, 4 paused, 5 cancelled).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import typer
 from typer.exceptions import TyperException
 
 from docgen.cli import db, demo, docs, export, ingest, jobs, org, serve
+from docgen.cli._common import EXIT_CODES_HELP
 from docgen.errors import DocgenError
 
 app = typer.Typer(
@@ -29,15 +33,30 @@ app.add_typer(docs.app, name="docs")
 app.add_typer(ingest.objects_app, name="objects")
 app.command("ingest")(ingest.ingest_command)
 app.command("export")(export.export_command)
-app.command("run")(jobs.run_command)
+app.command("run", epilog=EXIT_CODES_HELP)(jobs.run_command)
 app.command("estimate")(jobs.estimate_command)
 app.command("serve")(serve.serve_command)
-app.command("demo")(demo.demo_command)
+app.command("demo", epilog=EXIT_CODES_HELP)(demo.demo_command)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"docgen {version('docgen')}\n")
+        raise typer.Exit(0)
 
 
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info-level logs."),
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print docgen's version and exit.",
+    ),
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -51,10 +70,24 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _flags_without_metavar(command: Any) -> None:
+    """typer shows `<bool>` after on/off flags (`--all <bool>`), as if they took a value."""
+    from typer._click import Context
+
+    help_option = command.get_help_option(Context(command))  # created once, then cached
+    for param in [*getattr(command, "params", []), help_option]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _flags_without_metavar(sub)
+
+
 def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
+    _flags_without_metavar(command)
     try:
-        command.main(args=argv, prog_name="docgen", standalone_mode=False)
+        # standalone_mode=False hands back the code of a `typer.Exit` instead of exiting
+        code = command.main(args=argv, prog_name="docgen", standalone_mode=False)
     except DocgenError as exc:
         _fail(str(exc), exc.exit_code)
     except typer.Exit as exc:
@@ -72,3 +105,4 @@ def main(argv: list[str] | None = None) -> None:
         _fail(message, code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -8,8 +8,9 @@ from enum import StrEnum
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from docgen.cli._common import engine, err, out
+from docgen.cli._common import engine, err, id_column, out, printable
 from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.db.objects import list_objects
@@ -72,7 +73,7 @@ def ingest_command(
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         return
     for warning in report.warnings[:SHOWN_WARNINGS]:
-        err.print(f"[yellow]warning[/yellow] {warning}", markup=True, highlight=False)
+        err.print(Text.assemble(("warning", "yellow"), " ", printable(str(warning))))
     if len(report.warnings) > SHOWN_WARNINGS:
         err.print(
             f"... and {len(report.warnings) - SHOWN_WARNINGS} more warnings (--json lists all)"
@@ -99,7 +100,7 @@ def list_command(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     names = {o.id: o.name for o in objects}
-    table = Table("id", "type", "name", "upstream", "source", "removed", box=None)
+    table = Table(id_column(), "type", "name", "upstream", "source", "removed", box=None)
     for o in objects:
         upstream = ", ".join(names.get(u, str(u)[:8]) for u in o.upstream_object_ids)
         table.add_row(

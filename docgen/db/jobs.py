@@ -264,6 +264,10 @@ def claim_object(conn: Connection, job_id: UUID, object_id: UUID, runner: str) -
     return claimed is not None
 
 
+#: object and layer failures kept in a job's error_log (job-level entries are always added)
+ERROR_LOG_OBJECT_ENTRIES = 200
+
+
 def finish_object(
     conn: Connection,
     job_id: UUID,
@@ -278,8 +282,12 @@ def finish_object(
     layers_completed: dict[str, int] | None = None,
     layers_failed: dict[str, int] | None = None,
     error: str | None = None,
+    log_entry: dict[str, Any] | None = None,
 ) -> bool:
     """Record one finished object and count it on the job, in the caller's transaction.
+
+    `log_entry` (a failed object, or failed layers) is appended to the job's error_log,
+    which keeps at most ERROR_LOG_OBJECT_ENTRIES such entries (the counters keep the rest).
 
     Returns False (and changes nothing) when this runner no longer holds the claim, so the
     caller rolls back whatever it stored with it: no object is ever counted twice.
@@ -321,10 +329,16 @@ def finish_object(
             " layers_failed = j.layers_failed || (SELECT coalesce(jsonb_object_agg("
             "   e.key, coalesce((j.layers_failed ->> e.key)::int, 0) + e.value::int), '{}')"
             "   FROM jsonb_each_text(CAST(:failed AS jsonb)) AS e),"
+            " error_log = CASE WHEN CAST(:entry AS jsonb) IS NULL"
+            "   OR jsonb_array_length(j.error_log) >= :cap THEN j.error_log"
+            "   ELSE j.error_log || jsonb_build_array(CAST(:entry AS jsonb)"
+            "   || jsonb_build_object('at', now())) END,"
             " updated_at = now()"
             " WHERE j.id = :j"
         ),
         {
+            "entry": json.dumps(log_entry) if log_entry else None,
+            "cap": ERROR_LOG_OBJECT_ENTRIES,
             "skipped": 1 if status == "skipped" else 0,
             "total": prompt_tokens + completion_tokens,
             "prompt": prompt_tokens,

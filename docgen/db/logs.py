@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -19,7 +20,10 @@ def insert_layer_logs(
     outcomes: list[LayerOutcome],
     *,
     documentation_id: UUID | None = None,
+    privacy_masked: dict[str, int] | None = None,
 ) -> None:
+    """One row per layer; `privacy_masked` (what was masked in the code, by kind) goes on
+    every row, since every layer read the same masked code."""
     if not outcomes:
         return
     conn.execute(
@@ -27,8 +31,9 @@ def insert_layer_logs(
             "INSERT INTO metadata.documentation_generation_logs (job_id, object_id, layer,"
             " status, tokens_used, prompt_tokens, completion_tokens, cached_tokens,"
             " processing_time_ms, error_message, model_used, finish_reason, attempts,"
-            " documentation_id) VALUES (:job, :obj, :layer, :status, :tokens, :prompt,"
-            " :completion, :cached, :ms, :error, :model, :finish, :attempts, :doc)"
+            " documentation_id, privacy_masked, grounding) VALUES (:job, :obj, :layer,"
+            " :status, :tokens, :prompt, :completion, :cached, :ms, :error, :model, :finish,"
+            " :attempts, :doc, CAST(:masked AS jsonb), CAST(:grounding AS jsonb))"
         ),
         [
             {
@@ -46,6 +51,8 @@ def insert_layer_logs(
                 "finish": o.finish_reason,
                 "attempts": o.attempts,
                 "doc": documentation_id,
+                "masked": json.dumps(privacy_masked) if privacy_masked else None,
+                "grounding": json.dumps(o.grounding) if o.grounding else None,
             }
             for o in outcomes
         ],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shlex
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -16,6 +18,7 @@ from docgen.errors import (
     AlreadyExists,
     APIKeyError,
     InvalidInput,
+    KeyDecryptionError,
     NotFound,
     PermissionDenied,
 )
@@ -50,6 +53,13 @@ class OrgLLMSettings(BaseModel):
     requests_per_minute: int | None
     tokens_per_minute: int | None
     structured_outputs: bool
+    #: why docgen switched to json_object on its own (the endpoint refused json_schema)
+    structured_outputs_refused: str | None = None
+    #: requests sent to the endpoint at the same time (1: a single-slot local server)
+    max_concurrent_requests: int | None = None
+    #: USD per 1M tokens for this organization's model, over the pricing table
+    input_price_per_million: Decimal | None = None
+    output_price_per_million: Decimal | None = None
     encrypted_key: crypto.EncryptedKey | None = None
 
     model_config = {"arbitrary_types_allowed": True}
@@ -173,6 +183,28 @@ def get_user(conn: Connection, ref: str | UUID) -> User:
     return User.model_validate(row._mapping)
 
 
+class Member(BaseModel):
+    """A user of an organization, with their role there."""
+
+    id: UUID
+    email: str
+    role: Role
+    is_system: bool
+
+
+def list_members(conn: Connection, organization_id: UUID) -> list[Member]:
+    """The organization's users, admins first, then by email."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT u.id, u.email, m.role, u.is_system FROM enterprise.organization_members AS m"
+            " JOIN enterprise.users AS u ON u.id = m.user_id WHERE m.organization_id = :o"
+            " ORDER BY m.role = 'admin' DESC, lower(u.email)"
+        ),
+        {"o": organization_id},
+    )
+    return [Member.model_validate(r._mapping) for r in rows]
+
+
 def get_role(conn: Connection, organization_id: UUID, user_id: UUID) -> Role | None:
     role = conn.execute(
         sa.text(
@@ -196,7 +228,8 @@ def require_admin(conn: Connection, organization: Organization, user: User) -> N
 
 _SETTINGS_COLUMNS = (
     "organization_id, provider, base_url, model, requests_per_minute, tokens_per_minute,"
-    " structured_outputs, api_key_ciphertext, api_key_nonce"
+    " structured_outputs, structured_outputs_refused, max_concurrent_requests,"
+    " input_price_per_million, output_price_per_million, api_key_ciphertext, api_key_nonce"
 )
 
 
@@ -229,17 +262,33 @@ def set_provider(
     requests_per_minute: int | None = None,
     tokens_per_minute: int | None = None,
     structured_outputs: bool | None = None,
+    max_concurrent_requests: int | None = None,
+    input_price_per_million: Decimal | None = None,
+    output_price_per_million: Decimal | None = None,
 ) -> OrgLLMSettings:
-    """Change an organization's provider settings; options left None keep their value."""
+    """Change an organization's provider settings; options left None keep their value.
+
+    Choosing structured outputs or json_object by hand forgets a refusal docgen recorded.
+    """
     if provider not in PROVIDERS:
         raise InvalidInput(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
     if base_url is not None and not re.match(r"^https?://\S+$", base_url):
         raise InvalidInput(f"base URL must start with http:// or https://, not {base_url!r}")
     if model is not None and not model.strip():
         raise InvalidInput("model name is empty")
-    for label, value in (("--rpm", requests_per_minute), ("--tpm", tokens_per_minute)):
+    for label, value in (
+        ("--rpm", requests_per_minute),
+        ("--tpm", tokens_per_minute),
+        ("--max-concurrent-requests", max_concurrent_requests),
+    ):
         if value is not None and value <= 0:
             raise InvalidInput(f"{label} must be a positive number, not {value}")
+    for label, price in (
+        ("--input-price", input_price_per_million),
+        ("--output-price", output_price_per_million),
+    ):
+        if price is not None and (not price.is_finite() or price < 0 or price >= 10**8):
+            raise InvalidInput(f"{label} must be USD per 1M tokens, 0 or more, not {price}")
     get_llm_settings(conn, organization_id)  # NotFound for an unknown org
     conn.execute(
         sa.text(
@@ -247,8 +296,13 @@ def set_provider(
             " base_url = coalesce(:b, base_url), model = coalesce(:m, model),"
             " requests_per_minute = coalesce(:rpm, requests_per_minute),"
             " tokens_per_minute = coalesce(:tpm, tokens_per_minute),"
-            " structured_outputs = coalesce(:so, structured_outputs), updated_at = now()"
-            " WHERE organization_id = :o"
+            " structured_outputs = coalesce(:so, structured_outputs),"
+            " structured_outputs_refused = CASE WHEN CAST(:so AS boolean) IS NULL"
+            " THEN structured_outputs_refused END,"
+            " max_concurrent_requests = coalesce(:mcr, max_concurrent_requests),"
+            " input_price_per_million = coalesce(:pin, input_price_per_million),"
+            " output_price_per_million = coalesce(:pout, output_price_per_million),"
+            " updated_at = now() WHERE organization_id = :o"
         ),
         {
             "p": provider,
@@ -257,10 +311,27 @@ def set_provider(
             "rpm": requests_per_minute,
             "tpm": tokens_per_minute,
             "so": structured_outputs,
+            "mcr": max_concurrent_requests,
+            "pin": input_price_per_million,
+            "pout": output_price_per_million,
             "o": organization_id,
         },
     )
     return get_llm_settings(conn, organization_id)
+
+
+def remember_structured_outputs_refused(
+    conn: Connection, organization_id: UUID, reason: str
+) -> None:
+    """The endpoint refused json_schema: use json_object + validation from now on, and keep
+    why (shown by `org show` and `org verify-key`; cleared by choosing a mode by hand)."""
+    conn.execute(
+        sa.text(
+            "UPDATE enterprise.organization_llm_settings SET structured_outputs = false,"
+            " structured_outputs_refused = :r, updated_at = now() WHERE organization_id = :o"
+        ),
+        {"r": reason[:1000], "o": organization_id},
+    )
 
 
 def set_api_key(conn: Connection, organization_id: UUID, api_key: str, master_key: bytes) -> None:
@@ -280,6 +351,41 @@ def set_api_key(conn: Connection, organization_id: UUID, api_key: str, master_ke
         ),
         {"c": encrypted.ciphertext, "n": encrypted.nonce, "o": organization_id},
     )
+
+
+def count_encrypted_keys(conn: Connection) -> int:
+    """How many organizations have an API key encrypted with the master key."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM enterprise.organization_llm_settings"
+                " WHERE api_key_ciphertext IS NOT NULL"
+            )
+        ).scalar_one()
+    )
+
+
+def check_provider_ready(organization: Organization, settings: OrgLLMSettings) -> None:
+    """Raise, with the command that fixes it, when the organization's provider cannot run a
+    job: `openai` needs a stored API key that decrypts with the current master key; the
+    offline analyser needs nothing. Makes no network call (`docgen org verify-key` does)."""
+    if settings.provider == "offline":
+        return
+    name = shlex.quote(organization.name)
+    if settings.encrypted_key is None:
+        raise APIKeyError(
+            f"organization {organization.name} uses provider openai but has no API key:"
+            f" store one with `docgen org set-key {name}` (the key on stdin), or use the"
+            f" offline analyser with `docgen org set-provider {name} offline`"
+        )
+    try:
+        decrypt_api_key(settings, crypto.load_master_key())
+    except KeyDecryptionError:
+        raise KeyDecryptionError(
+            f"the API key of organization {organization.name} does not decrypt with this"
+            " DOCGEN_MASTER_KEY: set the master key it was stored with, or store the key"
+            f" again with `docgen org set-key {name}`"
+        ) from None
 
 
 def decrypt_api_key(settings: OrgLLMSettings, master_key: bytes) -> str:

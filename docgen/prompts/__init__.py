@@ -29,6 +29,7 @@ from docgen.prompts import (
 )
 from docgen.prompts.context import render_context
 from docgen.prompts.system import SYSTEM_PROMPT
+from docgen.style import style_rules
 
 LAYER_PROMPTS: dict[LayerName, ModuleType] = {
     "executive_summary": executive_summary,
@@ -59,10 +60,16 @@ def layer_instruction(layer: LayerName) -> str:
     return str(LAYER_PROMPTS[layer].INSTRUCTION)
 
 
+def system_message(ctx: ObjectContext) -> str:
+    """The system prompt plus the organization's house-style rules (the same for all of the
+    organization's objects, so the shared prefix still caches)."""
+    return SYSTEM_PROMPT + style_rules(ctx.style)
+
+
 def build_messages(ctx: ObjectContext, layer: LayerName) -> list[dict[str, str]]:
     """The three chat messages for one layer of one object (context first, instruction last)."""
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system_message(ctx)},
         {"role": "user", "content": render_context(ctx)},
         {"role": "user", "content": layer_instruction(layer)},
     ]
@@ -70,9 +77,13 @@ def build_messages(ctx: ObjectContext, layer: LayerName) -> list[dict[str, str]]
 
 def context_hash(ctx: ObjectContext, model: str) -> str:
     """Hash of everything a documentation version is made from: the rendered context (code,
-    columns, upstream documentation), the prompt version and the model."""
+    columns, upstream documentation, glossary terms it mentions), the prompt version, the
+    house-style rules and the model."""
     digest = hashlib.sha256()
-    for part in (PROMPT_VERSION, model, render_context(ctx)):
+    parts = [PROMPT_VERSION, model, render_context(ctx)]
+    if rules := style_rules(ctx.style):
+        parts.append(rules)  # no style: the same hash as before house styles existed
+    for part in parts:
         digest.update(part.encode())
         digest.update(b"\x00")
     return digest.hexdigest()
@@ -86,4 +97,5 @@ __all__ = [
     "context_hash",
     "layer_instruction",
     "render_context",
+    "system_message",
 ]

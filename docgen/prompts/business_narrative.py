@@ -1,6 +1,21 @@
 """Layer 2, business narrative: the story for business analysts."""
 
+import json
+
 KEY = "businessNarrative"
+
+#: the reference example in the instruction (docgen.grounding rejects copies of it)
+EXAMPLE = {
+    "whatItDoes": "Combines orders and payments into one row per order with the amount "
+    "actually paid.",
+    "dataJourney": [
+        "Start from every order placed in the shop",
+        "Add the payments made for each order",
+        "Keep the order's final status",
+    ],
+    "businessImpact": "Revenue reports read this table, so an error here shows up in every "
+    "revenue figure.",
+}
 
 INSTRUCTION = """\
 Fill businessNarrative only; set every other key to null.
@@ -12,8 +27,4 @@ Each step is one plain sentence that names the business meaning of the step ("Ke
 orders that were paid and not refunded"), not the code.
 - businessImpact: 1-2 sentences on which decisions depend on it and what goes wrong for the \
 business if it is late or wrong.
-Reference for shape only (do not copy): {"whatItDoes": "Combines orders and payments into \
-one row per order with the amount actually paid.", "dataJourney": ["Start from every order \
-placed in the shop", "Add the payments made for each order", "Keep the order's final \
-status"], "businessImpact": "Revenue reports read this table, so an error here shows up in \
-every revenue figure."}"""
+Reference for shape only (do not copy): """ + json.dumps(EXAMPLE)

@@ -1,6 +1,15 @@
 """Layer 5, business rules: 2-5 rules the code enforces."""
 
+import json
+
 KEY = "businessRules"
+
+#: the reference example in the instruction (docgen.grounding rejects copies of it)
+EXAMPLE = {
+    "rule": "<the policy, in business words>",
+    "codeReference": "<the condition that applies it, copied exactly from the code above>",
+    "impact": "<what it changes in the numbers people see>",
+}
 
 INSTRUCTION = """\
 Fill businessRules only; set every other key to null.
@@ -12,5 +21,4 @@ For each rule:
 - rule: the rule stated as a business policy ("Only paid orders count as revenue").
 - codeReference: the fragment of code that implements it, copied as written, at most 2 lines.
 - impact: what this rule changes in the numbers people see, in one sentence.
-Reference for shape only (do not copy): {"rule": "Refunded orders are not revenue", \
-"codeReference": "where refund_amount = 0", "impact": "Revenue figures are net of refunds."}"""
+Shape only, in your own words (do not copy): """ + json.dumps(EXAMPLE)

@@ -1,6 +1,15 @@
 """Layer 4, code explanations: 3-6 pieces of code beside their plain-English meaning."""
 
+import json
+
 KEY = "codeExplanations"
+
+#: the reference example in the instruction (docgen.grounding rejects copies of it)
+EXAMPLE = {
+    "codeBlock": "<1 to 3 lines copied exactly from the code above>",
+    "plainEnglish": "<what those lines do, in one plain sentence>",
+    "businessContext": "<why the business needs it, in one sentence>",
+}
 
 INSTRUCTION = """\
 Fill codeExplanations only; set every other key to null.
@@ -12,6 +21,4 @@ explain each:
 fences, no reformatting).
 - plainEnglish: what it does, in one plain sentence a non-technical reader understands.
 - businessContext: why the business needs it, in one sentence.
-Reference for shape only (do not copy): {"codeBlock": "where status = 'completed'", \
-"plainEnglish": "Only orders that were completed are counted.", "businessContext": \
-"Cancelled or pending orders would inflate revenue."}"""
+Shape only, in your own words (do not copy): """ + json.dumps(EXAMPLE)

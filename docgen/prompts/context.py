@@ -7,6 +7,7 @@ system message plus this message form the prefix the six layer calls share.
 from __future__ import annotations
 
 from docgen.context import ObjectContext, RelatedObject
+from docgen.style import glossary_block, relevant_terms
 
 #: code longer than this is cut (keeps a huge generated model from exceeding the context)
 MAX_CODE_CHARS = 24_000
@@ -36,6 +37,23 @@ def _cut(code: str) -> str:
     return code[:MAX_CODE_CHARS] + f"\n... [{len(code) - MAX_CODE_CHARS} more characters cut]"
 
 
+def _glossary(ctx: ObjectContext) -> str:
+    """The house-style glossary terms this object mentions (name, columns, code, neighbours)."""
+    if ctx.style is None:
+        return ""
+    obj = ctx.object
+    text = "\n".join(
+        [
+            obj.name,
+            obj.description or "",
+            obj.effective_code,
+            *(f"{c.name} {c.description or ''}" for c in obj.columns),
+            *(f"{r.name} {r.summary or ''}" for r in (*ctx.upstream, *ctx.downstream)),
+        ]
+    )
+    return glossary_block(relevant_terms(ctx.style, text))
+
+
 def render_context(ctx: ObjectContext) -> str:
     obj = ctx.object
     language = "Python" if obj.language == "python" else f"SQL ({obj.dialect or 'generic'})"
@@ -59,6 +77,9 @@ def render_context(ctx: ObjectContext) -> str:
             kind = f" ({column.data_type})" if column.data_type else ""
             note = f": {column.description}" if column.description else ""
             parts.append(f"- {column.name}{kind}{note}")
+    glossary = _glossary(ctx)
+    if glossary:
+        parts += ["", glossary]
     parts += [
         "",
         "Reads from (upstream):",

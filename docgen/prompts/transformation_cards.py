@@ -1,6 +1,18 @@
 """Layer 3, transformation cards: 3-7 visual step-by-step cards."""
 
+import json
+
 KEY = "transformationCards"
+
+#: the reference example in the instruction (docgen.grounding rejects copies of it)
+EXAMPLE = {
+    "stepNumber": 1,
+    "title": "Filter Active Customers",
+    "input": "All customers",
+    "logic": "Keep customers whose last order is less than 90 days old",
+    "output": "Recently active customers",
+    "whyItMatters": "Campaigns focus on people who still buy",
+}
 
 INSTRUCTION = """\
 Fill transformationCards only; set every other key to null.
@@ -15,7 +27,4 @@ For each card:
 clearer ("last order within 90 days").
 - output: what comes out ("Customers who ordered in the last 90 days"). No invented counts.
 - whyItMatters: the business reason for the step.
-Reference for shape only (do not copy): {"stepNumber": 1, "title": "Filter Active \
-Customers", "input": "All customers", "logic": "Keep customers whose last order is less \
-than 90 days old", "output": "Recently active customers", "whyItMatters": "Campaigns focus \
-on people who still buy"}"""
+Reference for shape only (do not copy): """ + json.dumps(EXAMPLE)

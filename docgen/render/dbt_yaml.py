@@ -12,7 +12,9 @@ Who owns a description: docgen marks what it wrote with a key dbt keeps in the m
       meta:
         docgen: {documentation_version: 3, description_sha256: 1f0e...}
 
-and a later run updates a description only while its text still has that hash. Empty or
+and a later run updates a description only while its text still has that hash. Column
+descriptions (the version's column notes) are written the same way, with their hashes in
+`config.meta.docgen_columns`; a column description a person wrote is never overwritten. Empty or
 missing descriptions are filled; any other text, including one a person edited after
 docgen wrote it, is a human description and is kept unless `overwrite`. A `meta` key was
 chosen over a YAML comment because dbt, dbt-osmosis and YAML formatters keep `meta` but
@@ -35,6 +37,7 @@ import difflib
 import hashlib
 import io
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -43,10 +46,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from docgen.columns import column_rows
 from docgen.db.documentation import Documentation
 from docgen.db.objects import DataObject
 from docgen.errors import InvalidInput
@@ -110,17 +114,26 @@ class DbtProject:
     root: Path
     name: str | None
     schema_files: list[Path]
+    #: model paths and files left out because they lie outside the project or are symlinks
+    skipped: list[str] = field(default_factory=list)
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
 
 def load_project(project_dir: Path) -> DbtProject:
-    """The dbt project at `project_dir` and its schema .yml files under the model paths."""
-    root = project_dir.expanduser()
+    """The dbt project at `project_dir` and its schema .yml files under the model paths.
+
+    Only files inside the project root are taken, never through a symlink: a model path
+    outside the root (absolute, `../x`, or a symlinked folder) and a symlinked .yml file are
+    skipped and named in `skipped`, so the write-back cannot edit anything outside it.
+    """
+    root = project_dir.expanduser().resolve()
     if not root.is_dir():
         raise InvalidInput(f"dbt project directory {root} does not exist or is not a directory")
     manifest = root / "dbt_project.yml"
+    if manifest.is_symlink():
+        raise InvalidInput(f"{manifest} is a symlink; docgen reads nothing through one")
     if not manifest.is_file():
         raise InvalidInput(f"{root} is not a dbt project (no dbt_project.yml)")
     config = _read_yaml(manifest, manifest.name)[1] or {}
@@ -129,22 +142,48 @@ def load_project(project_dir: Path) -> DbtProject:
     model_paths = config.get("model-paths") or config.get("source-paths") or ["models"]
     if isinstance(model_paths, str):
         model_paths = [model_paths]
+    if not isinstance(model_paths, list) or not all(isinstance(p, str) for p in model_paths):
+        raise InvalidInput(f"{manifest}: model-paths must be a list of folder names")
     files: list[Path] = []
+    skipped: list[str] = []
     for model_path in model_paths:
-        base = root / str(model_path)
-        if base.is_dir():
-            files += [
-                p
-                for p in sorted(base.rglob("*"))
-                if p.suffix in (".yml", ".yaml")
-                and p.is_file()
-                and not (_SKIP_DIRS | {".git"}).intersection(p.relative_to(root).parts[:-1])
-            ]
+        base = root / model_path
+        if not inside(root, base):
+            skipped.append(f"model path {model_path!r} (outside the project or a symlink)")
+            continue
+        if not base.is_dir():
+            continue
+        for p in sorted(base.rglob("*")):
+            if p.suffix not in (".yml", ".yaml") or (
+                (_SKIP_DIRS | {".git"}).intersection(p.relative_to(root).parts[:-1])
+            ):
+                continue
+            if not inside(root, p):
+                skipped.append(f"{p.relative_to(root).as_posix()} (a symlink)")
+            elif p.is_file():
+                files.append(p)
     if not files:
         where = ", ".join(f"{p}/" for p in model_paths)
         raise InvalidInput(f"no schema .yml files under {where} in the dbt project {root}")
     name = config.get("name")
-    return DbtProject(root, str(name) if name else None, files)
+    return DbtProject(root, str(name) if name else None, files, skipped)
+
+
+def inside(root: Path, path: Path) -> bool:
+    """True when `path` is under the resolved `root` with no symlink on the way (the path
+    itself included): what docgen may read or write in a project."""
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        return False
+    current = root
+    for part in relative.parts:
+        if part in ("..", ""):
+            return False
+        current = current / part
+        if current.is_symlink():
+            return False
+    return True
 
 
 def _yaml(text: str) -> YAML:
@@ -274,6 +313,8 @@ class WriteBack:
     changes: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
     #: documented dbt objects that no `models:` entry names
     not_in_yaml: list[str] = field(default_factory=list)
+    #: column descriptions filled or updated (`columns:` entries; human ones are never touched)
+    columns_written: int = 0
 
     def counts(self) -> Counter[str]:
         return Counter(o.action for o in self.outcomes)
@@ -294,8 +335,11 @@ class WriteBack:
         written = []
         for rel, (_, new, crlf) in sorted(self.changes.items()):
             path = self.project.root / rel
+            if not inside(self.project.root, path):  # checked again: it may have changed
+                raise InvalidInput(f"{rel} is outside the project or a symlink; not written")
             try:
-                with path.open("w", encoding="utf-8", newline="\r\n" if crlf else "\n") as f:
+                fd = os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
+                with open(fd, "w", encoding="utf-8", newline="\r\n" if crlf else "\n") as f:
                     f.write(new)
             except OSError as exc:
                 raise InvalidInput(f"cannot write {path}: {exc.strerror}") from exc
@@ -317,6 +361,7 @@ def plan_write_back(
             by_name.setdefault(obj.name, []).append((obj, doc))
     index = _Index(project, by_name)
     result = WriteBack(project)
+    result.warnings += [f"skipped {what}" for what in project.skipped]
     seen: set[str] = set()
     for path in project.schema_files:
         rel = project.relative(path)
@@ -337,7 +382,9 @@ def plan_write_back(
             seen.add(str(obj.id))
             action = _update_entry(entry, doc, overwrite=overwrite, with_narrative=with_narrative)
             result.outcomes.append(ModelOutcome(entry["name"], rel, action, str(obj.id)))
-            changed = changed or action in WRITING_ACTIONS
+            columns = update_columns(entry, obj, doc)
+            result.columns_written += columns
+            changed = changed or action in WRITING_ACTIONS or columns > 0
         if changed:
             result.changes[rel] = (text, _render(text, data), crlf)
     result.not_in_yaml = sorted(
@@ -347,6 +394,71 @@ def plan_write_back(
         if doc is not None and str(obj.id) not in seen and _in_project(obj, project.name)
     )
     return result
+
+
+COLUMNS_MARKER = "docgen_columns"
+
+
+def update_columns(entry: CommentedMap, obj: DataObject, doc: Documentation | None) -> int:
+    """Fill the model's `columns:` descriptions from the version's column notes; returns how
+    many were written. An empty or missing description is filled, one docgen wrote (its hash
+    is in `config.meta.docgen_columns`) is updated, any other text is a person's and is never
+    touched. Columns the object has but the YAML does not list are added."""
+    rows = [r for r in column_rows(obj, doc) if r.generated]
+    if not rows:
+        return 0
+    config = entry.get("config")
+    meta = config.get("meta") if isinstance(config, dict) else None
+    previous = meta.get(COLUMNS_MARKER) if isinstance(meta, dict) else None
+    ours = dict(previous) if isinstance(previous, dict) else {}
+    listed = entry.get("columns")
+    if not isinstance(listed, list):
+        listed = CommentedSeq()
+    by_name = {
+        str(c["name"]).lower(): c
+        for c in listed
+        if isinstance(c, CommentedMap) and isinstance(c.get("name"), str)
+    }
+    written = 0
+    for row in rows:
+        text = neutralize_jinja(row.generated or "")
+        column = by_name.get(row.name.lower())
+        if column is None:
+            column = CommentedMap([("name", row.name)])
+            listed.append(column)
+            by_name[row.name.lower()] = column
+        current = "" if column.get("description") is None else str(column["description"])
+        if current.strip() and ours.get(row.name) != description_hash(current):
+            continue  # a person's description
+        if current == text:
+            continue
+        if "description" in column:
+            column["description"] = _as_yaml_string(text)
+        else:
+            column.insert(list(column).index("name") + 1, "description", _as_yaml_string(text))
+        ours[row.name] = description_hash(text)
+        written += 1
+    if written:
+        if "columns" not in entry or not isinstance(entry.get("columns"), list):
+            entry["columns"] = listed
+        _set_columns_marker(entry, ours)
+    return written
+
+
+def _set_columns_marker(entry: CommentedMap, ours: dict[str, str]) -> None:
+    config = entry.get("config")
+    if not isinstance(config, CommentedMap):
+        config = CommentedMap()
+        if "config" in entry:
+            entry["config"] = config
+        else:
+            after = "description" if "description" in entry else "name"
+            entry.insert(list(entry).index(after) + 1, "config", config)
+    meta = config.get("meta")
+    if not isinstance(meta, CommentedMap):
+        meta = CommentedMap()
+        config["meta"] = meta
+    meta[COLUMNS_MARKER] = CommentedMap(sorted(ours.items()))
 
 
 def _marker_of(entry: CommentedMap) -> dict[str, Any] | None:

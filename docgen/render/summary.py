@@ -1,4 +1,5 @@
-"""A job's per-layer summary: how many layers completed or failed, their tokens and cost.
+"""A job's summaries: per layer (how many completed or failed, tokens, cost) and per object
+(status, tokens, cost, duration).
 
 `job_layer_summary()` reads the job's layer logs (one row per layer per object run) and
 prices each model's usage with the pricing table; `summary_frame()` turns the rows into the
@@ -18,17 +19,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from docgen.layers import LAYER_NAMES
-from docgen.pricing import PricingTable, Usage, load_pricing
+from docgen.pricing import PricingTable, Usage, load_pricing, org_pricing
 
+#: cost and total tokens first: the Prefect UI's table cuts off what passes its width
 COLUMNS = (
     "layer",
     "completed",
     "failed",
+    "cost_usd",
+    "total_tokens",
     "prompt_tokens",
     "completion_tokens",
-    "total_tokens",
-    "cost_usd",
 )
+_COUNTS = tuple(c for c in COLUMNS if c not in ("layer", "cost_usd"))
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,16 @@ def job_layer_summary(
     conn: Connection, job_id: UUID, pricing: PricingTable | None = None
 ) -> list[LayerSummaryRow]:
     """One row per layer, in the brief's order, from the job's layer logs."""
-    pricing = pricing or load_pricing()
+    if pricing is None:  # the organization's own price for its model, when it set one
+        from docgen.db import orgs
+
+        organization_id = conn.execute(
+            sa.text("SELECT organization_id FROM metadata.documentation_jobs WHERE id = :j"),
+            {"j": job_id},
+        ).scalar()
+        pricing = load_pricing()
+        if organization_id is not None:
+            pricing = org_pricing(orgs.get_llm_settings(conn, organization_id), pricing)
     rows = conn.execute(
         sa.text(
             "SELECT l.layer, coalesce(l.model_used, j.model_name) AS model,"
@@ -93,10 +105,74 @@ def summary_frame(rows: Iterable[LayerSummaryRow | Mapping[str, Any]]) -> pd.Dat
     """The rows as a DataFrame (columns COLUMNS, cost as float USD) plus a `total` row."""
     records = [_as_dict(r) for r in rows]
     frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
-    for column in COLUMNS[1:-1]:
+    for column in _COUNTS:
         frame[column] = frame[column].fillna(0).astype("int64")
     frame["cost_usd"] = frame["cost_usd"].map(lambda v: round(float(v or 0), 6))
     total: dict[str, Any] = {c: frame[c].sum() for c in COLUMNS[1:]}
     total["cost_usd"] = round(float(total["cost_usd"]), 6)
     frame.loc[len(frame)] = {"layer": "total", **total}
+    return frame
+
+
+# --- per object -----------------------------------------------------------------------------
+
+OBJECT_COLUMNS = ("object", "status", "tokens", "cost_usd", "duration_s", "error")
+
+
+@dataclass(frozen=True)
+class ObjectSummaryRow:
+    """One object of a job: its status there, tokens and cost spent, and how long it took
+    (from claim to finish; empty while not finished)."""
+
+    object: str
+    status: str
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    duration_s: float | None = None
+    error: str = ""
+
+
+def job_object_summary(conn: Connection, job_id: UUID) -> list[ObjectSummaryRow]:
+    """One row per object of the job, in the job's order."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT o.name, jo.status, jo.tokens_used, jo.cost,"
+            " extract(epoch FROM jo.finished_at - jo.started_at) AS seconds,"
+            " coalesce(jo.error_message, '') AS error"
+            " FROM metadata.documentation_job_objects AS jo"
+            " JOIN metadata.objects AS o ON o.id = jo.object_id"
+            " WHERE jo.job_id = :j ORDER BY jo.position"
+        ),
+        {"j": job_id},
+    )
+    return [
+        ObjectSummaryRow(
+            r.name,
+            r.status,
+            int(r.tokens_used),
+            Decimal(r.cost),
+            None if r.seconds is None else round(float(r.seconds), 1),
+            r.error,
+        )
+        for r in rows
+    ]
+
+
+def object_summary_frame(rows: Iterable[ObjectSummaryRow]) -> pd.DataFrame:
+    """The rows as a DataFrame (columns OBJECT_COLUMNS, cost as float USD) plus a `total`
+    row whose status counts the objects by status (no total duration: objects may run at
+    the same time)."""
+    records = [asdict(r) for r in rows]
+    frame = pd.DataFrame.from_records(records, columns=list(OBJECT_COLUMNS))
+    frame["tokens"] = frame["tokens"].fillna(0).astype("int64")
+    frame["cost_usd"] = frame["cost_usd"].map(lambda v: round(float(v or 0), 6))
+    counts = frame["status"].value_counts()
+    frame.loc[len(frame)] = {
+        "object": "total",
+        "status": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+        "tokens": int(frame["tokens"].sum()),
+        "cost_usd": round(float(frame["cost_usd"].sum()), 6),
+        "duration_s": None,
+        "error": "",
+    }
     return frame

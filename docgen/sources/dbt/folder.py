@@ -33,7 +33,7 @@ from docgen.sources.dbt.calls import (
     python_calls,
 )
 from docgen.sources.dbt.context import as_bool
-from docgen.sources.dbt.manifest import checked, without_none
+from docgen.sources.dbt.manifest import without_none
 from docgen.sources.dbt.project import (
     Package,
     Problems,
@@ -172,7 +172,7 @@ class DbtFolder:
         return SourceResult(
             kind="dbt",
             scope=f"dbt:{self.name}",
-            objects=checked(objects, self.problems),
+            objects=objects,
             warnings=self.problems.warnings,
             kept_paths=self.kept,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,9 +38,15 @@ from docgen.context import ObjectContext, load_context
 from docgen.db import documentation, orgs
 from docgen.db.engine import transaction
 from docgen.db.logs import insert_layer_logs
-from docgen.errors import DocumentationGenerationError, PermissionDenied, ProviderError
+from docgen.errors import (
+    DocumentationGenerationError,
+    JobInterrupted,
+    PermissionDenied,
+    ProviderError,
+)
+from docgen.grounding import GroundedProvider
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
-from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing
+from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing, org_pricing
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
 from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
 from docgen.providers.offline import OfflineProvider
@@ -64,10 +71,13 @@ class LayerOutcome:
     model: str | None = None
     attempts: int = 1
     error: str | None = None
+    #: the grounding check's result (docgen.grounding), None when no check ran
+    grounding: dict[str, Any] | None = None
 
     @classmethod
     def from_result(cls, result: LayerResult) -> LayerOutcome:
         return cls(
+            grounding=result.grounding,
             layer=result.layer,
             status="completed",
             value=result.value,
@@ -106,6 +116,7 @@ class LayerOutcome:
             model=model,
             attempts=attempts,
             error=one_line(f"{type(error).__name__}: {error}", 1000),
+            grounding=getattr(error, "grounding", None),
         )
 
 
@@ -124,6 +135,8 @@ class GeneratedDocumentation:
     pricing_warning: str | None = None
     #: what privacy masking replaced in the code the layers read, by kind (issue 19)
     privacy_masked: dict[str, int] = field(default_factory=dict)
+    #: the code the layers read (kept with the version, for code diffs between versions)
+    source_code: str | None = None
 
     @property
     def usage(self) -> Usage:
@@ -163,6 +176,7 @@ class GeneratedDocumentation:
                     "finish_reason": o.finish_reason,
                     "attempts": o.attempts,
                     "error": o.error,
+                    **({"grounding": o.grounding} if o.grounding else {}),
                 }
                 for name, o in self.outcomes.items()
             },
@@ -190,6 +204,8 @@ class DocumentationGenerationService:
         pricing: PricingTable | None = None,
         before_call: BeforeCall | None = None,
         rate_limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+        max_retry_after: float | None = None,
     ) -> None:
         self.engine = engine
         self.organization_id = organization_id
@@ -198,6 +214,12 @@ class DocumentationGenerationService:
         self.before_call = before_call
         #: the organization's limiter; with one, every call waits for room in RPM/TPM first
         self.rate_limiter = rate_limiter
+        #: set when the run stops (cancel, SIGTERM): waits end at once, no new call starts
+        self.stop = stop
+        #: the longest Retry-After waited out; a longer one raises WaitTooLong
+        self.max_retry_after = (
+            LLMSettings().max_retry_after_seconds if max_retry_after is None else max_retry_after
+        )
         self._provider = provider
         self.settings: orgs.OrgLLMSettings | None = None
 
@@ -209,6 +231,7 @@ class DocumentationGenerationService:
             return
         with transaction(self.engine) as conn:
             self.settings = orgs.get_llm_settings(conn, self.organization_id)
+        self.pricing = org_pricing(self.settings, self.pricing)
         self._provider = build_provider(self.settings, engine=self.engine)
 
     @property
@@ -266,7 +289,9 @@ class DocumentationGenerationService:
         request = self.layer_request(ctx, layer, repair)
         limiter = self.rate_limiter
         if limiter is not None and limiter.enabled and self.provider.name != "offline":
-            limiter.acquire(request_tokens(request))
+            limiter.acquire(request_tokens(request), stop=self.stop, max_wait=self.max_retry_after)
+        if self.stop is not None and self.stop.is_set():
+            raise JobInterrupted(f"{layer}: the job stopped before this call")
         if self.before_call is not None:
             self.before_call(request)
         return self.provider.generate(request)
@@ -333,6 +358,7 @@ class DocumentationGenerationService:
             duration_ms=duration_ms,
             pricing_warning=warning,
             privacy_masked=ctx.masked_counts,
+            source_code=obj.effective_code,
         )
 
     def store_documentation(
@@ -343,9 +369,11 @@ class DocumentationGenerationService:
         job_id: UUID | None = None,
         conn: Connection | None = None,
     ) -> documentation.Documentation:
-        """A new current version plus one log row per layer, in one transaction; when the
+        """A new current version plus one log row per layer, in one transaction. When the
         result equals the current version (same input, model, layers and complexity), no
-        new version: the current one is returned and the logs point at it."""
+        new version: the current one is returned and the logs point at it. When the
+        current version holds layers a person edited or approved, the new version is stored
+        beside it as a proposal instead (docgen.review)."""
         if conn is None:
             with transaction(self.engine) as own:
                 return self.store_documentation(object_id, generated, job_id=job_id, conn=own)
@@ -368,6 +396,8 @@ class DocumentationGenerationService:
             generation_metadata=generated.metadata(),
             job_id=job_id,
             input_hash=generated.input_hash,
+            protect=True,
+            review={"source_code": generated.source_code},
         )
         insert_layer_logs(
             conn,
@@ -427,7 +457,7 @@ def build_provider(
     organization's settings (json_object from then on)."""
     llm = llm or LLMSettings()
     if settings.provider == "offline":
-        return OfflineProvider()
+        return GroundedProvider(OfflineProvider())
     api_key = orgs.decrypt_api_key(settings, crypto.load_master_key())
     remember = None
     if engine is not None:
@@ -436,7 +466,7 @@ def build_provider(
             with transaction(engine) as conn:
                 orgs.remember_structured_outputs_refused(conn, settings.organization_id, reason)
 
-    return OpenAICompatibleProvider(
+    compatible = OpenAICompatibleProvider(
         api_key=api_key,
         model=settings.model or llm.default_model,
         base_url=settings.base_url,
@@ -446,3 +476,4 @@ def build_provider(
         on_structured_outputs_refused=remember,
         notify=notify,
     )
+    return GroundedProvider(compatible)

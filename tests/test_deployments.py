@@ -64,8 +64,9 @@ def test_on_demand_form_requires_what_a_job_needs() -> None:
     assert shapes[0]["properties"]["select"]["minItems"] == 1
     assert shapes[1]["properties"]["object_ids"]["minItems"] == 1
     assert shapes[2]["properties"]["all"]["const"] is True
-    options = definitions["JobOptions"]
-    assert "`" not in options["description"]
+    assert shapes[2]["properties"]["all"]["default"] is True  # the UI fills it in
+    options = props["options"]  # written out, so the Parameters tab shows its type
+    assert options["type"] == "object" and "`" not in options["description"]
     assert options["properties"]["max_cost_usd"] == {
         "description": options["properties"]["max_cost_usd"]["description"],
         "exclusiveMinimum": 0,

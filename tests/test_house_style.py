@@ -107,7 +107,8 @@ def test_a_style_change_re_documents_what_it_affects(engine: Engine, org: OrgFix
         orgs.set_provider(conn, org.id, "offline")
     arr = make_object(engine, org, "fct_arr", code="select sum(mrr) * 12 as total_arr from subs")
     churn = make_object(engine, org, "fct_churn", code="select count(*) as churn from subs")
-    downstream = make_object(engine, org, "rpt_board", code="select 1", upstream=[arr.id])
+    board_sql = "select month, total_arr from fct_arr where total_arr > 0"
+    downstream = make_object(engine, org, "rpt_board", code=board_sql, upstream=[arr.id])
     glossary = [GlossaryTerm(term="ARR", meaning="Annual recurring revenue.")]
     _set_style(engine, org, HouseStyle(glossary=glossary))
     service = DocumentationGenerationService(engine, org.id)

@@ -81,7 +81,7 @@ def demo_command(
     target = out or database.home / "demo-docs"
     with transaction(eng) as conn:
         catalog = load_catalog(conn, DEMO_ORG, None)
-    written = write_html(catalog, target)
+    written = write_html(catalog, target, force=out is None)  # demo-docs is docgen's own
     err.print(
         f"documentation of {len(catalog.documented)} objects: open {written[0]} in a browser;"
         f" `docgen export --org {DEMO_ORG} --format markdown --out DIR` for Markdown",

@@ -211,7 +211,8 @@ def pause(job_id: str = typer.Argument(..., help="Job id.")) -> None:
 
 @app.command("cancel")
 def cancel(job_id: str = typer.Argument(..., help="Job id.")) -> None:
-    """Stop the job for good; in-flight objects finish, nothing is half-stored."""
+    """Stop the job for good; its runner stops within seconds, objects in flight are given
+    back, nothing is half-stored."""
     from docgen.jobs import cancel_job
 
     job = cancel_job(engine(), parse_uuid(job_id, "job id"))
@@ -294,6 +295,10 @@ def _run_and_report(job_id: UUID, as_json: bool, verbose: bool) -> None:
     prepare_prefect(verbose)
     from flows.orchestrator import DocumentationJobOrchestrator
 
+    if not verbose:
+        from flows.console import quiet_engine_logs
+
+        quiet_engine_logs()  # one line per failed object, not Prefect's tracebacks
     orchestrator = DocumentationJobOrchestrator(job.organization_id, engine())
     done = threading.Event()
     watcher = threading.Thread(target=_watch, args=(job_id, done), daemon=True)
@@ -441,7 +446,17 @@ def run_command(
         concurrent_layers,
     )
     err.print(f"job {job.id}: {job.total_objects} objects, estimated ${job.estimated_cost:.4f}")
+    with transaction(engine()) as conn:
+        _pricing_note(orgs.get_llm_settings(conn, job.organization_id))
     _run_and_report(job.id, as_json, verbose)
+
+
+def _pricing_note(settings: orgs.OrgLLMSettings) -> None:
+    """Say so when the organization's model has no price (estimated at gpt-4o prices)."""
+    from docgen.pricing import pricing_note
+
+    if note := pricing_note(settings):
+        err.print(f"note: {note}", markup=False)
 
 
 def estimate_command(
@@ -462,6 +477,7 @@ def estimate_command(
         ids = resolve_selection(conn, organization.id, selection)
         estimates = estimate_objects(conn, organization.id, ids)
     model = "offline" if settings.provider == "offline" else settings.model
+    _pricing_note(settings)
     total_tokens = sum(e.total_tokens for e in estimates)
     total_cost = sum((e.cost_usd for e in estimates), Decimal(0))
     if as_json:

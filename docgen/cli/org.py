@@ -67,8 +67,22 @@ def set_provider(
         help="Request json_schema structured outputs, or json_object plus validation "
         "for endpoints without structured outputs.",
     ),
+    max_concurrent_requests: int | None = typer.Option(
+        None,
+        "--max-concurrent-requests",
+        help="Requests sent to the endpoint at the same time (1 for a local server with "
+        "one slot, e.g. llama.cpp or Ollama by default).",
+    ),
+    input_price: float | None = typer.Option(
+        None, "--input-price", help="USD per 1M input tokens for this model (0: local)."
+    ),
+    output_price: float | None = typer.Option(
+        None, "--output-price", help="USD per 1M output tokens for this model (0: local)."
+    ),
 ) -> None:
     """Choose the organization's LLM provider and its settings."""
+    from docgen.pricing import pricing_note
+
     if provider == "offline":
         given = [
             flag
@@ -78,6 +92,9 @@ def set_provider(
                 ("--rpm", rpm),
                 ("--tpm", tpm),
                 ("--structured-outputs/--json-object", structured_outputs),
+                ("--max-concurrent-requests", max_concurrent_requests),
+                ("--input-price", input_price),
+                ("--output-price", output_price),
             )
             if value is not None
         ]
@@ -94,6 +111,9 @@ def set_provider(
             requests_per_minute=rpm,
             tokens_per_minute=tpm,
             structured_outputs=structured_outputs,
+            max_concurrent_requests=max_concurrent_requests,
+            input_price_per_million=_decimal(input_price),
+            output_price_per_million=_decimal(output_price),
         )
     if settings.provider == "offline":
         err.print(
@@ -107,6 +127,8 @@ def set_provider(
             else f"; next: `docgen org set-key {shlex.quote(organization.name)}`"
         )
         err.print(f"{organization.name}: provider openai{where}, model {settings.model}{key}")
+    if note := pricing_note(settings):
+        err.print(f"note: {note}", markup=False)
 
 
 @app.command("set-key")
@@ -212,6 +234,7 @@ def verify_key(
         settings = orgs.get_llm_settings(conn, organization.id)
     # decrypts (KeyDecryptionError here); the checks below say what a refusal changed
     provider = build_provider(settings, engine=db, notify=lambda message: None)
+    provider = getattr(provider, "inner", provider)  # the endpoint, not the grounding check
     if not isinstance(provider, OpenAICompatibleProvider):
         checks = [Check("provider", True, "offline analyser: no endpoint, no key needed")]
     else:
@@ -314,3 +337,7 @@ def style(
     for term in current.glossary:
         also = f" (also: {', '.join(term.synonyms)})" if term.synonyms else ""
         out.print(f"  {term.term}{also}: {term.meaning}")
+
+
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

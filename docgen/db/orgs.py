@@ -353,6 +353,18 @@ def set_api_key(conn: Connection, organization_id: UUID, api_key: str, master_ke
     )
 
 
+def count_encrypted_keys(conn: Connection) -> int:
+    """How many organizations have an API key encrypted with the master key."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM enterprise.organization_llm_settings"
+                " WHERE api_key_ciphertext IS NOT NULL"
+            )
+        ).scalar_one()
+    )
+
+
 def check_provider_ready(organization: Organization, settings: OrgLLMSettings) -> None:
     """Raise, with the command that fixes it, when the organization's provider cannot run a
     job: `openai` needs a stored API key that decrypts with the current master key; the

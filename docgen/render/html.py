@@ -30,8 +30,8 @@ from docgen.columns import column_rows
 from docgen.db.documentation import Documentation
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
-from docgen.render.files import prepare_out_dir, write_text
-from docgen.render.lineage import object_lineage, project_lineage
+from docgen.render.files import open_export_dir
+from docgen.render.lineage import Graph, lineage_graph, object_lineage, project_lineage
 
 _ASSETS = resources.files("docgen.render") / "templates"
 
@@ -136,7 +136,9 @@ def render_index(catalog: Catalog, env: Environment | None = None) -> str:
     )
 
 
-def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None = None) -> str:
+def render_object_page(
+    entry: Entry, catalog: Catalog, env: Environment | None = None, graph: Graph | None = None
+) -> str:
     env = env or _environment()
     static = _static()
     return env.get_template("object.html").render(
@@ -145,7 +147,7 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
         obj=entry.obj,
         doc=entry.doc,
         facts=version_facts(entry.doc) if entry.doc else None,
-        lineage=object_lineage(catalog, entry),
+        lineage=object_lineage(catalog, entry, graph=graph),
         columns=column_rows(entry.obj, entry.doc),
         css=Markup(static.css),
         csp=static.csp(with_script=False),
@@ -168,14 +170,14 @@ def render_lineage_page(catalog: Catalog, env: Environment | None = None) -> str
     )
 
 
-def write_html(catalog: Catalog, out_dir: Path) -> list[Path]:
-    """Write index.html and one page per object into `out_dir`; returns the files written."""
-    out = prepare_out_dir(out_dir)
+def write_html(catalog: Catalog, out_dir: Path, *, force: bool = False) -> list[Path]:
+    """Write index.html and one page per object into `out_dir`; returns the files written.
+    Folder rules (previous exports, --force, stale pages): docgen.render.files."""
+    out = open_export_dir(out_dir, "html", force=force)
     env = _environment()
-    written = [write_text(out / "index.html", render_index(catalog, env))]
-    written.append(write_text(out / "lineage.html", render_lineage_page(catalog, env)))
-    written += [
-        write_text(out / f"{entry.slug}.html", render_object_page(entry, catalog, env))
-        for entry in catalog.entries
-    ]
-    return written
+    out.write("index.html", render_index(catalog, env))
+    out.write("lineage.html", render_lineage_page(catalog, env))
+    graph = lineage_graph(catalog)  # once: every page draws its neighbourhood from it
+    for entry in catalog.entries:
+        out.write(f"{entry.slug}.html", render_object_page(entry, catalog, env, graph))
+    return out.finish()

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from docgen.layers import LAYER_NAMES
-from docgen.pricing import PricingTable, Usage, load_pricing
+from docgen.pricing import PricingTable, Usage, load_pricing, org_pricing
 
 COLUMNS = (
     "layer",
@@ -50,7 +50,16 @@ def job_layer_summary(
     conn: Connection, job_id: UUID, pricing: PricingTable | None = None
 ) -> list[LayerSummaryRow]:
     """One row per layer, in the brief's order, from the job's layer logs."""
-    pricing = pricing or load_pricing()
+    if pricing is None:  # the organization's own price for its model, when it set one
+        from docgen.db import orgs
+
+        organization_id = conn.execute(
+            sa.text("SELECT organization_id FROM metadata.documentation_jobs WHERE id = :j"),
+            {"j": job_id},
+        ).scalar()
+        pricing = load_pricing()
+        if organization_id is not None:
+            pricing = org_pricing(orgs.get_llm_settings(conn, organization_id), pricing)
     rows = conn.execute(
         sa.text(
             "SELECT l.layer, coalesce(l.model_used, j.model_name) AS model,"

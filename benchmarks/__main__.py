@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -622,7 +623,12 @@ def write_report(results: dict[str, Any]) -> None:
         lines += [f"- {key}: {json.dumps(value)}" for key, value in data.items()]
         lines.append("")
     lines += ingest_report(results.get("ingest", {}))
-    REPORT.write_text("\n".join(lines))
+    lines += render_cost_report(results.get("ingest_render_cost", {}))
+    # sections other benchmarks keep between markers (benchmarks.fidelity) stay
+    marked = re.compile(r"<!-- (\w+):begin -->.*?<!-- \1:end -->\n?", re.S)
+    old = REPORT.read_text() if REPORT.exists() else ""
+    kept = "".join(m.group(0) for m in marked.finditer(old))
+    REPORT.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 def summary_table(scenarios: dict[str, Any]) -> list[str]:
@@ -732,18 +738,55 @@ def ingest_report(ingest: dict[str, Any]) -> list[str]:
     lines = [
         "## Ingestion of dbt project folders (`python -m benchmarks.ingest`)",
         "",
-        "| project | objects | models | read s | store s | unchanged re-ingest s"
-        " | edges expected | missing | extra | warnings | crashes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| project | objects | models | SQL rendered | sqlglot-parsed | read s | store s"
+        " | unchanged re-ingest s | edges expected | missing | extra | warnings | crashes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    reasons = []
     for name, f in ingest.items():
         lineage = f.get("lineage", {})
+        models = (
+            f"{lineage.get('models_registered')}/{lineage.get('models_expected')}"
+            if lineage
+            else "-"
+        )
+        total = f.get("sql_models")
+        rendered = f"{f.get('rendered')}/{total} ({f.get('rendered_pct')}%)" if total else "-"
+        parsed = f"{f.get('parsed')}/{total} ({f.get('parsed_pct')}%)" if total else "-"
         lines.append(
-            f"| {name} | {f.get('objects')} | {lineage.get('models_registered')}"
-            f"/{lineage.get('models_expected')} | {f.get('read_seconds')} | "
-            f"{f.get('store_seconds')} | {f.get('unchanged_restore_seconds')} | "
-            f"{lineage.get('edges_expected')} | {lineage.get('edges_missing')} | "
-            f"{lineage.get('edges_extra')} | {f.get('warnings')} | {f.get('crashes')} |"
+            f"| {name} | {f.get('objects')} | {models} | {rendered} | {parsed} | "
+            f"{f.get('read_seconds')} | {f.get('store_seconds')} | "
+            f"{f.get('unchanged_restore_seconds')} | {lineage.get('edges_expected', '-')} | "
+            f"{lineage.get('edges_missing', '-')} | {lineage.get('edges_extra', '-')} | "
+            f"{f.get('warnings')} | {f.get('crashes')} |"
+        )
+        if f.get("not_rendered_by_reason"):
+            why = "; ".join(f"{n} {r}" for r, n in f["not_rendered_by_reason"].items())
+            reasons.append(f"- {name}: {why}")
+    if reasons:
+        lines += ["", "Models not rendered, by reason:", "", *reasons]
+    return [*lines, ""]
+
+
+def render_cost_report(costs: dict[str, Any]) -> list[str]:
+    """`python -m benchmarks.ingest --render-cost`: what bounded rendering costs."""
+    if not costs:
+        return []
+    lines = [
+        "## Cost of rendering dbt Jinja in bounded child processes"
+        " (`python -m benchmarks.ingest --render-cost`)",
+        "",
+        "Seconds to read each project folder: rendering in docgen's own process (unbounded,"
+        " measured only) against the sandboxed child processes with rlimits and a per-file"
+        " timeout (docgen's way), with 1 and 2 workers.",
+        "",
+        "| project | in process s | 1 child s | 2 children s |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, f in costs.items():
+        lines.append(
+            f"| {name} | {f.get('in_process_s')} | {f.get('children_1_s')} | "
+            f"{f.get('children_2_s')} |"
         )
     return [*lines, ""]
 

@@ -68,6 +68,11 @@ def main() -> None:
         "again (an endpoint that came back)",
     )
     parser.add_argument("--max-concurrent-requests", type=int)
+    parser.add_argument(
+        "--regenerate-all",
+        action="store_true",
+        help="call the LLM for every layer (no cached layer results from earlier scenarios)",
+    )
     parser.add_argument("--behaviour", help="JSON of the fake server's Behaviour fields")
     parser.add_argument(
         "--grounding-stats",
@@ -134,6 +139,7 @@ def main() -> None:
             concurrency=args.concurrency,
             max_retries=args.max_retries,
             skip_existing=args.skip_existing and run > 0,
+            regenerate_all=args.regenerate_all,
         )
         created = time.perf_counter()
         job = jobs.create_job(engine, organization.id, ids, options, triggered_by_user_id=admin.id)

@@ -191,7 +191,12 @@ class InvalidLLMResponse(ProviderError):
 
 class NotGrounded(InvalidLLMResponse):
     """The answer cites code the object does not contain, names columns or tables it does
-    not have, or copies the prompt's reference examples (docgen.grounding)."""
+    not have, or copies the prompt's reference examples (docgen.grounding), and a retry that
+    named the problems did not fix it; not retried again."""
+
+    retryable = False
+    #: the grounding check's record for the per-layer log
+    grounding: dict[str, Any] | None = None
 
 
 class ContentFiltered(ProviderError):

@@ -43,6 +43,7 @@ from docgen.render.summary import job_layer_summary, job_object_summary
 from flows import hooks
 from flows.document_object import ObjectResult, document_object
 from flows.forms import (
+    Id,
     JobOptionsForm,
     JobSelection,
     JobSelectionForm,
@@ -133,7 +134,7 @@ def _existing_job_run_name() -> str:
     persist_result=False,
     **_HOOKS,
 )
-async def documentation_job(job_id: UUID) -> Any:
+async def documentation_job(job_id: Id) -> Any:
     """Run an existing documentation job: one made with docgen jobs create, a paused one
     (resume), a failed one (try again), or a running one (join it as an extra runner).
 

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from prefect.logging import get_logger
 from sqlalchemy.engine import Engine
 
 from docgen.config import LLMSettings
@@ -23,6 +24,7 @@ from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
 from docgen.errors import ProviderError
 from docgen.jobs import JobOptions, job_options
+from docgen.pricing import org_pricing
 from docgen.ratelimit import limiter_for
 from docgen.service import DocumentationGenerationService, build_provider
 
@@ -110,12 +112,14 @@ def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> Jo
         job = jobs_repo.get_job(conn, job_id)
         settings = orgs.get_llm_settings(conn, job.organization_id)
     options = job_options(job)
-    provider = build_provider(settings, engine=engine)
+    # a refusal of structured outputs is said once, in the worker's log, and remembered
+    provider = build_provider(settings, engine=engine, notify=get_logger("docgen").warning)
     stop = threading.Event()
     service = DocumentationGenerationService(
         engine,
         job.organization_id,
         provider=provider,
+        pricing=org_pricing(settings),
         concurrent_layers=options.concurrent_layers,
         rate_limiter=limiter_for(
             job.organization_id, settings.requests_per_minute, settings.tokens_per_minute

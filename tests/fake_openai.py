@@ -640,6 +640,15 @@ class FakeOpenAI:
         ignored = self.behaviour.ignore_max_tokens or "max_tokens" not in body
         if self.behaviour.ignore_max_completion_tokens and cap and ignored:
             completion_tokens = max(completion_tokens, cap * 4)  # it rambles on past the cap
+        else:
+            # a server stops at the smallest cap it honours (finish_reason length)
+            honoured = [
+                int(body[k]) for k in ("max_tokens", "max_completion_tokens") if body.get(k)
+            ]
+            if honoured and completion_tokens > min(honoured):
+                completion_tokens = min(honoured)
+                content = content[: max(1, completion_tokens * 3)]
+                finish_reason = "length"
         if self._generate_slowly(
             handler, record, prompt_tokens + completion_tokens, completion_tokens
         ):

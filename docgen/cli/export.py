@@ -34,6 +34,9 @@ PROJECT = typer.Option(
 SELECT = typer.Option(
     None, "--select", help="Only objects whose name matches this glob (repeatable)."
 )
+APPROVED_ONLY = typer.Option(
+    False, "--approved-only", help="Only documentation a person approved (docgen docs approve)."
+)
 
 
 def export_command(
@@ -52,6 +55,7 @@ def export_command(
         False, "--with-narrative", help="dbt-yaml: append the business narrative."
     ),
     force: bool = FORCE,
+    approved_only: bool = APPROVED_ONLY,
 ) -> None:
     """Export the current documentation of an organization's objects."""
     if fmt not in FORMATS:
@@ -64,7 +68,7 @@ def export_command(
             raise InvalidInput("--force only applies to --format html or markdown")
         target = _dbt_project(out, project)
         with transaction(engine()) as conn:
-            catalog = load_catalog(conn, org, select or None)
+            catalog = load_catalog(conn, org, select or None, approved_only=approved_only)
         _dbt_yaml(catalog, target, overwrite, dry_run, with_narrative)
         return
     flags = (("--overwrite", overwrite), ("--dry-run", dry_run))
@@ -80,7 +84,7 @@ def export_command(
 
     writer = write_html if fmt == "html" else write_markdown
     with transaction(engine()) as conn:
-        catalog = load_catalog(conn, org, select or None)
+        catalog = load_catalog(conn, org, select or None, approved_only=approved_only)
     written = writer(catalog, out, force=force)
     err.print(
         f"wrote {len(written)} files to {out} ({len(catalog.documented)} of "

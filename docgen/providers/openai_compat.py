@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 import pydantic
@@ -78,6 +80,8 @@ ERROR_MAP: tuple[tuple[type[Exception], type[ProviderError]], ...] = (
 BREAKER_THRESHOLD = 3
 #: seconds to wait for a TCP connection (an unreachable host fails fast, a slow model not)
 CONNECT_TIMEOUT = 5.0
+#: seconds between the TCP connects that confirm a connection failure
+CONFIRM_SECONDS = 0.25
 #: the request timeout is for answers up to this many tokens; bigger caps get more time
 TIMEOUT_REFERENCE_TOKENS = 800
 
@@ -229,8 +233,8 @@ class ConnectionBreaker:
 
     def down(self, layer: str | None) -> ProviderDown:
         return ProviderDown(
-            f"the endpoint {self.url} is unreachable ({self.failures} connection failures in "
-            f"a row: {self.last_error}); the job stops here and can run again "
+            f"the endpoint {self.url} is unreachable ({self.failures} connection attempts failed "
+            f"in a row: {self.last_error}); the job stops here and can run again "
             "(`docgen jobs run JOB`) once the endpoint is back",
             layer=layer,
         )
@@ -240,15 +244,35 @@ class ConnectionBreaker:
             raise self.down(layer)
 
     def record(self, exc: Exception | None) -> bool:
-        """Count a failure (exc) or reset on any answer (None); True once open."""
-        with self._lock:
-            if exc is None:
+        """Count a failure (exc) or reset on any answer (None); True once open.
+
+        A failure is confirmed at once with plain TCP connects to the endpoint (no request,
+        no tokens), a quarter second apart, up to the threshold: a server that is down
+        stops the job in a second instead of after the task retries' backoff."""
+        if exc is None:
+            with self._lock:
                 self.failures = 0
-                return False
-            cause = exc.__cause__
+            return False
+        cause = exc.__cause__
+        with self._lock:
             self.last_error = one_line(str(cause) if cause else type(exc).__name__, 200)
             self.failures += 1
-            return self.open
+        while not self.open:
+            time.sleep(CONFIRM_SECONDS)
+            if self._reachable():
+                return False
+            with self._lock:
+                self.failures += 1
+        return True
+
+    def _reachable(self) -> bool:
+        parsed = urlsplit(self.url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parsed.hostname or "", port), CONNECT_TIMEOUT):
+                return True
+        except OSError:
+            return False
 
 
 class OpenAICompatibleProvider:
@@ -378,16 +402,21 @@ class OpenAICompatibleProvider:
             if not self._drain_first:
                 return Usage()
             self._drain_first = False
+        # the abandoned request may have been any layer, started up to a timeout ago
         biggest = max(spec.max_completion_tokens for spec in LAYERS.values())
+        wait = 2 * self.timeout_for(biggest)
         started = time.perf_counter()
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
                 messages=[{"role": "user", "content": "Reply with: ok"}],
-                timeout=openai.Timeout(self.timeout_for(biggest), connect=CONNECT_TIMEOUT),
+                timeout=openai.Timeout(wait, connect=CONNECT_TIMEOUT),
                 **self._limits(1),
             )
         except openai.OpenAIError as exc:
+            if isinstance(exc, openai.APITimeoutError):
+                with self._state_lock:
+                    self._drain_first = True  # the probe itself is queued now
             error = translate(exc, layer=layer, model=self.model, secrets=self._secrets)
             raise ProviderUnavailable(
                 f"{layer}: the endpoint is still busy with an abandoned request ({error})",

@@ -112,6 +112,7 @@ def render_object_markdown(
             f"- Tokens: {facts.tokens}",
             f"- Cost: {facts.cost}",
             f"- Generated on: {facts.generated_at}",
+            f"- Review: {md_text(facts.review, inline=True)}",
         ]
         if facts.failed_layers:
             failed = ", ".join(md_text(x, inline=True) for x in facts.failed_layers)

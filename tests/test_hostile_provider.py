@@ -96,3 +96,4 @@ def test_expected_llm_failures_print_one_line_each(
     # every object failed: the job is failed (not 'completed'), said once at the end
     assert run.returncode != 0
     assert "failed: every object failed (2 of 2)" in lines[-1], lines[-1]
+    assert not any("Finished in state" in line for line in lines), run.stderr[-3000:]

@@ -382,8 +382,9 @@ def check_provider_ready(organization: Organization, settings: OrgLLMSettings) -
         decrypt_api_key(settings, crypto.load_master_key())
     except KeyDecryptionError:
         raise KeyDecryptionError(
-            f"the API key of organization {organization.name} does not decrypt with this"
-            " DOCGEN_MASTER_KEY: set the master key it was stored with, or store the key"
+            f"the API key of organization {organization.name} does not decrypt with the"
+            f" master key from {crypto.master_key_source()}: use the master key it was"
+            " stored with, or store the key"
             f" again with `docgen org set-key {name}`"
         ) from None
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -405,7 +406,12 @@ def scenario_unreachable_endpoint(bench: Bench) -> dict[str, Any]:
         sock.bind(("127.0.0.1", 0))
         down = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     run = bench.run_job(
-        "server-pg", objects=17, concurrency=4, base_url=down, resume_with_fake=True
+        "server-pg",
+        objects=17,
+        concurrency=4,
+        base_url=down,
+        resume_with_fake=True,
+        regenerate_all=True,
     )
     first = run["runs"][0]
     return {
@@ -423,10 +429,10 @@ def scenario_local_model(bench: Bench) -> dict[str, Any]:
     """Issue 15: a single-slot local server writing 8 tokens/s (llama.cpp-like), the
     organization at max_concurrent_requests=1; the job runs 2 objects at a time. Reported:
     seconds per object and tokens the server computed for requests docgen had abandoned,
-    with the default timeout and with a 30 s one (timeouts, then a wait for the drain)."""
+    with the default timeout and with a 10 s one (timeouts, then a wait for the drain)."""
     behaviour = json.dumps({"slots": 1, "tokens_per_second": 8})
     figures: dict[str, Any] = {}
-    for label, timeout in (("default_timeout", None), ("timeout_30s", "30")):
+    for label, timeout in (("default_timeout", None), ("timeout_10s", "10")):
         saved = os.environ.get("DOCGEN_LLM_REQUEST_TIMEOUT")
         if timeout:
             os.environ["DOCGEN_LLM_REQUEST_TIMEOUT"] = timeout
@@ -439,6 +445,7 @@ def scenario_local_model(bench: Bench) -> dict[str, Any]:
                 behaviour=behaviour,
                 max_retries=2,
                 grounding_stats=True,
+                regenerate_all=True,
             )
         finally:
             if saved is None:
@@ -474,6 +481,7 @@ def scenario_grounding(bench: Bench) -> dict[str, Any]:
             concurrency=4,
             behaviour=json.dumps(behaviour) if behaviour else None,
             grounding_stats=True,
+            regenerate_all=True,
         )
         first = run["runs"][0]
         figures[label] = {
@@ -594,6 +602,45 @@ def write_report(results: dict[str, Any]) -> None:
                 f" {c['fake_openai']} | {r['cpu_ms_per_object_total']} | {r['cpu_utilisation']} |"
             )
         lines.append("")
+    if "local_model" in scenarios:
+        lm = scenarios["local_model"]
+        lines += [
+            f"## Local model: one slot, {lm['tokens_per_second']} tokens/s",
+            "",
+            "Two objects, job concurrency 2, the organization at `max_concurrent_requests=1`.",
+            "Abandoned tokens: what the server computed for requests docgen had timed out on.",
+            "",
+            "| request timeout | s/object | status | failed | requests | abandoned requests |"
+            " abandoned tokens | completion tokens recorded |",
+            "|---|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        for label in ("default_timeout", "timeout_10s"):
+            if row := lm.get(label):
+                lines.append(
+                    f"| {label.replace('_', ' ')} | {row['seconds_per_object']} |"
+                    f" {row['status']} | {row['failed_objects']} | {row['llm_requests']} |"
+                    f" {row['abandoned_requests']} | {row['abandoned_tokens']} |"
+                    f" {row['completion_tokens']} |"
+                )
+        lines.append("")
+    if "grounding" in scenarios:
+        lines += [
+            "## Grounding per job (example project)",
+            "",
+            "| server answers | objects | status | failed objects | layers checked |"
+            " layers retried | items removed | layers failing the check | example copies |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label, row in scenarios["grounding"].items():
+            if not isinstance(row, dict):
+                continue
+            lines.append(
+                f"| {label.replace('_', ' ')} | {row['objects']} | {row['status']} |"
+                f" {row['failed_objects']} | {row['layers_checked']} | {row['layers_retried']} |"
+                f" {row['items_removed']} | {row['layers_failed_check']} |"
+                f" {row['example_copies']} |"
+            )
+        lines.append("")
     if "concurrency_speedup" in scenarios:
         s = scenarios["concurrency_speedup"]
         lines += [
@@ -625,7 +672,12 @@ def write_report(results: dict[str, Any]) -> None:
         lines += [f"- {key}: {json.dumps(value)}" for key, value in data.items()]
         lines.append("")
     lines += ingest_report(results.get("ingest", {}))
-    REPORT.write_text("\n".join(lines))
+    lines += render_cost_report(results.get("ingest_render_cost", {}))
+    # sections other benchmarks keep between markers (benchmarks.fidelity) stay
+    marked = re.compile(r"<!-- (\w+):begin -->.*?<!-- \1:end -->\n?", re.S)
+    old = REPORT.read_text() if REPORT.exists() else ""
+    kept = "".join(m.group(0) for m in marked.finditer(old))
+    REPORT.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 def summary_table(scenarios: dict[str, Any]) -> list[str]:
@@ -697,6 +749,30 @@ def summary_table(scenarios: dict[str, Any]) -> list[str]:
                 m["peak_rss_mb"] <= 500 and m["processed"] == m["objects"],
             )
         )
+    if u := scenarios.get("unreachable_endpoint"):
+        rows.append(
+            (
+                f"unreachable endpoint, {u['objects']}-object job",
+                f"stopped after {u['stopped_after_seconds']} s ({u['status']}, "
+                f"{u['failed_objects']} objects failed, URL named: {u['names_the_url']}); "
+                f"resumed: {u['resumed']['status']}",
+                "< 15 s, URL named, resumable",
+                u["stopped_after_seconds"] < 15
+                and u["names_the_url"]
+                and u["resumed"]["status"] == "completed",
+            )
+        )
+    if lm := scenarios.get("local_model"):
+        d = lm["default_timeout"]
+        rows.append(
+            (
+                f"single-slot server at {lm['tokens_per_second']} tokens/s",
+                f"{d['seconds_per_object']} s/object, {d['abandoned_tokens']} tokens abandoned "
+                f"({d['status']}, {d['failed_objects']} failed)",
+                "no tokens abandoned, job completes",
+                d["abandoned_tokens"] == 0 and d["status"] == "completed",
+            )
+        )
     if not rows:
         return []
     lines = ["| measure | figure | target | met |", "|---|---|---|:---:|"]
@@ -711,18 +787,55 @@ def ingest_report(ingest: dict[str, Any]) -> list[str]:
     lines = [
         "## Ingestion of dbt project folders (`python -m benchmarks.ingest`)",
         "",
-        "| project | objects | models | read s | store s | unchanged re-ingest s"
-        " | edges expected | missing | extra | warnings | crashes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| project | objects | models | SQL rendered | sqlglot-parsed | read s | store s"
+        " | unchanged re-ingest s | edges expected | missing | extra | warnings | crashes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    reasons = []
     for name, f in ingest.items():
         lineage = f.get("lineage", {})
+        models = (
+            f"{lineage.get('models_registered')}/{lineage.get('models_expected')}"
+            if lineage
+            else "-"
+        )
+        total = f.get("sql_models")
+        rendered = f"{f.get('rendered')}/{total} ({f.get('rendered_pct')}%)" if total else "-"
+        parsed = f"{f.get('parsed')}/{total} ({f.get('parsed_pct')}%)" if total else "-"
         lines.append(
-            f"| {name} | {f.get('objects')} | {lineage.get('models_registered')}"
-            f"/{lineage.get('models_expected')} | {f.get('read_seconds')} | "
-            f"{f.get('store_seconds')} | {f.get('unchanged_restore_seconds')} | "
-            f"{lineage.get('edges_expected')} | {lineage.get('edges_missing')} | "
-            f"{lineage.get('edges_extra')} | {f.get('warnings')} | {f.get('crashes')} |"
+            f"| {name} | {f.get('objects')} | {models} | {rendered} | {parsed} | "
+            f"{f.get('read_seconds')} | {f.get('store_seconds')} | "
+            f"{f.get('unchanged_restore_seconds')} | {lineage.get('edges_expected', '-')} | "
+            f"{lineage.get('edges_missing', '-')} | {lineage.get('edges_extra', '-')} | "
+            f"{f.get('warnings')} | {f.get('crashes')} |"
+        )
+        if f.get("not_rendered_by_reason"):
+            why = "; ".join(f"{n} {r}" for r, n in f["not_rendered_by_reason"].items())
+            reasons.append(f"- {name}: {why}")
+    if reasons:
+        lines += ["", "Models not rendered, by reason:", "", *reasons]
+    return [*lines, ""]
+
+
+def render_cost_report(costs: dict[str, Any]) -> list[str]:
+    """`python -m benchmarks.ingest --render-cost`: what bounded rendering costs."""
+    if not costs:
+        return []
+    lines = [
+        "## Cost of rendering dbt Jinja in bounded child processes"
+        " (`python -m benchmarks.ingest --render-cost`)",
+        "",
+        "Seconds to read each project folder: rendering in docgen's own process (unbounded,"
+        " measured only) against the sandboxed child processes with rlimits and a per-file"
+        " timeout (docgen's way), with 1 and 2 workers.",
+        "",
+        "| project | in process s | 1 child s | 2 children s |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, f in costs.items():
+        lines.append(
+            f"| {name} | {f.get('in_process_s')} | {f.get('children_1_s')} | "
+            f"{f.get('children_2_s')} |"
         )
     return [*lines, ""]
 

@@ -69,6 +69,11 @@ def main() -> None:
     )
     parser.add_argument("--max-concurrent-requests", type=int)
     parser.add_argument(
+        "--regenerate-all",
+        action="store_true",
+        help="call the LLM for every layer (no cached layer results from earlier scenarios)",
+    )
+    parser.add_argument(
         "--one-call", action="store_true", help="the lean option: one call per object"
     )
     parser.add_argument("--behaviour", help="JSON of the fake server's Behaviour fields")
@@ -138,6 +143,7 @@ def main() -> None:
             one_call=args.one_call,
             max_retries=args.max_retries,
             skip_existing=args.skip_existing and run > 0,
+            regenerate_all=args.regenerate_all,
         )
         created = time.perf_counter()
         job = jobs.create_job(engine, organization.id, ids, options, triggered_by_user_id=admin.id)

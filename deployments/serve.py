@@ -8,6 +8,8 @@ flow runs itself (each in a subprocess, so cancelling one from the UI kills it).
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
 from prefect import serve
@@ -58,6 +60,17 @@ def _prefect_yaml() -> dict[str, Any]:
     return yaml.YAML(typ="safe").load((project_root() / "prefect.yaml").read_text())
 
 
-def serve_all(limit: int | None = None) -> None:
-    """Serve the deployments until interrupted."""
+def serve_all(limit: int | None = None, quiet: bool = True) -> None:
+    """Serve the deployments until interrupted (Ctrl-C or SIGTERM).
+
+    `quiet`: no info line and no warning when SIGTERM stops it. Prefect's runner logs its
+    shutdown at INFO and its SIGTERM handler calls the async `stop()` without awaiting it
+    (a RuntimeWarning about nothing the user can act on); the runner pauses the
+    deployments either way.
+    """
+    if quiet:
+        logging.getLogger("prefect.runner").setLevel(logging.WARNING)
+        warnings.filterwarnings(
+            "ignore", message="coroutine 'Runner.astop' was never awaited", category=RuntimeWarning
+        )
     serve(*deployments(), limit=limit)  # type: ignore[arg-type]

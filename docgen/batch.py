@@ -44,6 +44,18 @@ BATCH_ENDPOINT = "/v1/chat/completions"
 FINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
+def compatible_provider(provider: Any) -> OpenAICompatibleProvider | None:
+    """The OpenAI-compatible provider inside `provider`'s wrappers (grounding, batch
+    answers, one call), or None (the offline analyser)."""
+    for _ in range(8):
+        if isinstance(provider, OpenAICompatibleProvider):
+            return provider
+        provider = vars(provider).get("inner") if hasattr(provider, "__dict__") else None
+        if provider is None:
+            return None
+    return None
+
+
 def custom_id(object_id: UUID | str, layer: LayerName) -> str:
     return f"{object_id}:{layer}"
 

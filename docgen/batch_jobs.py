@@ -36,6 +36,7 @@ from docgen.batch import (
     batch_file,
     batch_line,
     body_digest,
+    compatible_provider,
     custom_id,
 )
 from docgen.db.engine import transaction
@@ -89,7 +90,7 @@ def _finish_wave(engine: Engine, job_id: UUID) -> None:
 
 def supports_batch(provider: Any) -> bool:
     """OpenAI and Azure OpenAI have the Batch API; the offline analyser has nothing to batch."""
-    return isinstance(provider, OpenAICompatibleProvider)
+    return compatible_provider(provider) is not None
 
 
 def get_job_batch(conn: Connection, job_id: UUID, *, lock: bool = False) -> JobBatch | None:
@@ -157,7 +158,8 @@ def submit_or_reattach(
         if any(key.split(":", 1)[0] in wanted for key in current.digests):
             return current, False  # reattach: never a second batch for the same objects
         _finish_wave(engine, job_id)  # its objects are documented: the next wave starts
-    provider: OpenAICompatibleProvider = service.provider
+    provider = compatible_provider(service.provider)
+    assert provider is not None, "batch mode needs an OpenAI-compatible provider"
     client = BatchClient(provider)
     lines: list[str] = []
     digests: dict[str, str] = {}

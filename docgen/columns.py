@@ -2,7 +2,8 @@
 
 They travel in the impact-analysis layer (`ImpactAnalysis.columns`, nullable so older
 versions stay valid): the LLM writes them in the existing sixth call, the offline analyser
-from the human descriptions it was given and the expressions it can read. Readers (viewer,
+from the human descriptions it was given and the expressions it can read
+(docgen.providers.offline.column_notes). Readers (viewer,
 Markdown, dbt YAML write-back) go through `column_rows()`, which puts a human description
 first and marks generated text as such.
 
@@ -15,11 +16,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from docgen.db.documentation import Documentation
 from docgen.db.objects import DataObject
-from docgen.layers import MAX_COLUMN_NOTES
 
 
 @dataclass(frozen=True)
@@ -63,41 +62,3 @@ def column_rows(obj: DataObject, doc: Documentation | None) -> list[ColumnRow]:
         ]
     code = obj.effective_code
     return [ColumnRow(n, None, None, d) for n, d in notes.items() if _mentioned(n, code)]
-
-
-# --- the offline analyser's notes ----------------------------------------------------------
-
-
-def _expression(projection: str) -> str:
-    """`SUM(amount) AS total` -> `SUM(amount)`."""
-    return projection.rsplit(" AS ", 1)[0] if " AS " in projection else projection
-
-
-def offline_notes(
-    columns: list[str],
-    human: dict[str, str],
-    derived: dict[str, str],
-    cases: dict[str, str],
-    aggregates: set[str],
-    readable: Any,
-) -> list[dict[str, str]]:
-    """Notes the offline analyser can stand behind: the human description when there is
-    one, else what the code visibly does with the column (`readable` turns a SQL
-    expression into rough English)."""
-    notes = []
-    for name in columns[:MAX_COLUMN_NOTES]:
-        if name == "*":
-            continue
-        if human.get(name):
-            text = human[name]
-        elif name in cases:
-            text = f"Set by conditional rules: {readable(_expression(cases[name]))}"
-        elif name in derived:
-            expression = _expression(derived[name])
-            how = "Aggregated" if name in aggregates else "Calculated"
-            text = f"{how} as {readable(expression)}" if expression else f"{how} in the code"
-        else:
-            text = "Taken as it is from the data this model reads"
-        text = " ".join(text.split())
-        notes.append({"name": name, "description": text if text.endswith(".") else text + "."})
-    return notes

@@ -6,6 +6,7 @@ build, so callers build them when needed (tests change the environment between c
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import platformdirs
@@ -85,6 +86,13 @@ class LLMSettings(BaseSettings):
         description="Base of the exponential backoff between retries of a layer call "
         "(1, 2, 4... seconds times this factor, with jitter).",
     )
+    max_retry_after_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="The longest Retry-After (seconds) a job waits out after a 429. A "
+        "longer one pauses the job with the reason instead of sleeping (resume it later "
+        "with `docgen jobs resume`).",
+    )
     pricing_file: Path | None = Field(
         default=None,
         description=(
@@ -123,6 +131,42 @@ class ResultStorageSettings(BaseSettings):
         return value.strip()
 
 
+class DbtRenderSettings(BaseSettings):
+    """Bounds on rendering an untrusted dbt project's Jinja (folder route)."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCGEN_DBT_", extra="ignore")
+
+    render_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Seconds one model or macro file may take to render."
+    )
+    render_memory_mb: int = Field(
+        default=1024, ge=128, description="Address space of each rendering process (MB)."
+    )
+    render_workers: int = Field(
+        default=2, ge=1, le=64, description="Rendering processes working at the same time."
+    )
+    render_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Files hitting a limit before the rest of the project is left unrendered.",
+    )
+
+
+#: `env_var()` in a dbt project sees these variables only (never DBT_ENV_SECRET_*)
+DBT_ENV_PREFIX = "DBT_"
+
+
+def dbt_env_vars() -> dict[str, str]:
+    """The environment a dbt project's `env_var()` may read: `DBT_*` variables, except dbt's
+    own secret ones. docgen's process holds API keys and database passwords; a project must
+    not copy them into the code that reaches the LLM."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith(DBT_ENV_PREFIX) and not name.startswith("DBT_ENV_SECRET")
+    }
+
+
 class PrefectEnvironment(BaseSettings):
     """The Prefect settings docgen looks at to decide where flows report (read only)."""
 
@@ -150,4 +194,17 @@ class ServeSettings(BaseSettings):
         default=4200,
         description="Port of the local Prefect server `docgen serve` starts when "
         "PREFECT_API_URL is unset.",
+    )
+
+
+class CLISettings(BaseSettings):
+    """How the command line reports."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCGEN_CLI_", extra="ignore")
+
+    progress_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between progress lines of `docgen run|jobs run` when stderr is "
+        "not a terminal (logs, CI); a terminal gets a live progress bar.",
     )

@@ -66,9 +66,39 @@ def load_master_key(
     return _key_file(security.home)
 
 
+def master_key_source(security: SecuritySettings | None = None) -> str:
+    """Where the master key in use comes from, for messages (never the key itself)."""
+    security = security or SecuritySettings()
+    if security.master_key is not None:
+        return "DOCGEN_MASTER_KEY"
+    return str(security.home / KEY_FILE_NAME)
+
+
+def _encrypted_keys_stored(home: Path) -> int:
+    """How many API keys the embedded database under `home` holds encrypted with a master
+    key (0 without a database there yet: nothing to check, nothing started)."""
+    from docgen.db import embedded, orgs
+    from docgen.db.engine import get_engine, transaction
+
+    if not embedded.pgdata_path(home).exists():
+        return 0
+
+    with transaction(get_engine()) as conn:
+        return orgs.count_encrypted_keys(conn)
+
+
 def _key_file(home: Path) -> bytes:
     path = home / KEY_FILE_NAME
     if not path.exists():
+        stored = _encrypted_keys_stored(home)
+        if stored:
+            # a new key would silently make every stored API key unreadable
+            raise ConfigError(
+                f"the master key file {path} is missing, but {stored} organization(s) have "
+                "API keys encrypted with it; restore that file (mode 0600), or set "
+                "DOCGEN_MASTER_KEY to its content. docgen does not create a new master key "
+                "while encrypted keys exist"
+            )
         home.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -105,8 +135,8 @@ def decrypt_api_key(
         )
     except InvalidTag:
         raise KeyDecryptionError(
-            f"the stored API key of organization {organization_id} does not decrypt: "
-            "DOCGEN_MASTER_KEY is not the key it was stored with, or the ciphertext "
-            "belongs to another organization"
+            f"the stored API key of organization {organization_id} does not decrypt: the "
+            f"master key from {master_key_source()} is not the key it was stored with, or "
+            "the ciphertext belongs to another organization"
         ) from None
     return plaintext.decode("utf-8")

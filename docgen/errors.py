@@ -19,6 +19,8 @@
      │    ├── APIKeyError          401/403, or no key configured; never retried
      │    ├── QuotaExceeded        429 insufficient_quota: no credit left; never retried
      │    ├── RateLimited          429; carries `retry_after` seconds when the server sent one
+     │    │    └── WaitTooLong     its Retry-After exceeds DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS:
+     │    │                        not retried, the job pauses with the reason
      │    ├── ProviderUnavailable  5xx, timeouts, connection errors; retried
      │    │    └── ProviderDown     the endpoint refused connections several times in a row:
      │    │                         the provider is down, not the object; stops the job
@@ -29,6 +31,8 @@
      │    │    └── NotGrounded      the answer cites code or names the object does not have, or
      │    │                         copies the prompt's reference examples
      │    └── ContentFiltered      finish_reason=content_filter; not retried
+     ├── JobInterrupted            the job was cancelled, or its runner is stopping, while a
+     │                             call waited (rate limiter, Retry-After)
      ├── DocumentationGenerationError  a critical layer (summary, narrative) failed, so the
      │                             object gets no new documentation version
      └── SourceError               an ingestion source cannot be read (missing path, bad manifest)
@@ -96,6 +100,9 @@ class ProviderError(DocgenError):
     """The LLM provider could not produce a usable answer for one call."""
 
     retryable: bool = False
+    #: True when waiting is the only cure but the wait is too long for this run: the job
+    #: pauses (resumable) instead of sleeping
+    pauses_job: bool = False
     #: True when the error concerns the organization's credentials or account, so trying
     #: more objects is pointless and the whole job fails at once
     fails_job: bool = False
@@ -131,6 +138,14 @@ class RateLimited(ProviderError):
     ) -> None:
         super().__init__(message, layer=layer)
         self.retry_after = retry_after
+
+
+class WaitTooLong(RateLimited):
+    """A 429 whose Retry-After is longer than DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS: rather
+    than sleep for it, the object is given back and the job pauses with this message."""
+
+    retryable = False
+    pauses_job = True
 
 
 class ProviderUnavailable(ProviderError):
@@ -176,13 +191,25 @@ class InvalidLLMResponse(ProviderError):
 
 class NotGrounded(InvalidLLMResponse):
     """The answer cites code the object does not contain, names columns or tables it does
-    not have, or copies the prompt's reference examples (docgen.grounding)."""
+    not have, or copies the prompt's reference examples (docgen.grounding), and a retry that
+    named the problems did not fix it; not retried again."""
+
+    retryable = False
+    #: the grounding check's record for the per-layer log
+    grounding: dict[str, Any] | None = None
 
 
 class ContentFiltered(ProviderError):
     """The provider's content filter stopped the answer; the same prompt would be stopped again."""
 
     retryable = False
+
+
+class JobInterrupted(DocgenError):
+    """The job was cancelled, or its runner is shutting down (SIGTERM), while a call was
+    waiting; the object is given back, nothing of it is stored."""
+
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a terminated process
 
 
 class DocumentationGenerationError(DocgenError):

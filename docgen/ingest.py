@@ -181,7 +181,18 @@ def store(conn: Connection, organization_id: UUID, result: SourceResult) -> Inge
         warnings=result.warnings,
     )  # fmt: skip
     objects: dict[str, SourceObject] = {}
+    unusable: set[str] = set()
     for obj in result.objects:
+        if problem := unusable_reason(obj):
+            report.warnings.append(
+                IngestWarning(
+                    path=_printable(obj.source_path or obj.unique_key),
+                    message=f"object '{_printable(obj.name)}' {problem}; skipped, the rest of "
+                    "the source is stored",
+                )
+            )
+            unusable.add(obj.unique_key)
+            continue
         if obj.unique_key in objects:
             report.warnings.append(
                 IngestWarning(
@@ -254,6 +265,7 @@ def store(conn: Connection, organization_id: UUID, result: SourceResult) -> Inge
         o.id
         for k, o in existing.items()
         if k not in objects
+        and k not in unusable  # kept as it was, like an unreadable file's objects
         and o.removed_at is None
         and o.properties.get("ingest_scope") == result.scope
         and o.source_path not in kept
@@ -261,6 +273,62 @@ def store(conn: Connection, organization_id: UUID, result: SourceResult) -> Inge
     _write(conn, organization_id, inserts, updates, gone)
     report.removed = len(gone)
     return report
+
+
+#: the longest object name or unique key stored (a btree index entry must stay small)
+MAX_NAME_CHARS = 1000
+
+
+def unusable_reason(obj: SourceObject) -> str | None:
+    """Why an object cannot be stored (PostgreSQL text holds no NUL byte; a name must be
+    short and not blank), or None. Checked for every source kind before anything is
+    written, so one bad object never aborts the ingest of the others."""
+    for label, value in (("name", obj.name), ("unique key", obj.unique_key)):
+        if not value or not value.strip():
+            return f"has a blank {label}"
+        if len(value) > MAX_NAME_CHARS:
+            return f"has a {label} of {len(value):,} characters (at most {MAX_NAME_CHARS:,})"
+    where = _nul_field(obj)
+    if where:
+        return f"contains a NUL byte in its {where}"
+    return None
+
+
+def _nul_field(obj: SourceObject) -> str | None:
+    fields: dict[str, Any] = {
+        "name": obj.name,
+        "unique key": obj.unique_key,
+        "code": obj.code,
+        "compiled code": obj.compiled_code,
+        "description": obj.description,
+        "path": obj.source_path,
+        "location": (obj.database_name, obj.schema_name),
+        "columns": [c.model_dump() for c in obj.columns],
+        "tags": obj.tags,
+        "properties": obj.properties,
+        "upstreams": (obj.upstream_keys, obj.external_upstreams),
+    }
+    for label, value in fields.items():
+        if _has_nul(value):
+            return label
+    return None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _printable(text: str | None, limit: int = 80) -> str:
+    """Text for a warning line: control characters escaped (a NUL shows as \\x00), long
+    text cut with '...'."""
+    value = "".join(c if c.isprintable() else repr(c)[1:-1] for c in (text or "")[:limit])
+    return value + ("..." if text and len(text) > limit else "")
 
 
 def _same(before: DataObject, row: dict[str, Any]) -> bool:

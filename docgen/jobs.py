@@ -28,7 +28,7 @@ from docgen.db.engine import transaction, translate_errors
 from docgen.db.objects import Selection, resolve_selection
 from docgen.errors import InvalidInput, InvalidJobState
 from docgen.layers import ENVELOPE_OVERHEAD_TOKENS, LAYER_NAMES, LAYERS, envelope_schema
-from docgen.pricing import BATCH_SUFFIX, PricingTable, Usage, estimate_tokens, load_pricing
+from docgen.pricing import BATCH_SUFFIX, PricingTable, Usage, estimate_tokens, org_pricing
 from docgen.prompts import layer_instruction, render_context, system_message
 from docgen.providers.offline import OFFLINE_MODEL
 
@@ -168,7 +168,7 @@ def estimate_objects(
     """Per-object estimates with the organization's current provider and model."""
     settings = orgs.get_llm_settings(conn, organization_id)
     model = OFFLINE_MODEL if settings.provider == "offline" else settings.model
-    pricing = pricing or load_pricing()
+    pricing = org_pricing(settings, pricing)
     contexts = load_contexts(conn, object_ids)
     return [estimate_context(contexts[i], model, pricing) for i in object_ids]
 
@@ -203,7 +203,7 @@ def create_job(
                 "--mode batch needs provider openai or azure (the Batch API); the offline"
                 " analyser has no batches"
             )
-        pricing = load_pricing()
+        pricing = org_pricing(settings)
         priced_as = f"{model}{BATCH_SUFFIX}" if options.mode == "batch" else model
         estimates = [estimate_context(contexts[i], priced_as, pricing) for i in object_ids]
         return jobs_repo.insert_job(
@@ -265,7 +265,8 @@ def pause_job(engine: Engine, job_id: UUID, reason: str = "paused by user") -> j
 
 
 def cancel_job(engine: Engine, job_id: UUID, reason: str = "cancelled by user") -> jobs_repo.Job:
-    """Stop the job for good; in-flight objects finish, nothing is half-stored."""
+    """Stop the job for good; its runners interrupt objects in flight within seconds and
+    give them back (flows/documentation_job.py), nothing is half-stored."""
     with transaction(engine) as conn:
         job = jobs_repo.get_job(conn, job_id)
         if job.status == "cancelled":
@@ -485,6 +486,7 @@ def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
     """
     from docgen.db.documentation import current_for_objects
     from docgen.prompts import context_hash
+    from docgen.review import latest_hashes
 
     with transaction(engine) as conn:
         pending = [o.object_id for o in jobs_repo.job_objects(conn, job_id, status="pending")]
@@ -492,11 +494,12 @@ def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
             return 0
         contexts = load_contexts(conn, pending)
         current = current_for_objects(conn, pending)
+        made_from = latest_hashes(conn, pending)  # current versions and pending proposals
     fresh = {
         object_id
         for object_id in pending
         if object_id in current
-        and current[object_id].input_hash == context_hash(contexts[object_id], model)
+        and context_hash(contexts[object_id], model) in made_from.get(object_id, set())
     }
     # an object whose upstream is still to be documented in this job may get new inputs
     # (that upstream's new summary): leave it to its own turn

@@ -3,7 +3,8 @@
 An object is stale when it has no current documentation, or when the hash of what its
 documentation would be made from now (code and compiled code, columns, the current
 documentation of its upstream objects, prompt version, model) differs from the hash stored
-with its current version. Everything downstream of a stale object is stale too: once the
+with its current version (or with a proposal still awaiting review: docgen.review).
+Everything downstream of a stale object is stale too: once the
 upstream is re-documented, its new summary is part of their context.
 """
 
@@ -19,6 +20,7 @@ from docgen.db import documentation, orgs
 from docgen.db.objects import list_objects
 from docgen.prompts import context_hash
 from docgen.providers.offline import OFFLINE_MODEL
+from docgen.review import latest_hashes
 
 SYSTEM_USER_EMAIL = "nightly@system.docgen"
 
@@ -37,11 +39,12 @@ def stale_objects(conn: Connection, organization_id: UUID) -> list[UUID]:
     model = model_for(conn, organization_id)
     contexts = load_contexts(conn, ids)
     current = documentation.current_for_objects(conn, ids)
+    made_from = latest_hashes(conn, ids)  # current versions and pending proposals
     changed = {
         object_id
         for object_id in ids
         if object_id not in current
-        or current[object_id].input_hash != context_hash(contexts[object_id], model)
+        or context_hash(contexts[object_id], model) not in made_from.get(object_id, set())
     }
     downstream: dict[UUID, list[UUID]] = {}
     for obj in objects:

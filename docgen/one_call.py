@@ -143,3 +143,15 @@ class OneCallProvider:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def with_one_call(provider: Any) -> Any:
+    """`provider` asking all layers of an object in one call, grounding kept (the offline
+    analyser is returned as it is)."""
+    from docgen.batch import compatible_provider
+    from docgen.grounding import GroundedProvider
+
+    compatible = compatible_provider(provider)
+    if compatible is None:
+        return provider
+    return GroundedProvider(OneCallProvider(compatible))

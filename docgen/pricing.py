@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Protocol
 
 from docgen.config import LLMSettings
 from docgen.errors import ConfigError
@@ -76,11 +77,32 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
 }
 
 
-class PricingTable:
-    """Model -> price, with the longest-prefix match for dated model names."""
+#: what an unknown model is priced as (a safe, high guess), and how to say otherwise
+FALLBACK_MODEL = "gpt-4o"
+PRICE_HINT = (
+    "set its price with `docgen org set-provider ORG openai --input-price USD "
+    "--output-price USD` (USD per 1M tokens; 0 for a local model)"
+)
 
-    def __init__(self, prices: dict[str, ModelPrice]) -> None:
+
+class PricingTable:
+    """Model -> price, with the longest-prefix match for dated model names.
+
+    `override` is an organization's own price for its model (`org set-provider
+    --input-price/--output-price`): it prices every model the organization's endpoint names
+    (a local server may answer with a file path as the model).
+    """
+
+    def __init__(self, prices: dict[str, ModelPrice], override: ModelPrice | None = None) -> None:
         self.prices = dict(prices)
+        self.override = override
+
+    def with_override(self, price: ModelPrice | None) -> PricingTable:
+        return PricingTable(self.prices, price) if price is not None else self
+
+    def is_priced(self, model: str) -> bool:
+        """True when `model` has a price of its own (not the gpt-4o guess)."""
+        return self.price_for(model)[1] is None
 
     def price_for(self, model: str) -> tuple[ModelPrice, str | None]:
         """The price and, when the model is not in the table, a warning saying what was used.
@@ -95,6 +117,8 @@ class PricingTable:
                 ),
                 warning,
             )
+        if self.override is not None:
+            return self.override, None
         if model in self.prices:
             return self.prices[model], None
         matches = [name for name in self.prices if model.startswith(name + "-")]
@@ -102,9 +126,10 @@ class PricingTable:
             return self.prices[max(matches, key=len)], None
         if model.startswith("offline"):
             return self.prices["offline"], None
-        return self.prices[
-            "gpt-4o"
-        ], f"model {model!r} is not in the pricing table; priced as gpt-4o"
+        return self.prices[FALLBACK_MODEL], (
+            f"model {model!r} is not in the pricing table: costs are estimated at "
+            f"{FALLBACK_MODEL} prices; {PRICE_HINT}"
+        )
 
     def cost(self, model: str, usage: Usage) -> Decimal:
         price, _ = self.price_for(model)
@@ -121,6 +146,33 @@ class PricingTable:
 def load_pricing(settings: LLMSettings | None = None) -> PricingTable:
     settings = settings or LLMSettings()
     return _load(settings.pricing_file)
+
+
+class _PricedSettings(Protocol):
+    input_price_per_million: Decimal | None
+    output_price_per_million: Decimal | None
+
+
+def org_pricing(settings: _PricedSettings, table: PricingTable | None = None) -> PricingTable:
+    """The pricing table with the organization's own price for its model, when it set one
+    (an output price alone means input at the same price, and the other way round)."""
+    table = table or load_pricing()
+    given = (settings.input_price_per_million, settings.output_price_per_million)
+    if given == (None, None):
+        return table
+    input_price = given[0] if given[0] is not None else given[1]
+    output_price = given[1] if given[1] is not None else given[0]
+    assert input_price is not None and output_price is not None
+    return table.with_override(ModelPrice(input_price, output_price))
+
+
+def pricing_note(settings: Any) -> str | None:
+    """What to tell a user about the price of the organization's model, or None: an
+    unknown model without a price of its own is estimated at gpt-4o prices."""
+    if getattr(settings, "provider", "openai") == "offline":
+        return None
+    _, warning = org_pricing(settings).price_for(settings.model)
+    return warning
 
 
 @lru_cache(maxsize=8)

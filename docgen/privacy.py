@@ -183,8 +183,9 @@ def _mask_sql(code: str, dialect: str | None, max_literal: int | None) -> Masked
 
 
 def _offsets(code: str) -> list[int]:
+    """Offset of each line's start, split as `tokenize` reads them (on \\n only)."""
     starts, position = [0], 0
-    for line in code.splitlines(keepends=True):
+    for line in io.StringIO(code).readlines():
         position += len(line)
         starts.append(position)
     return starts

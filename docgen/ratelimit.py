@@ -6,6 +6,11 @@ max completion tokens (what OpenAI counts against TPM when the request arrives).
 Retry-After pauses every caller of the organization until it has passed (`penalize`), so
 concurrent tasks back off together instead of each finding the limit on its own.
 
+A wait is never blind: `acquire` takes the run's stop event (set on cancel or SIGTERM) and
+raises JobInterrupted as soon as it is set, and a Retry-After pause longer than the caller's
+`max_wait` (DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS) raises WaitTooLong at once instead of
+sleeping: the job pauses with that reason.
+
 It aims at 95% of the configured limits (HEADROOM). One limiter per organization and
 settings per process (`limiter_for`). Several worker
 processes each apply the whole limit; give each a share with `--rpm/--tpm` if they run at once.
@@ -17,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable
 from uuid import UUID
+
+from docgen.errors import JobInterrupted, RateLimited, WaitTooLong
 
 #: share of the configured limits the limiter aims for: requests reach the server a few
 #: milliseconds after they leave the bucket, unevenly, so a limiter running at exactly the
@@ -60,8 +67,18 @@ class RateLimiter:
         if self.tpm:
             self._tokens = min(float(self.tpm), self._tokens + elapsed * self.tpm / 60.0)
 
-    def acquire(self, tokens: int) -> float:
-        """Block until one request of `tokens` fits; return the seconds waited."""
+    def acquire(
+        self,
+        tokens: int,
+        *,
+        stop: threading.Event | None = None,
+        max_wait: float | None = None,
+    ) -> float:
+        """Block until one request of `tokens` fits; return the seconds waited.
+
+        Raises JobInterrupted when `stop` is set while waiting, and WaitTooLong when a
+        Retry-After pause still has more than `max_wait` seconds to run.
+        """
         if not self.enabled and self._paused_until == 0.0:
             return 0.0
         # a request bigger than the bucket waits for a full one
@@ -72,6 +89,8 @@ class RateLimiter:
                 now = self._clock()
                 self._refill(now)
                 wait = max(0.0, self._paused_until - now)
+                if max_wait is not None and wait > max_wait:
+                    raise too_long(wait, max_wait)
                 if wait == 0.0:
                     short_requests = (1 - self._requests) if self.rpm else 0.0
                     short_tokens = (need - self._tokens) if self.tpm else 0.0
@@ -87,7 +106,11 @@ class RateLimiter:
                         short_tokens * 60.0 / self.tpm if self.tpm and short_tokens > 0 else 0,
                     )
             wait = min(max(wait, 0.005), 5.0)
-            self._sleep(wait)
+            if stop is not None:
+                if stop.wait(wait):
+                    raise JobInterrupted("the job stopped while waiting for the rate limit")
+            else:
+                self._sleep(wait)
             waited += wait
 
     def penalize(self, retry_after: float | None) -> None:
@@ -100,6 +123,18 @@ class RateLimiter:
             # the server says we are over: spend the buckets so we ramp up again gently
             self._requests = min(self._requests, 0.0)
             self._tokens = min(self._tokens, 0.0)
+
+
+def too_long(wait: float, max_wait: float, error: RateLimited | None = None) -> WaitTooLong:
+    """The error that pauses a job instead of sleeping `wait` seconds."""
+    detail = f" ({error})" if error is not None else ""
+    return WaitTooLong(
+        f"the provider asks to wait {wait:,.0f} s before the next call, more than "
+        f"DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS={max_wait:g}; the job pauses (resume it later "
+        f"with `docgen jobs resume`){detail}",
+        retry_after=wait,
+        layer=error.layer if error is not None else None,
+    )
 
 
 _limiters: dict[tuple[UUID, int | None, int | None], RateLimiter] = {}

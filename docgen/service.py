@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,9 +38,22 @@ from docgen.context import ObjectContext, load_context
 from docgen.db import documentation, orgs
 from docgen.db.engine import transaction
 from docgen.db.logs import insert_layer_logs
-from docgen.errors import DocumentationGenerationError, PermissionDenied, ProviderError
+from docgen.errors import (
+    DocumentationGenerationError,
+    JobInterrupted,
+    PermissionDenied,
+    ProviderError,
+)
+from docgen.grounding import GroundedProvider
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
-from docgen.pricing import BATCH_SUFFIX, PricingTable, Usage, estimate_tokens, load_pricing
+from docgen.pricing import (
+    BATCH_SUFFIX,
+    PricingTable,
+    Usage,
+    estimate_tokens,
+    load_pricing,
+    org_pricing,
+)
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
 from docgen.providers.azure import AzureOpenAIProvider
 from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
@@ -47,6 +61,7 @@ from docgen.providers.offline import OfflineProvider
 from docgen.providers.openai_compat import OpenAICompatibleProvider
 from docgen.ratelimit import RateLimiter
 from docgen.redact import one_line
+from docgen.style import banned_words_used
 
 #: called before each LLM call with the layer request (the client-side rate limiter hooks here)
 BeforeCall = Callable[[LayerRequest], None]
@@ -65,10 +80,13 @@ class LayerOutcome:
     model: str | None = None
     attempts: int = 1
     error: str | None = None
+    #: the grounding check's result (docgen.grounding), None when no check ran
+    grounding: dict[str, Any] | None = None
 
     @classmethod
     def from_result(cls, result: LayerResult) -> LayerOutcome:
         return cls(
+            grounding=result.grounding,
             layer=result.layer,
             status="completed",
             value=result.value,
@@ -107,6 +125,7 @@ class LayerOutcome:
             model=model,
             attempts=attempts,
             error=one_line(f"{type(error).__name__}: {error}", 1000),
+            grounding=getattr(error, "grounding", None),
         )
 
 
@@ -125,6 +144,10 @@ class GeneratedDocumentation:
     pricing_warning: str | None = None
     #: what privacy masking replaced in the code the layers read, by kind (issue 19)
     privacy_masked: dict[str, int] = field(default_factory=dict)
+    #: banned words of the house style the answer still used, by layer (docgen.style)
+    banned_words_used: dict[str, list[str]] = field(default_factory=dict)
+    #: the code the layers read (kept with the version, for code diffs between versions)
+    source_code: str | None = None
 
     @property
     def usage(self) -> Usage:
@@ -164,6 +187,7 @@ class GeneratedDocumentation:
                     "finish_reason": o.finish_reason,
                     "attempts": o.attempts,
                     "error": o.error,
+                    **({"grounding": o.grounding} if o.grounding else {}),
                 }
                 for name, o in self.outcomes.items()
             },
@@ -175,6 +199,7 @@ class GeneratedDocumentation:
             },
             **({"pricing_warning": self.pricing_warning} if self.pricing_warning else {}),
             **({"privacy_masked": self.privacy_masked} if self.privacy_masked else {}),
+            **({"banned_words_used": self.banned_words_used} if self.banned_words_used else {}),
         }
 
 
@@ -191,6 +216,8 @@ class DocumentationGenerationService:
         pricing: PricingTable | None = None,
         before_call: BeforeCall | None = None,
         rate_limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+        max_retry_after: float | None = None,
     ) -> None:
         self.engine = engine
         self.organization_id = organization_id
@@ -199,6 +226,12 @@ class DocumentationGenerationService:
         self.before_call = before_call
         #: the organization's limiter; with one, every call waits for room in RPM/TPM first
         self.rate_limiter = rate_limiter
+        #: set when the run stops (cancel, SIGTERM): waits end at once, no new call starts
+        self.stop = stop
+        #: the longest Retry-After waited out; a longer one raises WaitTooLong
+        self.max_retry_after = (
+            LLMSettings().max_retry_after_seconds if max_retry_after is None else max_retry_after
+        )
         self._provider = provider
         self.settings: orgs.OrgLLMSettings | None = None
 
@@ -210,6 +243,7 @@ class DocumentationGenerationService:
             return
         with transaction(self.engine) as conn:
             self.settings = orgs.get_llm_settings(conn, self.organization_id)
+        self.pricing = org_pricing(self.settings, self.pricing)
         self._provider = build_provider(self.settings, engine=self.engine)
 
     @property
@@ -272,7 +306,9 @@ class DocumentationGenerationService:
         request = self.layer_request(ctx, layer, repair)
         limiter = self.rate_limiter
         if limiter is not None and limiter.enabled and self.provider.name != "offline":
-            limiter.acquire(request_tokens(request))
+            limiter.acquire(request_tokens(request), stop=self.stop, max_wait=self.max_retry_after)
+        if self.stop is not None and self.stop.is_set():
+            raise JobInterrupted(f"{layer}: the job stopped before this call")
         if self.before_call is not None:
             self.before_call(request)
         return self.provider.generate(request)
@@ -340,6 +376,8 @@ class DocumentationGenerationService:
             duration_ms=duration_ms,
             pricing_warning=warning,
             privacy_masked=ctx.masked_counts,
+            banned_words_used=banned_in_layers(ctx, ordered),
+            source_code=obj.effective_code,
         )
 
     def store_documentation(
@@ -350,20 +388,35 @@ class DocumentationGenerationService:
         job_id: UUID | None = None,
         conn: Connection | None = None,
     ) -> documentation.Documentation:
-        """A new current version plus one log row per layer, in one transaction."""
+        """A new current version plus one log row per layer, in one transaction. When the
+        result equals the current version (same input, model, layers and complexity), no
+        new version: the current one is returned and the logs point at it. When the
+        current version holds layers a person edited or approved, the new version is stored
+        beside it as a proposal instead (docgen.review)."""
         if conn is None:
             with transaction(self.engine) as own:
                 return self.store_documentation(object_id, generated, job_id=job_id, conn=own)
-        stored = documentation.insert_version(
+        layers, score, model = generated.layers, generated.complexity.score, generated.model
+        # identical to the current version: no new version, the logs point at the current one
+        stored = documentation.unchanged_current(
+            conn,
+            object_id,
+            layers=layers,
+            complexity_score=score,
+            generated_by_model=model,
+            input_hash=generated.input_hash,
+        ) or documentation.insert_version(
             conn,
             self.organization_id,
             object_id,
-            layers=generated.layers,
-            complexity_score=generated.complexity.score,
-            generated_by_model=generated.model,
+            layers=layers,
+            complexity_score=score,
+            generated_by_model=model,
             generation_metadata=generated.metadata(),
             job_id=job_id,
             input_hash=generated.input_hash,
+            protect=True,
+            review={"source_code": generated.source_code},
         )
         insert_layer_logs(
             conn,
@@ -397,6 +450,20 @@ def request_tokens(request: LayerRequest) -> int:
     return _schema_tokens() + messages + LAYERS[request.layer].max_completion_tokens
 
 
+def banned_in_layers(
+    ctx: ObjectContext, outcomes: dict[LayerName, LayerOutcome]
+) -> dict[str, list[str]]:
+    """The house style's banned words each generated layer still contains."""
+    if ctx.style is None or not ctx.style.banned_words:
+        return {}
+    found = {
+        layer: banned_words_used(ctx.style, json.dumps(o.value, ensure_ascii=False))
+        for layer, o in outcomes.items()
+        if o.status == "completed"
+    }
+    return {layer: words for layer, words in found.items() if words}
+
+
 def check_critical(
     outcomes: dict[LayerName, LayerOutcome], layer: LayerName, object_name: str
 ) -> None:
@@ -423,7 +490,7 @@ def build_provider(
     organization's settings (json_object from then on)."""
     llm = llm or LLMSettings()
     if settings.provider == "offline":
-        return OfflineProvider()
+        return GroundedProvider(OfflineProvider())
     api_key = orgs.decrypt_api_key(settings, crypto.load_master_key())
     remember = None
     if engine is not None:
@@ -433,19 +500,21 @@ def build_provider(
                 orgs.remember_structured_outputs_refused(conn, settings.organization_id, reason)
 
     if settings.provider == "azure":
-        return AzureOpenAIProvider(
-            api_key=api_key,
-            endpoint=settings.base_url or "",
-            deployment=settings.azure_deployment or "",
-            api_version=settings.azure_api_version or "",
-            model=settings.model or llm.default_model,
-            structured_outputs=settings.structured_outputs,
-            timeout=llm.request_timeout,
-            max_concurrent_requests=settings.max_concurrent_requests,
-            on_structured_outputs_refused=remember,
-            notify=notify,
+        return GroundedProvider(
+            AzureOpenAIProvider(
+                api_key=api_key,
+                endpoint=settings.base_url or "",
+                deployment=settings.azure_deployment or "",
+                api_version=settings.azure_api_version or "",
+                model=settings.model or llm.default_model,
+                structured_outputs=settings.structured_outputs,
+                timeout=llm.request_timeout,
+                max_concurrent_requests=settings.max_concurrent_requests,
+                on_structured_outputs_refused=remember,
+                notify=notify,
+            )
         )
-    return OpenAICompatibleProvider(
+    compatible = OpenAICompatibleProvider(
         api_key=api_key,
         model=settings.model or llm.default_model,
         base_url=settings.base_url,
@@ -455,3 +524,4 @@ def build_provider(
         on_structured_outputs_refused=remember,
         notify=notify,
     )
+    return GroundedProvider(compatible)

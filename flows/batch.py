@@ -26,9 +26,10 @@ from uuid import UUID
 import anyio
 
 from docgen import batch_jobs
-from docgen.batch import BatchAnsweringProvider, BatchStatus
+from docgen.batch import BatchAnsweringProvider, BatchStatus, compatible_provider
 from docgen.db import jobs as jobs_repo
 from docgen.db.engine import transaction
+from docgen.grounding import GroundedProvider
 from flows.runtime import JobRuntime
 from tasks.storage import run_db
 
@@ -61,20 +62,19 @@ async def run_in_waves(
 async def run_batch_step(runtime: JobRuntime, logger: Any) -> tuple[str | None, set[UUID] | None]:
     """Steps 1-3 for the next wave: why the job stops (paused, cancelled) or None, and the
     wave's objects (empty: nothing pending; None: no Batch API, go synchronous)."""
-    provider = runtime.service.provider
-    if isinstance(provider, BatchAnsweringProvider):
-        provider = provider.inner  # the previous wave's answers are spent
-    if not batch_jobs.supports_batch(provider):
+    provider = compatible_provider(runtime.service.provider)
+    if provider is None:
         logger.warning(
             "job %s: provider %s has no Batch API; documenting synchronously",
             runtime.job_id,
-            provider.name,
+            runtime.service.provider.name,
         )
         return None, None
     wave = await run_db(_next_wave, runtime)
     if not wave:
         return None, set()
-    runtime.service.use_provider(provider)
+    # the previous wave's answers are spent; answers are grounding-checked as in sync mode
+    runtime.service.use_provider(GroundedProvider(provider))
     batch, submitted = await run_db(
         batch_jobs.submit_or_reattach, runtime.engine, runtime.job_id, runtime.service, wave
     )
@@ -90,7 +90,9 @@ async def run_batch_step(runtime: JobRuntime, logger: Any) -> tuple[str | None, 
         return stopped, set()
     answers = await run_db(batch_jobs.answers, runtime.engine, runtime.job_id, provider)
     logger.info("job %s: %d answers from the batch", runtime.job_id, len(answers.bodies))
-    runtime.service.use_provider(BatchAnsweringProvider(provider, answers))
+    runtime.service.use_provider(
+        GroundedProvider(BatchAnsweringProvider(provider, answers))  # type: ignore[arg-type]
+    )
     return None, set(wave)
 
 

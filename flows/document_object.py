@@ -106,8 +106,8 @@ async def _document(runtime: JobRuntime, object_id: UUID) -> ObjectResult:
     else:
         for layer in rest:
             outcomes[layer] = await _layer(runtime, ctx, layer, input_hash, run_key)
-    if runtime.fatal is not None:
-        return ObjectResult(object_id=object_id, status="released", error=str(runtime.fatal))
+    if halted := runtime.halted:
+        return ObjectResult(object_id=object_id, status="released", error=halted)
     generated = await run_db(  # complexity parses the code: keep it off the event loop
         partial(service.assemble, duration_ms=int((time.perf_counter() - started) * 1000)),
         ctx,
@@ -140,8 +140,8 @@ def _stop(
     outcome = outcomes[layer]
     if outcome.status == "completed":
         return None
-    if runtime.fatal is not None:
-        return _released(ctx.object.id, str(runtime.fatal))
+    if halted := runtime.halted:
+        return _released(ctx.object.id, halted)
     return _fail(
         runtime, ctx, list(outcomes.values()), f"critical layer {layer} failed: {outcome.error}"
     )
@@ -215,6 +215,8 @@ async def _layer(
         error = exc
     if isinstance(error, ProviderError) and error.fails_job:
         runtime.set_fatal(error)
+    elif isinstance(error, ProviderError) and error.pauses_job:
+        runtime.request_pause(str(error))
     return LayerOutcome.from_error(
         layer,
         error,

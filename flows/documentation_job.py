@@ -44,6 +44,7 @@ from flows import hooks
 from flows.batch import run_in_waves
 from flows.document_object import ObjectResult, document_object
 from flows.forms import (
+    Id,
     JobOptionsForm,
     JobSelection,
     JobSelectionForm,
@@ -52,7 +53,13 @@ from flows.forms import (
     describe_selection,
     to_selection,
 )
-from flows.runtime import JobRuntime, build_runtime, forget_runtime, runner_name
+from flows.runtime import (
+    SIGNAL_REASON,
+    JobRuntime,
+    build_runtime,
+    forget_runtime,
+    runner_name,
+)
 from flows.secrets import load_secret_blocks
 from tasks.artifacts import apublish_job_summary_artifact, apublish_object_summary_artifact
 from tasks.storage import run_db
@@ -128,7 +135,7 @@ def _existing_job_run_name() -> str:
     persist_result=False,
     **_HOOKS,
 )
-async def documentation_job(job_id: UUID) -> Any:
+async def documentation_job(job_id: Id) -> Any:
     """Run an existing documentation job: one made with docgen jobs create, a paused one
     (resume), a failed one (try again), or a running one (join it as an extra runner).
 
@@ -280,11 +287,17 @@ class _Gate:
         self.runtime = runtime
         self.in_flight_estimate = Decimal(0)
         self._last_prefect_check = 0.0
+        #: the objects being documented now (asyncio tasks), interrupted on cancel
+        self.running: set[asyncio.Task[None]] = set()
 
     async def reason_to_stop(self, estimated_cost: Decimal) -> str | None:
         runtime = self.runtime
         if runtime.fatal is not None:
             return "provider error"
+        if runtime.stop.is_set():
+            return runtime.stop_reason or "stopped"
+        if runtime.pause_reason is not None:
+            return "paused: " + runtime.pause_reason
         job = await run_db(_read_job, runtime.engine, runtime.job_id)
         if job.status in ("paused", "cancelled", "failed", "completed"):
             return job.status
@@ -312,6 +325,54 @@ class _Gate:
                 return "cancelled"
         return None
 
+    async def watch(self, logger: Any) -> None:
+        """Until cancelled: look for a cancel (`docgen jobs cancel`, the Prefect UI, once a
+        second) or a stop of this runner (SIGTERM, `runtime.request_stop`, every 0.2 s)
+        and, when there is one, stop the run now. Waiting objects are interrupted wherever
+        they wait (rate limiter, Retry-After, HTTP call, retry backoff) and given back;
+        nothing half-done is stored."""
+        runtime = self.runtime
+        last_look = time.monotonic()
+        while True:
+            await asyncio.sleep(0.2)
+            if runtime.stop.is_set():
+                self.interrupt(runtime.stop_reason or "stopped")
+                logger.info("job %s: runner stopping (%s)", runtime.job_id, runtime.stop_reason)
+                return
+            if time.monotonic() - last_look < CANCEL_CHECK_SECONDS:
+                continue
+            last_look = time.monotonic()
+            job = await run_db(_read_job, runtime.engine, runtime.job_id)
+            if job.status == "cancelled" or (
+                time.monotonic() - self._last_prefect_check >= PREFECT_STATE_CHECK_SECONDS
+                and await self._prefect_cancel()
+            ):
+                self.interrupt("cancelled")
+                logger.info("job %s cancelled: in-flight objects interrupted", runtime.job_id)
+                return
+
+    async def _prefect_cancel(self) -> bool:
+        self._last_prefect_check = time.monotonic()
+        if not await _cancelled_in_prefect():
+            return False
+        await run_db(
+            core_jobs.cancel_job,
+            self.runtime.engine,
+            self.runtime.job_id,
+            "flow run cancelled in Prefect",
+        )
+        return True
+
+    def interrupt(self, reason: str) -> None:
+        """Stop every wait of this run and cancel the objects in flight."""
+        self.runtime.request_stop(reason)
+        for task in list(self.running):
+            task.cancel()
+
+
+#: seconds between looks at the job row for a cancel while objects are in flight
+CANCEL_CHECK_SECONDS = 1.0
+
 
 async def _cancelled_in_prefect() -> bool:
     """True when someone asked Prefect to cancel this flow run (UI, `prefect flow-run
@@ -335,6 +396,7 @@ async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
     gate = _Gate(runtime)
     progress = _Progress(runtime)
     await progress.create()
+    watcher = asyncio.create_task(gate.watch(logger))
     try:
         if runtime.options.mode == "batch":
             return await run_in_waves(
@@ -342,6 +404,8 @@ async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
             )
         return await _passes(runtime, gate, progress, logger)
     finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         await progress.update(force=True)
 
 
@@ -367,9 +431,13 @@ async def _passes(
         if stopped:
             logger.info("job %s stops starting objects: %s", runtime.job_id, stopped)
             return stopped
-        if runtime.fatal is not None:
-            return "provider error"
+        if runtime.halted:
+            return await _gate_reason(gate)
     return None
+
+
+async def _gate_reason(gate: _Gate) -> str | None:
+    return await gate.reason_to_stop(Decimal(0))
 
 
 #: stop waiting for other runners after this long without any object finishing
@@ -443,6 +511,13 @@ async def _run_pass(
     async def guarded(item: jobs_repo.JobObject) -> None:
         try:
             await _one(runtime, item, work.names.get(item.object_id, ""), progress, logger)
+        except asyncio.CancelledError:
+            logger.info(
+                "object %s interrupted: %s",
+                work.names.get(item.object_id, ""),
+                runtime.halted or "cancelled",
+            )
+            raise
         finally:
             gate.in_flight_estimate -= item.estimated_cost
             unfinished.discard(item.object_id)
@@ -467,7 +542,10 @@ async def _run_pass(
             break
         waiting.remove(item)
         gate.in_flight_estimate += item.estimated_cost
-        running[asyncio.create_task(guarded(item))] = item.object_id
+        started = asyncio.create_task(guarded(item))
+        running[started] = item.object_id
+        gate.running.add(started)
+        started.add_done_callback(gate.running.discard)
     if running:
         await asyncio.gather(*running, return_exceptions=True)
     return stopped
@@ -549,6 +627,12 @@ def _finish(runtime: JobRuntime, stopped: str | None) -> Any:
     if runtime.fatal is not None:
         _fail_job(engine, job_id, runtime.fatal)
         raise runtime.fatal
+    if runtime.stop_reason == SIGNAL_REASON:
+        _pause_for(
+            engine, job_id, "its runner was stopped (SIGTERM); objects in flight were given back"
+        )
+    elif runtime.pause_reason is not None and not runtime.stop.is_set():
+        _pause_for(engine, job_id, runtime.pause_reason)
     with transaction(engine) as conn:
         job = jobs_repo.get_job(conn, job_id)
         if job.status == "processing" and job.processed_objects == job.total_objects:
@@ -567,7 +651,7 @@ def _finish(runtime: JobRuntime, stopped: str | None) -> Any:
         actual_cost=job.actual_cost,
         estimated_cost=job.estimated_cost,
         layers_failed=job.layers_failed,
-        stopped_because=stopped,
+        stopped_because=runtime.stop_reason if runtime.stop_reason == SIGNAL_REASON else stopped,
     )
     if job.status == "cancelled":
         return Cancelled(message=f"job {job_id} cancelled", data=summary)
@@ -580,6 +664,14 @@ def _finish(runtime: JobRuntime, stopped: str | None) -> Any:
         f"objects, {job.failed_objects} failed",
         data=summary,
     )
+
+
+def _pause_for(engine: Any, job_id: UUID, reason: str) -> None:
+    """Pause the job for a reason found while running (a Retry-After over the cap)."""
+    with transaction(engine) as conn:
+        job = jobs_repo.get_job(conn, job_id)
+        if job.status in ("queued", "processing"):
+            jobs_repo.update_job_status(conn, job_id, "paused", {"reason": redact(reason)})
 
 
 async def _publish_summary(engine: Any, job_id: UUID) -> None:

@@ -28,6 +28,12 @@ from docgen.jobs import JobOptions
 #: at least one character that is not white space
 NOT_BLANK = r"\S"
 
+#: the server does not check `format: uuid` (no format assertion), so ids carry a pattern
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+
+#: a UUID the Prefect server checks
+Id = Annotated[UUID, WithJsonSchema({"type": "string", "format": "uuid", "pattern": UUID_PATTERN})]
+
 
 class ObjectsByName(BaseModel):
     """Objects whose name (or unique key) matches one of the patterns."""
@@ -48,7 +54,7 @@ class ObjectsById(BaseModel):
 
     model_config = ConfigDict(title="Objects by id", extra="forbid")
 
-    object_ids: list[UUID] = Field(
+    object_ids: list[Id] = Field(
         min_length=1,
         title="Object ids",
         description="One or more object ids, as docgen objects list --org ORG prints them.",
@@ -60,10 +66,13 @@ class AllObjects(BaseModel):
 
     model_config = ConfigDict(title="Every object", extra="forbid")
 
+    # required, so `{}` selects nothing; the schema's default (not pydantic's) lets the
+    # UI fill it in when this choice is picked (it shows a const as a locked switch)
     all: Literal[True] = Field(
         title="Every object",
-        description="Tick to document every current object of the organization "
-        "(docgen estimate --org ORG --all tells the cost first).",
+        description="Every current object of the organization (docgen estimate --org ORG "
+        "--all tells the cost first).",
+        json_schema_extra={"default": True},
     )
 
 

@@ -14,6 +14,8 @@ An orchestrator only sees its own organization's jobs.
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 from typing import Any
 from uuid import UUID
 
@@ -24,8 +26,9 @@ from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
 from docgen.db.objects import Selection
-from docgen.errors import NotFound
+from docgen.errors import JobInterrupted, NotFound
 from docgen.jobs import JobOptions
+from flows.runtime import stop_all
 
 
 class DocumentationJobOrchestrator:
@@ -64,8 +67,51 @@ class DocumentationJobOrchestrator:
         return job
 
     def process_job(self, job_id: UUID) -> jobs_repo.Job:
-        """Run the job to its end (completed, failed, cancelled or paused) in this process."""
-        return asyncio.run(self.aprocess_job(job_id))
+        """Run the job to its end (completed, failed, cancelled or paused) in this process.
+
+        Called from the main thread, SIGTERM and SIGINT stop the run within seconds:
+        objects in flight are interrupted wherever they wait and given back (nothing
+        half-done is stored), the job pauses, and JobInterrupted says how to continue. The
+        flow then runs in a second thread, so the signals stay with this process and
+        Prefect's own SIGTERM bridge (for flow runs it starts itself) stays out of the way.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return asyncio.run(self.aprocess_job(job_id))
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append(asyncio.run(self.aprocess_job(job_id)))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                outcome.append(exc)
+
+        received: list[int] = []
+
+        def on_signal(signum: int, frame: Any) -> None:
+            received.append(signum)
+            stop_all()
+
+        runner = threading.Thread(target=run, name=f"docgen-job-{job_id}")
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            runner.start()
+            while runner.is_alive():
+                runner.join(0.2)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        paused = not isinstance(outcome[0], BaseException) and outcome[0].status == "paused"
+        if received and paused:
+            name = signal.Signals(received[0]).name
+            error = JobInterrupted(
+                f"job {job_id} stopped: this runner received {name}; objects in flight were "
+                f"given back and the job is paused; `docgen jobs resume {job_id}` continues it"
+            )
+            error.exit_code = 128 + received[0]
+            raise error
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]  # type: ignore[no-any-return]
 
     async def aprocess_job(self, job_id: UUID) -> jobs_repo.Job:
         from flows.documentation_job import documentation_job

@@ -5,6 +5,12 @@ Retries: exponential backoff with jitter, up to the job's max_retries, decided b
 timeouts, broken or cut-off JSON) are retried; an API-key, quota or content-filter error
 never is. Retry-After is honoured by the organization's rate limiter, which every call
 passes through (docgen.ratelimit), so one 429 slows every concurrent caller, not just one.
+A Retry-After longer than DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS (default 300) is not slept:
+WaitTooLong gives the object back and the job pauses with the reason.
+
+Stopping: each call runs in a daemon thread that a cancelled await abandons, and the
+service's stop event ends rate-limit waits at once, so a cancelled job or a runner that
+got SIGTERM stops within a second or two whatever the call was waiting on.
 
 Cache: the key is (organization, provider identity, layer, input hash). The provider
 identity is its kind, base URL and model; the input hash covers the rendered context (code,
@@ -31,11 +37,14 @@ to the flow when the layer finally fails, so every token the API billed is count
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from prefect import Task, task
@@ -45,11 +54,14 @@ from prefect.tasks import exponential_backoff
 
 from docgen.config import ResultStorageSettings
 from docgen.context import ObjectContext
-from docgen.errors import InvalidLLMResponse, ProviderError, RateLimited
+from docgen.errors import InvalidLLMResponse, ProviderError, RateLimited, WaitTooLong
 from docgen.layers import LAYER_NAMES, LayerName
 from docgen.pricing import Usage
 from docgen.providers.base import LayerResult, Repair
+from docgen.ratelimit import too_long
 from docgen.service import DocumentationGenerationService
+
+_T = TypeVar("_T")
 
 DEFAULT_RETRIES = 3
 CACHE_EXPIRATION = timedelta(days=30)
@@ -158,11 +170,52 @@ def _generate(
         result = service.generate_layer(ctx, layer, LEDGER.repair(key))
     except ProviderError as exc:
         LEDGER.add(key, exc.usage, repair_for(exc))
-        if isinstance(exc, RateLimited) and service.rate_limiter is not None:
-            service.rate_limiter.penalize(exc.retry_after)
+        if isinstance(exc, RateLimited) and not isinstance(exc, WaitTooLong):
+            if service.rate_limiter is not None:
+                service.rate_limiter.penalize(exc.retry_after)
+            if exc.retry_after is not None and exc.retry_after > service.max_retry_after:
+                # the job pauses instead of sleeping; the limiter keeps the pause, so the
+                # other objects in flight pause too instead of calling again
+                raise too_long(exc.retry_after, service.max_retry_after, exc) from None
         raise
     failed_usage, failed_attempts = LEDGER.pop(key)
     return result.with_extra_usage(failed_usage, failed_attempts)
+
+
+async def in_daemon_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """`fn(*args)` in a new daemon thread, awaited without blocking the event loop.
+
+    Cancelling the await abandons the thread instead of waiting for it: a job that is
+    cancelled, or a runner that gets SIGTERM, does not wait for an HTTP call or a rate-limit
+    sleep to end (anyio's worker threads would be joined, and keep the process alive up to
+    the request timeout). The abandoned call's result is dropped; nothing is stored from it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def work() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, context.run(fn, *args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            outcome = (False, exc)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits for this result any more
+
+    threading.Thread(
+        target=work, name=f"docgen-{getattr(fn, '__name__', 'call')}", daemon=True
+    ).start()
+    return await future
 
 
 def repair_for(error: ProviderError) -> Repair | None:
@@ -184,9 +237,8 @@ def _layer_task(layer: LayerName) -> Task[Any, LayerResult]:
     ) -> LayerResult:
         # the provider is synchronous (the openai SDK client, the offline analyser): run it
         # in a worker thread so the flow's event loop keeps other objects moving
-        return await anyio.to_thread.run_sync(
-            _generate, service, ctx, layer, input_hash, run_key, limiter=_THREADS
-        )
+        async with _THREADS:
+            return await in_daemon_thread(_generate, service, ctx, layer, input_hash, run_key)
 
     generate.__name__ = f"generate_{layer}"
     generate.__doc__ = f"Generate the {layer.replace('_', ' ')} layer for one object."

@@ -10,7 +10,8 @@ through `base_url` exactly as it talks to api.openai.com. It:
 - records every request, and every usage it reported, for assertions;
 - scripts faults: queued for the next requests (`enqueue`) or by rule (`add_rule`):
   429 with Retry-After, 401 echoing the key, 500, quota, delay/timeout, broken JSON,
-  schema-violating JSON, finish_reason length and content_filter;
+  schema-violating JSON, finish_reason length and content_filter, an HTTP 200 HTML page
+  (non_json) and impossible usage counts (bad_usage);
 - optionally adds latency to every answer and enforces RPM/TPM limits with 429s;
 - behaves like a small local model server when asked (`Behaviour`): refuses json_schema
   with a 500, ignores `max_completion_tokens`, has one slot and keeps computing requests the
@@ -95,6 +96,16 @@ class Fault:
     def azure_content_filter(cls) -> Fault:
         """Azure's answer to a prompt its content filter stops: 400, code content_filter."""
         return cls("azure_content_filter", status=400)
+
+    @classmethod
+    def non_json(cls) -> Fault:
+        """HTTP 200 with an HTML page (a proxy in front of the model, misbehaving)."""
+        return cls("non_json")
+
+    @classmethod
+    def bad_usage(cls) -> Fault:
+        """A valid answer whose usage says prompt_tokens=-5 (not counted as reported)."""
+        return cls("bad_usage")
 
 
 @dataclass
@@ -525,6 +536,16 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def send_raw(self, status: int, data: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
             def do_GET(self) -> None:  # noqa: N802
                 batch_route = FakeBatches.route(self.path)
                 if batch_route is not None:
@@ -605,6 +626,9 @@ class FakeOpenAI:
         if fault is not None and fault.kind in ("rate_limit", "quota", "auth", "server_error"):
             record.status = self._error(handler, fault, api_key)
             return
+        if fault is not None and fault.kind == "non_json":
+            handler.send_raw(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+            return
         refuse = self.behaviour.refuse_json_schema
         if refuse and (body.get("response_format") or {}).get("type") == "json_schema":
             # what llama.cpp's server says (HTTP 500, the cause on the second line)
@@ -658,6 +682,15 @@ class FakeOpenAI:
         ignored = self.behaviour.ignore_max_tokens or "max_tokens" not in body
         if self.behaviour.ignore_max_completion_tokens and cap and ignored:
             completion_tokens = max(completion_tokens, cap * 4)  # it rambles on past the cap
+        else:
+            # a server stops at the smallest cap it honours (finish_reason length)
+            honoured = [
+                int(body[k]) for k in ("max_tokens", "max_completion_tokens") if body.get(k)
+            ]
+            if honoured and completion_tokens > min(honoured):
+                completion_tokens = min(honoured)
+                content = content[: max(1, completion_tokens * 3)]
+                finish_reason = "length"
         if self._generate_slowly(
             handler, record, prompt_tokens + completion_tokens, completion_tokens
         ):
@@ -668,7 +701,9 @@ class FakeOpenAI:
             "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {"cached_tokens": cached},
         }
-        if fault is None or fault.kind != "timeout":
+        if fault is not None and fault.kind == "bad_usage":
+            usage["prompt_tokens"] = -5
+        elif fault is None or fault.kind != "timeout":
             # a timed-out client never sees this usage, so it does not count as reported
             record.usage = {
                 "prompt_tokens": prompt_tokens,

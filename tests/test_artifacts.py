@@ -126,6 +126,8 @@ def test_job_summary_table_from_a_flow(prefect_harness: str, engine: Engine) -> 
     assert artifact.type == "table"
     table = json.loads(artifact.data)
     assert [r["layer"] for r in table] == [*by_layer, "total"]
+    # cost comes before the token split: the UI's table cuts off its last columns
+    assert list(table[0])[:5] == ["layer", "completed", "failed", "cost_usd", "total_tokens"]
     summary = {r["layer"]: r for r in table}
     assert summary["executive_summary"]["total_tokens"] == 1400
     assert summary["total"]["completed"] == 2 and summary["total"]["failed"] == 2
@@ -178,3 +180,96 @@ def test_summary_frame_has_a_total_row() -> None:
     frame = summary_frame([LayerSummaryRow("executive_summary", 3, 1, 30, 20, Decimal("0.5"))])
     assert list(frame["layer"]) == ["executive_summary", "total"]
     assert frame.iloc[-1]["total_tokens"] == 50 and frame.iloc[-1]["cost_usd"] == 0.5
+
+
+def test_object_lineage_names_both_directions_within_the_organization(engine: Engine) -> None:
+    from docgen.render.data import object_lineage
+    from tests.factories import make_object
+
+    org, other = make_org(engine, "lineage"), make_org(engine, "lineage-other")
+    source = make_object(engine, org, "stg_orders")
+    mart = make_object(engine, org, "fct_orders", upstream=[source.id])
+    report = make_object(engine, org, "rpt_orders", upstream=[mart.id])
+    make_object(engine, other, "theirs", upstream=[mart.id])  # another tenant's: never shown
+    with transaction(engine) as conn:
+        ups, downs = object_lineage(conn, mart)
+        first = object_lineage(conn, source)
+    assert [lk.name for lk in ups] == ["stg_orders"] and [lk.name for lk in downs] == ["rpt_orders"]
+    assert first[0] == [] and [lk.name for lk in first[1]] == ["fct_orders"]
+    assert all(lk.slug is None for lk in ups + downs)
+    assert report.id == downs[0].object_id
+
+
+def test_object_artifact_shows_its_lineage(prefect_harness: str, engine: Engine) -> None:
+    from docgen.render.data import object_lineage
+    from tests.factories import make_object
+
+    org = make_org(engine, "lineage-artifact")
+    source = make_object(engine, org, "stg_orders")
+    mart = make_object(engine, org, "fct_orders", upstream=[source.id])
+    make_object(engine, org, "rpt_orders", upstream=[mart.id])
+    doc = document(engine, org, mart.id, layers("orders"))
+    with transaction(engine) as conn:
+        lineage = object_lineage(conn, mart)
+
+    @flow
+    def publish() -> uuid.UUID:
+        return publish_object_artifact(mart, doc, lineage)
+
+    publish()
+    (artifact,) = read_artifacts(object_artifact_key(mart))
+    lineage_text = artifact.data.split("## Lineage", 1)[1].split("##", 1)[0]
+    assert "**Built from:**\n\n- stg\\_orders (dbt_model)" in lineage_text
+    assert "**Feeds into:**\n\n- rpt\\_orders (dbt_model)" in lineage_text
+    assert "reads source data directly" not in lineage_text
+    assert "nothing in the catalog" not in lineage_text
+
+
+def test_per_object_summary_of_a_job(prefect_harness: str, engine: Engine) -> None:
+    from docgen.render.summary import job_object_summary
+    from tasks.artifacts import objects_artifact_key, publish_object_summary_artifact
+
+    org = make_org(engine, "objsummary")
+    objs = [dbt_object(engine, org, f"m{i}") for i in range(3)]
+    with transaction(engine) as conn:
+        job = jobs.insert_job(conn, org.id, [o.id for o in objs], model_name="gpt-4o")
+        for obj, status in zip(objs[:2], ("documented", "failed"), strict=True):
+            assert jobs.claim_object(conn, job.id, obj.id, "runner-a")
+            conn.execute(
+                sa.text(
+                    "UPDATE metadata.documentation_job_objects"
+                    " SET started_at = now() - interval '2.5 seconds' WHERE object_id = :o"
+                ),
+                {"o": obj.id},
+            )
+            assert jobs.finish_object(
+                conn,
+                job.id,
+                obj.id,
+                "runner-a",
+                status=status,  # type: ignore[arg-type]
+                prompt_tokens=900,
+                completion_tokens=100,
+                cost=Decimal("0.0125"),
+                error="critical layer executive_summary failed" if status == "failed" else None,
+            )
+        rows = job_object_summary(conn, job.id)
+    assert [(r.object, r.status, r.tokens) for r in rows] == [
+        ("m0", "documented", 1000),
+        ("m1", "failed", 1000),
+        ("m2", "pending", 0),
+    ]
+    assert rows[0].duration_s is not None and 2.4 <= rows[0].duration_s <= 10
+    assert rows[2].duration_s is None and rows[1].error.startswith("critical layer")
+
+    @flow
+    def finish() -> uuid.UUID:
+        return publish_object_summary_artifact(job.id, rows)
+
+    finish()
+    (artifact,) = read_artifacts(objects_artifact_key(job.id))
+    table = json.loads(artifact.data)
+    assert [r["object"] for r in table] == ["m0", "m1", "m2", "total"]
+    assert table[-1]["status"] == "1 documented, 1 failed, 1 pending"
+    assert table[-1]["tokens"] == 2000 and table[-1]["cost_usd"] == 0.025
+    assert table[2]["duration_s"] is None  # NaN would not survive JSON

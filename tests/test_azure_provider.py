@@ -62,7 +62,7 @@ def test_a_missing_deployment_fails_the_job_with_its_name(
     use_azure(engine, org, fake_openai, deployment="no-such-deployment")
     with transaction(engine) as conn:
         settings = orgs.get_llm_settings(conn, org.id)
-    provider = build_provider(settings)
+    provider = build_provider(settings).inner  # the endpoint, not the grounding check
     assert isinstance(provider, AzureOpenAIProvider)
     try:
         checks = provider.verify()

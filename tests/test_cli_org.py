@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from decimal import Decimal
 
 import pytest
 
@@ -206,3 +208,45 @@ def test_verify_key_switches_a_refusing_endpoint_to_json_object(  # type: ignore
     shown = cli("org", "show", name, "--json")
     assert '"structured_outputs": false' in shown.stdout
     assert "response_format" in shown.stdout  # why, remembered
+
+
+def test_unknown_model_is_flagged_until_priced(cli, fake_openai: FakeOpenAI, engine) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from tests.factories import make_object
+
+    name = f"Px-{uuid.uuid4().hex[:6]}"
+    org_id = uuid.UUID(cli("org", "create", name).stdout.strip().splitlines()[-1])
+    make_object(engine, SimpleNamespace(id=org_id))  # type: ignore[arg-type]
+    unknown = cli(
+        "org",
+        "set-provider",
+        name,
+        "openai",
+        "--base-url",
+        fake_openai.base_url,
+        "--model",
+        "qwen2.5-coder:1.5b",
+        "--max-concurrent-requests",
+        "1",
+    )
+    assert unknown.returncode == 0, unknown.stderr
+    assert "model 'qwen2.5-coder:1.5b' is not in the pricing table" in unknown.stderr
+    assert "--input-price USD --output-price USD" in unknown.stderr
+    estimate = cli("estimate", "--org", name, "--all")
+    assert estimate.returncode == 0, estimate.stderr
+    assert "not in the pricing table" in estimate.stderr
+    priced = cli("org", "set-provider", name, "openai", "--input-price", "0", "--output-price", "0")
+    assert priced.returncode == 0 and "pricing table" not in priced.stderr
+    free = cli("estimate", "--org", name, "--all", "--json")
+    assert Decimal(json.loads(free.stdout)["total_cost_usd"]) == 0
+    assert "pricing table" not in free.stderr
+    shown = cli("org", "show", name, "--json")
+    for field in (
+        '"input_price_per_million": "0"',
+        '"output_price_per_million": "0"',
+        '"max_concurrent_requests": 1',
+    ):
+        assert field in shown.stdout, shown.stdout
+    negative = one_line_error(cli("org", "set-provider", name, "openai", "--input-price", "-1"), 2)
+    assert "--input-price must be USD per 1M tokens" in negative

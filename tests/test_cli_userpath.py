@@ -5,7 +5,9 @@ subprocess; jobs run against the session's Prefect server."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -231,3 +233,210 @@ def test_prefect_gets_its_own_postgresql_database_next_to_docgens(
         drop_database(pg_admin_url, with_database(url, f"{name}_prefect"))
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+# --- docs show: the same Lineage section as the Markdown export ------------------------------
+
+
+def test_docs_show_prints_the_real_lineage(cli, engine: Engine, org: OrgFixture) -> None:  # type: ignore[no-untyped-def]
+    from tests.docs_factory import build_shop_project
+
+    build_shop_project(engine, org)
+    shown = cli("docs", "show", "fct_orders", "--org", org.name)
+    assert shown.returncode == 0, shown.stderr
+    lineage = shown.stdout.split("## Lineage", 1)[1].split("\n## ", 1)[0]
+    built_from, feeds_into = lineage.split("**Feeds into:**")
+    # names as the Markdown export writes them (underscores escaped)
+    assert "- stg\\_orders (view)" in built_from and "- stg\\_payments (view)" in built_from
+    assert "stg\\_customers" not in built_from
+    assert "- dim\\_customers (" in feeds_into
+    assert "reads source data directly" not in lineage
+    staging = cli("docs", "show", "stg_customers", "--org", org.name).stdout
+    assert "- (reads source data directly)" in staging and "dim\\_customers" in staging
+
+
+# --- CLI polish ------------------------------------------------------------------------------
+
+
+def test_help_version_and_flag_names(cli, engine: Engine, org: OrgFixture) -> None:  # type: ignore[no-untyped-def]
+    version = cli("--version")
+    assert version.returncode == 0 and re.fullmatch(r"docgen \d+\.\d+\.\d+\n", version.stdout)
+    jobs_help = " ".join(cli("jobs", "--help").stdout.split())
+    assert "watch" not in jobs_help and "status, list, pause" in jobs_help
+    serve_help = " ".join(cli("serve", "--help").stdout.split())
+    assert "four deployments" in serve_help and "both" not in serve_help
+    run_help = cli("run", "--help").stdout
+    assert "<bool>" not in run_help and "--all" in run_help
+
+    set_offline(engine, org)
+    make_object(engine, org)
+    base = ("run", "--org", org.name, "--user", org.admin_email, "--all")
+    line = one_line_error(cli(*base, "--max-cost", "-1"), USAGE)
+    assert line == "docgen: error: --max-cost: Input should be greater than 0"
+    line = one_line_error(cli(*base, "--skip-existing", "--regenerate-all"), USAGE)
+    assert "--skip-existing and --regenerate-all contradict each other" in line
+    assert jobs_of(engine, org) == []
+
+
+def test_ids_are_never_cut_and_estimate_totals_line_up(
+    cli, engine: Engine, org: OrgFixture, fake_openai: FakeOpenAI
+) -> None:  # type: ignore[no-untyped-def]
+    from docgen import jobs as core_jobs
+
+    use_openai(engine, org, fake_openai)
+    objects = [make_object(engine, org, f"a_rather_long_model_name_number_{i}") for i in range(2)]
+    job = core_jobs.create_job(
+        engine, org.id, [o.id for o in objects], triggered_by_user_id=org.admin_id
+    )
+    for columns in ("", "80"):  # piped with no COLUMNS, and an 80-column terminal's COLUMNS
+        listed = cli("objects", "list", "--org", org.name, COLUMNS=columns)
+        assert all(str(o.id) in listed.stdout for o in objects), listed.stdout
+        jobs = cli("jobs", "list", "--org", org.name, COLUMNS=columns)
+        assert str(job.id) in jobs.stdout, jobs.stdout
+
+    estimate = cli("estimate", "--org", org.name, "--all")
+    as_json = json.loads(cli("estimate", "--org", org.name, "--all", "--json").stdout)
+    rows = [line.split("│")[1:-1] for line in estimate.stdout.splitlines() if "│" in line]
+    total = [cell.strip() for cell in next(r for r in rows if r[0].strip() == "total")]
+    prompt = sum(o["prompt_tokens"] for o in as_json["objects"])
+    cached = sum(o["cached_tokens"] for o in as_json["objects"])
+    completion = sum(o["completion_tokens"] for o in as_json["objects"])
+    assert total == ["total", f"{prompt:,}", f"{cached:,}", f"{completion:,}", total[4]]
+    assert total[4] == f"{float(as_json['total_cost_usd']):.4f}"
+    assert f"{as_json['total_tokens']:,} tokens in total" in estimate.stdout
+
+
+def test_html_footer_names_the_offline_analyser(engine: Engine, org: OrgFixture) -> None:
+    from docgen.render.data import load_catalog
+    from docgen.render.html import render_index, written_by
+    from tests.docs_factory import build_shop_project
+
+    build_shop_project(engine, org)
+    with transaction(engine) as conn:
+        catalog = load_catalog(conn, org.name)
+    models = {e.doc.generated_by_model for e in catalog.documented if e.doc}
+    assert models and not any(m and m.startswith("offline") for m in models)
+    assert "written by an AI model from the code" in render_index(catalog)
+    offline = catalog.documented[0].doc
+    assert offline is not None
+    offline = offline.model_copy(update={"generated_by_model": "offline-static-analysis-1"})
+    assert written_by([offline]) == "by docgen's offline analyser (no AI model)"
+    assert written_by([offline, catalog.documented[1].doc]) == (
+        "by an AI model or by docgen's offline analyser"
+    )
+
+
+@pytest.mark.prefect
+@pytest.mark.timeout(600)
+def test_serve_stops_quietly_on_sigterm(
+    env: dict[str, str], pg_admin_url: str, tmp_path: Path
+) -> None:
+    """`docgen serve` without PREFECT_API_URL: its own Prefect server (on PostgreSQL beside
+    docgen's database), and on SIGTERM one closing line, exit 0, nothing left running."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy.engine import make_url
+
+    from deployments.local_server import free_port
+    from docgen.db.engine import with_database
+    from tests.conftest import REPO_ROOT, drop_database
+
+    port = free_port()
+    child_env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    child_env |= env | {
+        "DOCGEN_NIGHTLY_PREFECT_PORT": str(port),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    child_env.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
+    stderr = tmp_path / "serve.err"
+    with open(stderr, "w") as handle:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "docgen", "serve"],
+            cwd=REPO_ROOT,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "Ctrl-C to stop" not in stderr.read_text():
+            assert serve.poll() is None and time.monotonic() < deadline, stderr.read_text()
+            time.sleep(0.5)
+        time.sleep(3)  # the runner is up
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(60) == 0, stderr.read_text()
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        name = make_url(env["DOCGEN_DATABASE_URL"]).database
+        drop_database(pg_admin_url, with_database(env["DOCGEN_DATABASE_URL"], f"{name}_prefect"))
+    lines = stderr.read_text().strip().splitlines()
+    assert lines[0].startswith("Prefect's database: ") and lines[0].endswith("_prefect")
+    assert lines[-1] == "docgen serve stopped", lines
+    assert not any(w in "\n".join(lines) for w in ("Warning", "Traceback", "INFO")), lines
+    with pytest.raises(ConnectionRefusedError):  # its Prefect server is gone too
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+# --- JSON for scripts, progress for logs -----------------------------------------------------
+
+
+def test_read_commands_print_json(cli, engine: Engine, org: OrgFixture) -> None:  # type: ignore[no-untyped-def]
+    from tests.docs_factory import build_shop_project
+
+    build_shop_project(engine, org)
+    listed = json.loads(cli("org", "list", "--json").stdout)
+    assert {"id", "name", "created_at"} == set(listed[0])
+    assert org.name in [o["name"] for o in listed]
+    shown = json.loads(cli("org", "show", org.name, "--json").stdout)
+    assert shown["name"] == org.name and shown["api_key_set"] is False
+    doc = json.loads(cli("docs", "show", "fct_orders", "--org", org.name, "--json").stdout)
+    assert doc["name"] == "fct_orders" and doc["documentation"]["version"] == 1
+    assert doc["documentation"]["executive_summary"]
+    assert sorted(u["name"] for u in doc["upstream"]) == ["stg_orders", "stg_payments"]
+    assert [d["name"] for d in doc["downstream"]] == ["dim_customers"]
+    history = json.loads(cli("docs", "history", "fct_orders", "--org", org.name, "--json").stdout)
+    assert history["name"] == "fct_orders" and history["versions"][0]["version"] == 1
+    for command in (
+        ("objects", "list", "--org", org.name),
+        ("jobs", "list", "--org", org.name),
+        ("estimate", "--org", org.name, "--all"),
+    ):
+        result = cli(*command, "--json")
+        assert result.returncode == 0, result.stderr
+        json.loads(result.stdout)
+
+
+@pytest.mark.prefect
+def test_run_prints_progress_lines_when_not_a_terminal(
+    cli, engine: Engine, org: OrgFixture, fake_openai: FakeOpenAI, prefect_harness: str
+) -> None:  # type: ignore[no-untyped-def]
+    use_openai(engine, org, fake_openai)
+    fake_openai.latency = 0.1  # 3 objects x 6 calls: a few seconds of progress
+    for _ in range(3):
+        make_object(engine, org)
+    result = cli(
+        "run",
+        "--org",
+        org.name,
+        "--user",
+        org.admin_email,
+        "--all",
+        PREFECT_API_URL=prefect_harness,
+        DOCGEN_CLI_PROGRESS_SECONDS="0.3",
+    )
+    assert result.returncode == OK, result.stderr[-3000:]
+    lines = result.stderr.splitlines()
+    assert f"starting the flow run on the Prefect server at {prefect_harness}" in lines
+    progress = [
+        line for line in lines if re.match(r"job \S+: processing, \d/3 objects, 0 failed, \$", line)
+    ]
+    assert progress, result.stderr
+    counts = [int(re.search(r"(\d)/3 objects", line).group(1)) for line in progress]  # type: ignore[union-attr]
+    assert counts == sorted(counts)  # progress only goes forward

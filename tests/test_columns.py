@@ -71,8 +71,12 @@ def test_offline_analyser_writes_true_notes(engine: Engine, org: OrgFixture) -> 
     notes = generated_notes(stored)
     assert list(notes) == [c["name"] for c in COLUMNS]
     assert notes["order_id"] == "The order, as the shop numbers it."  # the human's words
-    assert notes["total_amount"] == "Aggregated as SUM(amount)."
-    assert notes["order_size"].startswith("Set by conditional rules: CASE WHEN SUM(amount)")
+    assert notes["total_amount"] == "Aggregated: total_amount is the total of amount."
+    assert notes["order_size"] == (
+        "Set by conditions: order_size is 'large' when the total of amount is greater than 100; "
+        "otherwise 'small'."
+    )
+    assert notes["customer_id"] == "customer_id of orders, unchanged."
     rows = {r.name: r for r in column_rows(obj, stored)}
     assert rows["order_id"].human and rows["order_id"].description == rows["order_id"].human
     assert rows["customer_id"].human is None and rows["customer_id"].generated

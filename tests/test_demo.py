@@ -54,5 +54,10 @@ def test_demo_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     assert page.is_file() and page.is_relative_to(tmp_path / "home")
     assert "completed" in demo.stdout and "17/17 processed" in demo.stdout
     assert "Traceback" not in demo.stderr
+    # the embedded PostgreSQL the demo started is stopped when it exits, and it says so
+    assert "stops when the demo exits" in demo.stderr
+    from docgen.db import embedded
+
+    assert not embedded.is_running(tmp_path / "home")
     html = page.read_text()
     assert "fct_orders" in html and "customer_segments" in html

@@ -64,8 +64,9 @@ def test_on_demand_form_requires_what_a_job_needs() -> None:
     assert shapes[0]["properties"]["select"]["minItems"] == 1
     assert shapes[1]["properties"]["object_ids"]["minItems"] == 1
     assert shapes[2]["properties"]["all"]["const"] is True
-    options = definitions["JobOptions"]
-    assert "`" not in options["description"]
+    assert shapes[2]["properties"]["all"]["default"] is True  # the UI fills it in
+    options = props["options"]  # written out, so the Parameters tab shows its type
+    assert options["type"] == "object" and "`" not in options["description"]
     assert options["properties"]["max_cost_usd"] == {
         "description": options["properties"]["max_cost_usd"]["description"],
         "exclusiveMinimum": 0,
@@ -399,6 +400,18 @@ def test_two_workers_share_a_job_without_doing_anything_twice(
     assert len(pids) == 2, f"both workers' flow runs documented objects: {pids}"
 
 
+def flow_run_name(flow_run_id: UUID | None) -> str:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read() -> str:
+        async with get_client() as client:
+            return (await client.read_flow_run(flow_run_id)).name  # type: ignore[arg-type]
+
+    return asyncio.run(read())
+
+
 def claimed_pids(engine: Engine, job_id: UUID) -> set[str]:
     """Process ids of the runners that claimed objects of the job (claimed_by is
     host:pid:flow-run)."""
@@ -496,4 +509,5 @@ def test_docgen_serve_runs_the_on_demand_deployment(
     finally:
         stop([served])
     assert (done.status, done.processed_objects) == ("completed", 2)
+    assert flow_run_name(done.prefect_flow_run_id) == f"job {job.id}"  # not documentation-job-None
     assert "30 3 * * *" in nightly and "Europe/Paris" in nightly

@@ -71,7 +71,7 @@ def test_markdown_export(cli, project: ShopProject, tmp_path: Path) -> None:  # 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out / "index.md")
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["index.md", *(f"{n}.md" for n in project.objects)]
+        [".docgen-export.json", "index.md", *(f"{n}.md" for n in project.objects)]
     )
 
     # every link (as a Markdown renderer sees them) points at a file of the export

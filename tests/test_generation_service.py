@@ -62,6 +62,25 @@ def test_six_layers_stored_with_exact_tokens_and_cost(
     assert {r["finish_reason"] for r in rows} == {"stop"}
 
 
+def test_an_unchanged_result_stores_no_new_version(
+    engine: Engine, org: OrgFixture, fake_openai: FakeOpenAI
+) -> None:
+    use_openai(engine, org, fake_openai)
+    obj = make_object(engine, org)
+    service = service_for(engine, org)
+    first = service.store_documentation(obj.id, service.generate_documentation_for_object(obj.id))
+    again = service.store_documentation(obj.id, service.generate_documentation_for_object(obj.id))
+    assert again.id == first.id and again.version == 1  # same input, same answer: kept
+    with transaction(engine) as conn:
+        assert [v.version for v in documentation.history(conn, obj.id)] == [1]
+        rows = logs.logs_for(conn, object_id=obj.id)
+    assert len(rows) == 12 and {r["documentation_id"] for r in rows} == {first.id}
+    # a different answer is a new version
+    fake_openai.text_for = lambda label, index: f"{label}: another sentence {index}."
+    changed = service.store_documentation(obj.id, service.generate_documentation_for_object(obj.id))
+    assert (changed.version, changed.is_current) == (2, True)
+
+
 def test_requests_share_schema_system_and_context(
     engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI
 ) -> None:

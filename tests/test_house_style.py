@@ -107,7 +107,8 @@ def test_a_style_change_re_documents_what_it_affects(engine: Engine, org: OrgFix
         orgs.set_provider(conn, org.id, "offline")
     arr = make_object(engine, org, "fct_arr", code="select sum(mrr) * 12 as total_arr from subs")
     churn = make_object(engine, org, "fct_churn", code="select count(*) as churn from subs")
-    downstream = make_object(engine, org, "rpt_board", code="select 1", upstream=[arr.id])
+    board_sql = "select month, total_arr from fct_arr where total_arr > 0"
+    downstream = make_object(engine, org, "rpt_board", code=board_sql, upstream=[arr.id])
     glossary = [GlossaryTerm(term="ARR", meaning="Annual recurring revenue.")]
     _set_style(engine, org, HouseStyle(glossary=glossary))
     service = DocumentationGenerationService(engine, org.id)
@@ -143,9 +144,17 @@ def test_the_endpoint_receives_the_style(
     obj = make_object(engine, org, "fct_arr", code="select sum(mrr) * 12 as arr from subs")
     glossary = [GlossaryTerm(term="ARR", meaning="Annual recurring revenue.")]
     _set_style(engine, org, HouseStyle(instructions=INSTRUCTIONS, glossary=glossary))
+    _set_style(
+        engine,
+        org,
+        HouseStyle(instructions=INSTRUCTIONS, glossary=glossary, banned_words=["revenue"]),
+    )
     service = DocumentationGenerationService(engine, org.id)
-    service.generate_documentation_for_object(obj.id)
+    generated = service.generate_documentation_for_object(obj.id)
     service.close()
+    # the fake model ignores the ban ("...finance sees the revenue..."): docgen notices
+    used = generated.metadata()["banned_words_used"]
+    assert used and all(words == ["revenue"] for words in used.values()), used
     assert len(fake_openai.completions) == 6
     for record in fake_openai.completions:
         system, context = record.body["messages"][0], record.body["messages"][1]

@@ -137,14 +137,14 @@ def closed_port() -> int:
 def test_connection_failures_in_a_row_open_the_breaker_naming_the_url() -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
     down = OpenAICompatibleProvider(api_key="sk-x-0123456789", model="m", base_url=url)
-    for _ in range(2):  # the first failures are ordinary, retryable ones
-        with pytest.raises(ProviderUnavailable) as first:
-            down.generate(request("executive_summary"))
-        assert not isinstance(first.value, ProviderDown) and first.value.retryable
+    started = time.perf_counter()
     with pytest.raises(ProviderDown) as caught:
         down.generate(request("executive_summary"))
+    # the failed request, then two TCP connects a quarter second apart: down in ~0.5 s
+    assert time.perf_counter() - started < 3
     error = caught.value
-    assert url in str(error) and "3 connection failures in a row" in str(error)
+    assert url in str(error) and "3 connection attempts failed in a row" in str(error)
+    assert "Connection refused" in str(error)
     assert error.fails_job and not error.retryable
     assert "\n" not in str(error) and "jobs run" in str(error)
     started = time.perf_counter()
@@ -153,11 +153,13 @@ def test_connection_failures_in_a_row_open_the_breaker_naming_the_url() -> None:
     assert time.perf_counter() - started < 0.05
 
 
-def test_any_answer_resets_the_breaker(fake_openai: FakeOpenAI) -> None:
-    local = provider(fake_openai, breaker_threshold=2)
-    local.breaker.record(ConnectionError("refused"))  # type: ignore[arg-type]
-    local.generate(request("executive_summary"))
-    assert local.breaker.failures == 0 and not local.breaker.open
+def test_a_reachable_endpoint_does_not_open_the_breaker(fake_openai: FakeOpenAI) -> None:
+    local = provider(fake_openai)
+    failure = ConnectionError("reset by peer")
+    assert local.breaker.record(failure) is False  # type: ignore[arg-type]
+    assert local.breaker.failures == 1 and not local.breaker.open
+    local.generate(request("executive_summary"))  # any answer resets the count
+    assert local.breaker.failures == 0
 
 
 # --- 15.4 answers without the envelope -----------------------------------------------------
@@ -206,3 +208,51 @@ def test_a_repair_turn_shows_the_answer_and_the_problem(fake_openai: FakeOpenAI)
     assert sent[-2] == {"role": "assistant", "content": '{"transformationCards": []}'}
     assert sent[-1]["role"] == "user" and "cards: too short" in sent[-1]["content"]
     assert sent[:3] == request("transformation_cards").messages  # the prompt itself unchanged
+
+
+# --- 15.3 a single-slot server -------------------------------------------------------------
+
+
+def test_one_request_at_a_time_and_a_drain_after_an_abandoned_request(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.behave(slots=1, tokens_per_second=400)
+    calls = {"n": 0}
+
+    def long_first_answer(key: str | None, body: dict[str, Any]) -> dict[str, Any] | None:
+        if key is None:
+            return None  # the drain probe: the default answer, cut at its 1 token
+        calls["n"] += 1
+        if calls["n"] == 1:  # its 800-token cap at 400/s: 2 s, past the 1 s timeout
+            return {"businessRules": "word " * 3000}
+        return None
+
+    fake_openai.content_for = long_first_answer
+    local = provider(fake_openai, timeout=1.0, max_concurrent_requests=1)
+    with pytest.raises(ProviderUnavailable) as caught:
+        local.generate(request("business_rules"))
+    assert "APITimeoutError" in str(caught.value)
+
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(local.generate, [request("business_rules")] * 2))
+    assert all(r.layer == "business_rules" for r in results)
+
+    abandoned, probe, *rest = fake_openai.requests
+    assert abandoned.status == 499  # computed to the end for a client that had left
+    assert probe.body["max_tokens"] == 1 and probe.requested_key is None
+    assert probe.started < abandoned.finished  # it queued behind the abandoned request
+    assert len(rest) == 2
+    # with one slot in docgen, the server never saw two requests at once after the drain
+    first, second = sorted(rest, key=lambda r: r.started)
+    assert second.started >= first.finished - 0.01
+    assert fake_openai.stats()["abandoned_tokens"] > 800
+    # the probe's tokens are counted with the request that waited for it
+    assert sum(r.usage.completion_tokens for r in results) >= 1
+
+
+def test_bigger_layers_get_longer_timeouts(fake_openai: FakeOpenAI) -> None:
+    local = provider(fake_openai, timeout=120.0)
+    assert local.timeout_for(400) == 120.0
+    assert local.timeout_for(1500) == pytest.approx(225.0)

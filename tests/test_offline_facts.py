@@ -1,7 +1,8 @@
 """The offline analyser, fact by fact: one SQL fixture per construct, expected sentences out.
 
 Each tests/fixtures/offline/*.sql file starts with `-- key: value` lines (sqlglot's fixture
-style: input and expectations side by side) and the object's code follows:
+style: input and expectations side by side; `# key: value` in a *.py file) and the object's
+code follows:
 
     -- name: object name            -- description: its YAML description
     -- columns: a: meaning | b      -- upstream: stg_x(a, b) | stg_y(c)
@@ -9,7 +10,7 @@ style: input and expectations side by side) and the object's code follows:
     -- kind: source (with relation, source_description, freshness)
     -- materialization: incremental -- dialect: snowflake
     -- expect GROUP: a sentence or phrase that must appear (GROUP: summary, narrative, cards,
-       explanations, rules, impact, any)
+       explanations, rules, impact, columns (the column notes), any)
     -- reject GROUP: text that must not appear
     -- quote: code that a codeBlock or codeReference must contain, as written
 
@@ -33,7 +34,11 @@ from docgen.db.objects import Column, DataObject
 from docgen.layers import LAYER_NAMES, LAYERS
 from docgen.providers.offline.writer import Writer
 
-FIXTURES = sorted((Path(__file__).parent / "fixtures" / "offline").glob("*.sql"))
+FIXTURES = sorted(
+    p
+    for p in (Path(__file__).parent / "fixtures" / "offline").iterdir()
+    if p.suffix in (".sql", ".py")
+)
 KEYS = {
     "name",
     "description",
@@ -48,9 +53,10 @@ KEYS = {
     "freshness",
     "materialization",
     "dialect",
+    "language",
     "quote",
 }
-HEADER = re.compile(r"^-- (expect \w+|reject \w+|[a-z_]+): ?(.*)$")
+HEADER = re.compile(r"^(?:--|#) (expect \w+|reject \w+|[a-z_]+): ?(.*)$")
 
 
 def _split(path: Path) -> tuple[list[tuple[str, str]], str]:
@@ -110,6 +116,7 @@ def _context(header: list[tuple[str, str]], code: str) -> ObjectContext:
         id=uuid.uuid4(),
         organization_id=uuid.uuid4(),
         object_type="table" if kind == "source" else "dbt_model",
+        language="python" if values.get("language") == "python" else "sql",
         name=name,
         unique_key=name,
         code=code,
@@ -149,6 +156,7 @@ def _texts(layers: dict[str, Any]) -> dict[str, list[str]]:
             impact["downstreamImpact"],
         ],
     }
+    groups["columns"] = [f"{n['name']}: {n['description']}" for n in impact.get("columns") or []]
     groups["any"] = [t for texts in groups.values() for t in texts]
     return groups
 

@@ -214,7 +214,7 @@ def test_missing_key_fails_before_any_object(
     assert fake_openai.completions == []
 
 
-def test_rerun_makes_no_calls_and_regenerate_all_makes_new_versions(
+def test_rerun_makes_no_calls_nor_versions_and_regenerate_all_makes_new_versions(
     engine: Engine,
     org: OrgFixture,
     env: dict[str, str],
@@ -240,13 +240,21 @@ def test_rerun_makes_no_calls_and_regenerate_all_makes_new_versions(
     assert len(fake_openai.completions) == calls
     row = job_row(engine, skipped)
     assert (row.processed_objects, row.skipped_objects, row.total_tokens_used) == (4, 4, 0)
-    # same inputs without skip_existing: the layer cache answers, no call, new versions free
+    # same inputs without skip_existing: the layer cache answers, no call, and the result
+    # equals the current documentation, so no new version (issue 14, item 10)
     cached = job()
     assert len(fake_openai.completions) == calls
     assert job_row(engine, cached).total_tokens_used == 0
-    # regenerate_all: calls again, one more version, exactly one current row per object
+    assert version_counts(engine, ids) == {(1, 1)}
+    # regenerate_all: calls again; new text makes one more version, one current row each
+    fake_openai.text_for = lambda label, index: f"{label}: regenerated sentence {index}."
     job(regenerate_all=True)
     assert len(fake_openai.completions) == calls + 24
+    assert version_counts(engine, ids) == {(2, 1)}
+
+
+def version_counts(engine: Engine, ids: list[UUID]) -> set[tuple[int, int]]:
+    """{(versions, current versions)} over the objects."""
     with transaction(engine) as conn:
         counts = conn.execute(
             sa.text(
@@ -256,7 +264,7 @@ def test_rerun_makes_no_calls_and_regenerate_all_makes_new_versions(
             ),
             {"ids": ids},
         ).all()
-    assert {(c.versions, c.cur) for c in counts} == {(3, 1)}
+    return {(c.versions, c.cur) for c in counts}
 
 
 def test_client_limiter_keeps_within_the_servers_limits(

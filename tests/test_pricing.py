@@ -61,3 +61,24 @@ def test_missing_pricing_file(tmp_path: Path) -> None:
 )
 def test_token_estimate_is_in_range(text: str, low: int, high: int) -> None:
     assert low <= estimate_tokens(text) <= high
+
+
+def test_an_organization_price_overrides_every_model_name() -> None:
+    from types import SimpleNamespace
+
+    from docgen.pricing import org_pricing, pricing_note
+
+    local = SimpleNamespace(
+        provider="openai",
+        model="qwen2.5-coder:1.5b",
+        input_price_per_million=Decimal(0),
+        output_price_per_million=None,
+    )
+    table = org_pricing(local)
+    # a local server may name the model by its file: the org's price still applies
+    assert table.cost("/models/qwen2.5-coder-1.5b-q4.gguf", Usage(10_000, 5_000)) == 0
+    assert pricing_note(local) is None
+    unpriced = SimpleNamespace(**{**local.__dict__, "input_price_per_million": None})
+    note = pricing_note(unpriced)
+    assert note and "estimated at gpt-4o prices" in note and "--input-price" in note
+    assert table.is_priced("anything") and not org_pricing(unpriced).is_priced("qwen")

@@ -186,3 +186,5 @@ def test_planted_personal_data_reaches_no_request(
     assert len(masked) == 12
     assert {v["email"] for (n, _), v in masked.items() if n == "customer_orders"} == {2}
     assert all(v == {"card": 1} for (n, _), v in masked.items() if n == "payments")
+    history = cli("docs", "history", "customer_orders", "--org", org.name)
+    assert "masked: card 1, email 2" in history.stdout

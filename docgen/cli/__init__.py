@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import typer
 from typer.exceptions import TyperException
@@ -38,9 +39,24 @@ app.command("serve")(serve.serve_command)
 app.command("demo", epilog=EXIT_CODES_HELP)(demo.demo_command)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"docgen {version('docgen')}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info-level logs."),
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print docgen's version and exit.",
+    ),
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -54,8 +70,21 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _flags_without_metavar(command: Any) -> None:
+    """typer shows `<bool>` after on/off flags (`--all <bool>`), as if they took a value."""
+    from typer._click import Context
+
+    help_option = command.get_help_option(Context(command))  # created once, then cached
+    for param in [*getattr(command, "params", []), help_option]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _flags_without_metavar(sub)
+
+
 def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
+    _flags_without_metavar(command)
     try:
         # standalone_mode=False hands back the code of a `typer.Exit` instead of exiting
         code = command.main(args=argv, prog_name="docgen", standalone_mode=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from rich.console import Console
+from rich.table import Column
 from rich.text import Text
 from sqlalchemy.engine import Engine
 
@@ -54,6 +56,10 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
+#: the width tables get when the output is not a terminal (and COLUMNS is unset)
+PIPED_WIDTH = 400
+
+
 class PlainConsole(Console):
     """A rich console that prints strings as text: no markup (`[/x]` is a name, not a closing
     tag), no emoji codes (`:link:` stays), control characters escaped. Styled output is built
@@ -61,6 +67,9 @@ class PlainConsole(Console):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+        if not self.is_terminal and not os.environ.get("COLUMNS"):
+            # piped or captured: rich would assume 80 columns and cut table cells
+            self.width = PIPED_WIDTH
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
         kwargs["markup"] = False
@@ -69,8 +78,14 @@ class PlainConsole(Console):
 
 
 #: human-facing messages go to stderr so stdout carries only results (ids, JSON)
-err = PlainConsole(stderr=True)
+err = PlainConsole(stderr=True, soft_wrap=True)
 out = PlainConsole(soft_wrap=True)
+
+
+def id_column(header: str = "id") -> Column:
+    """A table column for UUIDs: never wrapped or cut, whatever the terminal's width, so an
+    id can be copied (other columns give way)."""
+    return Column(header, no_wrap=True, min_width=36, overflow="ignore")
 
 
 def engine() -> Engine:
@@ -118,6 +133,9 @@ def prepare_prefect(verbose: bool = False) -> None:
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     if prefect_env.api_url or prefect_env.api_database_connection_url:
         return
+    # the first start on a new database runs Prefect's migrations: more than the default 20 s
+    # on a busy machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     database = prefect_database()
     if database.url is None:
         err.print(f"warning: {database.note}")
@@ -125,6 +143,12 @@ def prepare_prefect(verbose: bool = False) -> None:
     os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = database.url
     if verbose:
         err.print(database.note)
+
+
+def print_json(data: object) -> None:
+    """JSON for scripts on stdout: plain (no colours, no wrapping), keys as documented."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def parse_uuid(value: str, what: str) -> UUID:

@@ -1,6 +1,8 @@
-"""`docgen db upgrade | url | stop`."""
+"""`docgen db upgrade | url | prefect-url | stop`."""
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
@@ -48,3 +50,22 @@ def stop() -> None:
         return
     stopped = embedded.stop(settings.home)
     err.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL is not running")
+
+
+@app.command("prefect-url")
+def prefect_url(
+    show_password: bool = typer.Option(
+        False, "--show-password", help="Print the password instead of ***."
+    ),
+) -> None:
+    """Print the URL of Prefect's own PostgreSQL database for PREFECT_API_DATABASE_CONNECTION_URL:
+    NAME_prefect beside DOCGEN_DATABASE_URL's NAME (`prefect` on the embedded server),
+    created with pg_trgm if missing."""
+    from docgen.db.engine import mask_url
+    from docgen.db.prefect_database import prefect_database
+    from docgen.errors import ConfigError
+
+    database = prefect_database()
+    if database.url is None:
+        raise ConfigError(database.note)
+    sys.stdout.write(f"{database.url if show_password else mask_url(database.url)}\n")

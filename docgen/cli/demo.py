@@ -8,13 +8,14 @@ reuses the organization: unchanged objects are skipped, so the second run is qui
 
 from __future__ import annotations
 
+import atexit
 import sys
 from pathlib import Path
 
 import typer
 
 from docgen.cli._common import engine, err, prepare_prefect
-from docgen.db import orgs
+from docgen.db import embedded, orgs
 from docgen.db.engine import transaction
 from docgen.errors import NotFound
 
@@ -33,7 +34,7 @@ def demo_command(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Ingest the example dbt project, document it offline through the real flows, export HTML."""
-    from docgen.config import HomeSettings
+    from docgen.config import DatabaseSettings
     from docgen.db.objects import Selection
     from docgen.ingest import ingest_source
     from docgen.jobs import JobOptions, create_job
@@ -41,6 +42,12 @@ def demo_command(
     from docgen.render.html import write_html
     from docgen.resources import examples_dir
 
+    database = DatabaseSettings()
+    stop_after = database.embedded and not embedded.is_running(database.home)
+    if stop_after:
+        # started for the demo, stopped when it exits (after Prefect's server, whose own
+        # exit handler is registered later and so runs first)
+        atexit.register(_stop_embedded, database.home)
     eng = engine()
     with transaction(eng) as conn:
         try:
@@ -71,15 +78,38 @@ def demo_command(
 
     done = DocumentationJobOrchestrator(organization.id, eng).process_job(job.id)
     print_job_summary(done)
-    target = out or HomeSettings().home / "demo-docs"
+    target = out or database.home / "demo-docs"
     with transaction(eng) as conn:
         catalog = load_catalog(conn, DEMO_ORG, None)
-    written = write_html(catalog, target)
+    written = write_html(catalog, target, force=out is None)  # demo-docs is docgen's own
     err.print(
         f"documentation of {len(catalog.documented)} objects: open {written[0]} in a browser;"
         f" `docgen export --org {DEMO_ORG} --format markdown --out DIR` for Markdown",
         markup=False,
         soft_wrap=True,
     )
+    if stop_after:
+        err.print(
+            f"the embedded PostgreSQL under {database.home} stops when the demo exits; the"
+            " next docgen command starts it again"
+        )
+    elif database.embedded:
+        err.print(
+            f"the embedded PostgreSQL under {database.home} was running before the demo and"
+            " keeps running; `docgen db stop` stops it"
+        )
     sys.stdout.write(f"{written[0]}\n")
     raise typer.Exit(report_outcome(done))
+
+
+def _stop_embedded(home: Path) -> None:
+    from docgen.db.engine import dispose_all
+
+    dispose_all()
+    try:
+        embedded.stop(home)
+    except Exception:  # noqa: BLE001 - exiting anyway; `docgen db stop` stops it later
+        sys.stderr.write(
+            f"docgen: the embedded PostgreSQL under {home} may still run;"
+            " `docgen db stop` stops it\n"
+        )

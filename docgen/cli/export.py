@@ -17,7 +17,16 @@ from docgen.render.dbt_yaml import WRITING_ACTIONS, DbtProject, load_project, wr
 FORMATS = ("html", "markdown", "dbt-yaml")
 
 OUT = typer.Option(
-    None, "--out", help="Output directory (html, markdown); for dbt-yaml, the dbt project."
+    None,
+    "--out",
+    help="Output directory (html, markdown): new, empty, or a previous docgen export (its "
+    "stale pages are removed); for dbt-yaml, the dbt project.",
+)
+FORCE = typer.Option(
+    False,
+    "--force",
+    help="html, markdown: write into a non-empty folder that is not a docgen export "
+    "(replaces same-named files, deletes nothing).",
 )
 PROJECT = typer.Option(
     None, "--project", help="dbt-yaml: the dbt project whose schema .yml files are edited."
@@ -25,12 +34,15 @@ PROJECT = typer.Option(
 SELECT = typer.Option(
     None, "--select", help="Only objects whose name matches this glob (repeatable)."
 )
+APPROVED_ONLY = typer.Option(
+    False, "--approved-only", help="Only documentation a person approved (docgen docs approve)."
+)
 
 
 def export_command(
     org: str = typer.Option(..., "--org", help="Organization name or id."),
     fmt: str = typer.Option(..., "--format", help="html, markdown or dbt-yaml."),
-    out: Path | None = OUT,
+    out_text: str | None = OUT,
     project: Path | None = PROJECT,
     select: list[str] | None = SELECT,
     overwrite: bool = typer.Option(
@@ -42,14 +54,21 @@ def export_command(
     with_narrative: bool = typer.Option(
         False, "--with-narrative", help="dbt-yaml: append the business narrative."
     ),
+    force: bool = FORCE,
+    approved_only: bool = APPROVED_ONLY,
 ) -> None:
     """Export the current documentation of an organization's objects."""
     if fmt not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if out_text is not None and not out_text.strip():
+        raise InvalidInput('--out must name a folder (got ""); use --out . for this one')
+    out = Path(out_text) if out_text is not None else None
     if fmt == "dbt-yaml":
+        if force:
+            raise InvalidInput("--force only applies to --format html or markdown")
         target = _dbt_project(out, project)
         with transaction(engine()) as conn:
-            catalog = load_catalog(conn, org, select or None)
+            catalog = load_catalog(conn, org, select or None, approved_only=approved_only)
         _dbt_yaml(catalog, target, overwrite, dry_run, with_narrative)
         return
     flags = (("--overwrite", overwrite), ("--dry-run", dry_run))
@@ -65,8 +84,8 @@ def export_command(
 
     writer = write_html if fmt == "html" else write_markdown
     with transaction(engine()) as conn:
-        catalog = load_catalog(conn, org, select or None)
-    written = writer(catalog, out)
+        catalog = load_catalog(conn, org, select or None, approved_only=approved_only)
+    written = writer(catalog, out, force=force)
     err.print(
         f"wrote {len(written)} files to {out} ({len(catalog.documented)} of "
         f"{len(catalog.entries)} objects documented)",

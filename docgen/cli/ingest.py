@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from docgen.cli._common import engine, err, out, printable
+from docgen.cli._common import engine, err, id_column, out, printable
 from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.db.objects import list_objects
@@ -100,7 +100,7 @@ def list_command(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     names = {o.id: o.name for o in objects}
-    table = Table("id", "type", "name", "upstream", "source", "removed", box=None)
+    table = Table(id_column(), "type", "name", "upstream", "source", "removed", box=None)
     for o in objects:
         upstream = ", ".join(names.get(u, str(u)[:8]) for u in o.upstream_object_ids)
         table.add_row(

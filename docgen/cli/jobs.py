@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -19,6 +20,7 @@ from docgen.cli._common import (
     ExitCode,
     engine,
     err,
+    id_column,
     job_exit_code,
     out,
     parse_uuid,
@@ -33,7 +35,8 @@ from docgen.db.objects import Selection
 from docgen.errors import InvalidInput
 
 app = typer.Typer(
-    help="Documentation jobs: create, run, watch, pause, resume, cancel.", no_args_is_help=True
+    help="Documentation jobs: create, run, status, list, pause, resume, cancel.",
+    no_args_is_help=True,
 )
 
 # Options shared by the commands that select objects or set job options.
@@ -73,6 +76,17 @@ def selection_from(objects: list[str] | None, select: list[str] | None, all_: bo
     )
 
 
+#: JobOptions fields as the flags users type, for error messages
+FLAG_OF = {
+    "skip_existing": "--skip-existing",
+    "regenerate_all": "--regenerate-all",
+    "max_retries": "--max-retries",
+    "concurrency": "--concurrency",
+    "max_cost_usd": "--max-cost",
+    "concurrent_layers": "--concurrent-layers",
+}
+
+
 def options_from(**values: Any) -> Any:
     from pydantic import ValidationError
 
@@ -82,8 +96,11 @@ def options_from(**values: Any) -> Any:
         return JobOptions(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        raise InvalidInput(f"{where}: {first['msg']}") from None
+        where = ".".join(FLAG_OF.get(str(p), str(p)) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        for field, flag in FLAG_OF.items():
+            message = message.replace(field, flag)
+        raise InvalidInput(f"{where}: {message}" if where else message) from None
 
 
 def _job_json(job: jobs_repo.Job) -> str:
@@ -219,7 +236,8 @@ def pause(job_id: str = typer.Argument(..., help="Job id.")) -> None:
 
 @app.command("cancel")
 def cancel(job_id: str = typer.Argument(..., help="Job id.")) -> None:
-    """Stop the job for good; in-flight objects finish, nothing is half-stored."""
+    """Stop the job for good; its runner stops within seconds, objects in flight are given
+    back, nothing is half-stored."""
     from docgen.jobs import cancel_job
 
     job = cancel_job(engine(), parse_uuid(job_id, "job id"))
@@ -235,7 +253,7 @@ def list_(org: str = ORG, as_json: bool = AS_JSON) -> None:
     if as_json:
         sys.stdout.write(json.dumps([json.loads(j.model_dump_json()) for j in found]) + "\n")
         return
-    table = Table("id", "status", "progress", "failed", "tokens", "cost", "created")
+    table = Table(id_column(), "status", "progress", "failed", "tokens", "cost", "created")
     for job in found:
         table.add_row(
             str(job.id),
@@ -290,9 +308,22 @@ def _run_and_report(job_id: UUID, as_json: bool, verbose: bool) -> None:
     with transaction(engine()) as conn:
         job = jobs_repo.get_job(conn, job_id)
     require_ready_provider(job.organization_id)
+    from docgen.config import PrefectEnvironment
+
+    api_url = PrefectEnvironment().api_url
+    err.print(
+        f"starting the flow run on the Prefect server at {api_url}"
+        if api_url
+        else "starting Prefect for this run (a local server; its first start on a new"
+        " database creates Prefect's tables and can take a minute)"
+    )
     prepare_prefect(verbose)
     from flows.orchestrator import DocumentationJobOrchestrator
 
+    if not verbose:
+        from flows.console import quiet_engine_logs
+
+        quiet_engine_logs()  # one line per failed object, not Prefect's tracebacks
     orchestrator = DocumentationJobOrchestrator(job.organization_id, engine())
     done = threading.Event()
     watcher = threading.Thread(target=_watch, args=(job_id, done), daemon=True)
@@ -337,22 +368,62 @@ def _stderr_line(message: str) -> None:
 
 
 def _watch(job_id: UUID, done: threading.Event) -> None:
-    """A progress bar on stderr from the job row, until the run ends."""
-    if not err.is_terminal:
+    """Progress on stderr from the job row until the run ends: a live bar on a terminal,
+    else a line every DOCGEN_CLI_PROGRESS_SECONDS when something changed (and at least
+    every sixth time, so a log shows the run is alive)."""
+    if err.is_terminal:
+        _progress_bar(job_id, done)
         return
+    from docgen.config import CLISettings
+
+    interval = CLISettings().progress_seconds
+    started = time.monotonic()
+    last, quiet = "", 0
+    while not done.wait(interval):
+        job = _read_job(job_id)
+        if job is None:
+            continue
+        line = progress_line(job, time.monotonic() - started)
+        quiet += 1
+        if line != last or quiet >= 6:
+            err.print(line)
+            last, quiet = line, 0
+
+
+def progress_line(job: jobs_repo.Job, elapsed: float) -> str:
+    if job.status == "queued":
+        return f"job {job.id}: waiting for Prefect to start the flow run ({elapsed:.0f} s)"
+    eta = (
+        f", ETA {job.estimated_completion_time:%H:%M:%S}"
+        if job.estimated_completion_time and job.status == "processing"
+        else ""
+    )
+    return (
+        f"job {job.id}: {job.status}, {job.processed_objects}/{job.total_objects} objects,"
+        f" {job.failed_objects} failed, ${job.actual_cost:.4f}{eta}"
+    )
+
+
+def _read_job(job_id: UUID) -> jobs_repo.Job | None:
+    try:
+        with transaction(engine()) as conn:
+            return jobs_repo.get_job(conn, job_id)
+    except Exception:  # noqa: BLE001 - a display glitch must not stop the job
+        return None
+
+
+def _progress_bar(job_id: UUID, done: threading.Event) -> None:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[detail]}", markup=False),
     )
     with Progress(*columns, console=err, transient=True) as progress:
         bar = progress.add_task("documenting", total=100, detail="")
         while not done.wait(0.5):
-            try:
-                with transaction(engine()) as conn:
-                    job = jobs_repo.get_job(conn, job_id)
-            except Exception:  # noqa: BLE001 - a display glitch must not stop the job
+            job = _read_job(job_id)
+            if job is None:
                 continue
             eta = (
                 f", ETA {job.estimated_completion_time:%H:%M:%S}"
@@ -402,7 +473,17 @@ def run_command(
         mode=mode,
     )
     err.print(f"job {job.id}: {job.total_objects} objects, estimated ${job.estimated_cost:.4f}")
+    with transaction(engine()) as conn:
+        _pricing_note(orgs.get_llm_settings(conn, job.organization_id))
     _run_and_report(job.id, as_json, verbose)
+
+
+def _pricing_note(settings: orgs.OrgLLMSettings) -> None:
+    """Say so when the organization's model has no price (estimated at gpt-4o prices)."""
+    from docgen.pricing import pricing_note
+
+    if note := pricing_note(settings):
+        err.print(f"note: {note}", markup=False)
 
 
 def estimate_command(
@@ -423,6 +504,7 @@ def estimate_command(
         ids = resolve_selection(conn, organization.id, selection)
         estimates = estimate_objects(conn, organization.id, ids)
     model = "offline" if settings.provider == "offline" else settings.model
+    _pricing_note(settings)
     total_tokens = sum(e.total_tokens for e in estimates)
     total_cost = sum((e.cost_usd for e in estimates), Decimal(0))
     if as_json:

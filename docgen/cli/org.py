@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
-import json
 import shlex
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import typer
 
-from docgen.cli._common import engine, err, out, print_created, read_secret_from_stdin
+from docgen.cli._common import (
+    engine,
+    err,
+    out,
+    print_created,
+    print_json,
+    read_secret_from_stdin,
+)
 from docgen.db import orgs
 from docgen.db.engine import transaction
 from docgen.errors import InvalidInput
@@ -75,8 +80,22 @@ def set_provider(
         help="Request json_schema structured outputs, or json_object plus validation "
         "for endpoints without structured outputs.",
     ),
+    max_concurrent_requests: int | None = typer.Option(
+        None,
+        "--max-concurrent-requests",
+        help="Requests sent to the endpoint at the same time (1 for a local server with "
+        "one slot, e.g. llama.cpp or Ollama by default).",
+    ),
+    input_price: float | None = typer.Option(
+        None, "--input-price", help="USD per 1M input tokens for this model (0: local)."
+    ),
+    output_price: float | None = typer.Option(
+        None, "--output-price", help="USD per 1M output tokens for this model (0: local)."
+    ),
 ) -> None:
     """Choose the organization's LLM provider and its settings."""
+    from docgen.pricing import pricing_note
+
     if endpoint is not None:
         if provider != "azure":
             raise InvalidInput("--endpoint only applies to provider azure (openai: --base-url)")
@@ -96,6 +115,9 @@ def set_provider(
                 ("--structured-outputs/--json-object", structured_outputs),
                 ("--deployment", deployment),
                 ("--api-version", api_version),
+                ("--max-concurrent-requests", max_concurrent_requests),
+                ("--input-price", input_price),
+                ("--output-price", output_price),
             )
             if value is not None
         ]
@@ -114,6 +136,9 @@ def set_provider(
             structured_outputs=structured_outputs,
             azure_deployment=deployment,
             azure_api_version=api_version,
+            max_concurrent_requests=max_concurrent_requests,
+            input_price_per_million=_decimal(input_price),
+            output_price_per_million=_decimal(output_price),
         )
     if settings.provider == "offline":
         err.print(
@@ -134,6 +159,8 @@ def set_provider(
         err.print(
             f"{organization.name}: provider {settings.provider}{where}, model {settings.model}{key}"
         )
+    if note := pricing_note(settings):
+        err.print(f"note: {note}", markup=False)
 
 
 @app.command("set-key")
@@ -182,18 +209,22 @@ def show(
         "privacy_max_literal": privacy.max_literal,
     }
     if as_json:
-        out.print_json(json.dumps(data))
+        print_json(data)
     else:
         for key, value in data.items():
             out.print(f"{key}: {value}")
 
 
 @app.command("list")
-def list_() -> None:
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List organizations (id and name)."""
     with transaction(engine()) as conn:
-        for organization in orgs.list_organizations(conn):
-            out.print(f"{organization.id}  {organization.name}")
+        found = orgs.list_organizations(conn)
+    if as_json:
+        print_json([{"id": str(o.id), "name": o.name, "created_at": o.created_at} for o in found])
+        return
+    for organization in found:
+        out.print(f"{organization.id}  {organization.name}")
 
 
 @app.command("users")
@@ -206,7 +237,7 @@ def users(
         organization = orgs.get_organization(conn, org)
         members = orgs.list_members(conn, organization.id)
     if as_json:
-        sys.stdout.write(json.dumps([m.model_dump(mode="json") for m in members], indent=2) + "\n")
+        print_json([m.model_dump(mode="json") for m in members])
         return
     if not members:
         err.print(
@@ -237,6 +268,7 @@ def verify_key(
         settings = orgs.get_llm_settings(conn, organization.id)
     # decrypts (KeyDecryptionError here); the checks below say what a refusal changed
     provider = build_provider(settings, engine=db, notify=lambda message: None)
+    provider = getattr(provider, "inner", provider)  # the endpoint, not the grounding check
     if not isinstance(provider, OpenAICompatibleProvider):
         checks = [Check("provider", True, "offline analyser: no endpoint, no key needed")]
     else:
@@ -246,7 +278,7 @@ def verify_key(
         finally:
             provider.close()
     if as_json:
-        out.print_json(json.dumps([c.__dict__ for c in checks]))
+        print_json([c.__dict__ for c in checks])
     else:
         marks = {True: "ok  ", False: "FAIL", None: "warn"}
         for check in checks:
@@ -331,7 +363,7 @@ def style(
             )
             current = policies.save_style(conn, organization.id, updated)
     if as_json:
-        out.print_json(json.dumps(current.model_dump()))
+        print_json(current.model_dump(mode="json"))
         return
     out.print(f"instructions: {current.instructions or '(none)'}")
     out.print(f"banned words: {', '.join(current.banned_words) or '(none)'}")
@@ -339,3 +371,7 @@ def style(
     for term in current.glossary:
         also = f" (also: {', '.join(term.synonyms)})" if term.synonyms else ""
         out.print(f"  {term.term}{also}: {term.meaning}")
+
+
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

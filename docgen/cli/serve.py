@@ -1,20 +1,28 @@
-"""`docgen serve`: the three deployments in one process."""
+"""`docgen serve`: the four deployments of prefect.yaml in one process."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import sys
 
 import typer
 
 from docgen.cli._common import err
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(0)
+
+
 def serve_command(
     limit: int | None = typer.Option(None, "--limit", help="Flow runs at the same time."),
 ) -> None:
-    """Serve the three deployments (documentation-job/on-demand, ingest/on-demand,
-    nightly-redocumentation/nightly) here, nightly schedule active, until Ctrl-C.
+    """Serve the four deployments here, nightly schedule active, until Ctrl-C.
 
+    documentation-job/on-demand, documentation-job/existing-job, ingest/on-demand and
+    nightly-redocumentation/nightly.
     With PREFECT_API_URL set, they register with that server. Without it, docgen starts a
     local Prefect server on DOCGEN_NIGHTLY_PREFECT_PORT (4200) for as long as this command
     runs; its database is PostgreSQL on docgen's server (`prefect` on the embedded one,
@@ -24,6 +32,9 @@ def serve_command(
     from docgen.config import DatabaseSettings, PrefectEnvironment, ServeSettings
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # SIGTERM before Prefect's runner installs its own handler: still a clean stop (the
+    # local server below is stopped in `finally`)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = ServeSettings()
     server = None
     if not PrefectEnvironment().api_url:
@@ -47,11 +58,14 @@ def serve_command(
         from deployments.serve import serve_all
 
         err.print(
-            "serving documentation-job/on-demand, ingest/on-demand and"
-            " nightly-redocumentation/nightly "
+            "serving documentation-job/on-demand, documentation-job/existing-job,"
+            " ingest/on-demand and nightly-redocumentation/nightly "
             f"(cron '{settings.cron}' {settings.timezone}); Ctrl-C to stop"
         )
-        serve_all(limit=limit)
+        serve_all(limit=limit, quiet=not logging.getLogger().isEnabledFor(logging.INFO))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how serve is meant to stop
     finally:
         if server is not None:
             server.stop()
+        err.print("docgen serve stopped")

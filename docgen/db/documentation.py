@@ -26,7 +26,10 @@ LAYER_COLUMNS = (
     "business_rules",
     "impact_analysis",
 )
-_JSON_COLUMNS = set(LAYER_COLUMNS[1:]) | {"generation_metadata"}
+_JSON_COLUMNS = set(LAYER_COLUMNS[1:]) | {"generation_metadata", "layer_reviews"}
+#: draft -> approved | rejected; proposed (beside a protected current version) -> approved
+#: (made current) | rejected | superseded (a newer proposal replaced it)
+REVIEW_STATES = ("draft", "approved", "rejected", "proposed", "superseded")
 
 
 class Documentation(BaseModel):
@@ -51,14 +54,32 @@ class Documentation(BaseModel):
     input_hash: str | None = None
     created_at: datetime
     updated_at: datetime
+    # review (issue 19, sql/051): see docgen/review.py
+    review_state: str = "draft"
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_reason: str | None = None
+    layer_reviews: dict[str, Any] = Field(default_factory=dict)
+    edited_layers: list[str] = Field(default_factory=list)
+    proposed_for: int | None = None
+    source_code: str | None = None
+
+    def protected_layers(self) -> list[str]:
+        """Layers a regeneration must not replace silently: all of an approved version, the
+        ones a person edited, and the ones approved one by one."""
+        if self.review_state == "approved":
+            return list(LAYER_COLUMNS)
+        approved = {k for k, v in self.layer_reviews.items() if v.get("state") == "approved"}
+        return [c for c in LAYER_COLUMNS if c in approved or c in self.edited_layers]
 
 
 _SELECT = (
     "SELECT id, object_id, organization_id, executive_summary, business_narrative,"
     " transformation_cards, code_explanations, business_rules, impact_analysis,"
     " complexity_score, version, is_current, generation_status, generated_by_model,"
-    " generation_metadata, job_id, input_hash, created_at, updated_at"
-    " FROM metadata.object_documentation"
+    " generation_metadata, job_id, input_hash, created_at, updated_at, review_state,"
+    " reviewed_by, reviewed_at, review_reason, layer_reviews, edited_layers, proposed_for,"
+    " source_code FROM metadata.object_documentation"
 )
 
 
@@ -78,8 +99,18 @@ def insert_version(
     generation_status: str = "completed",
     job_id: UUID | None = None,
     input_hash: str | None = None,
+    proposal: bool = False,
+    review: dict[str, Any] | None = None,
+    protect: bool = False,
 ) -> Documentation:
-    """Store a new current version; the previous current one stays as history."""
+    """Store a new current version; the previous current one stays as history.
+
+    `proposal=True` stores it beside the current version instead (not current, review state
+    `proposed`, superseding an older pending proposal). `review` sets review columns
+    (review_state, reviewed_by, reviewed_at, layer_reviews, edited_layers, source_code).
+    `protect=True` (what generation uses) makes it a proposal when the current version has
+    layers a person edited or approved, decided under the object's lock.
+    """
     locked = conn.execute(
         sa.text(
             "SELECT id FROM metadata.objects WHERE id = :o AND organization_id = :org FOR UPDATE"
@@ -88,6 +119,9 @@ def insert_version(
     ).first()
     if locked is None:
         raise NotFound(f"object {object_id} does not exist in organization {organization_id}")
+    if protect and not proposal:
+        existing = current(conn, object_id)
+        proposal = existing is not None and bool(existing.protected_layers())
     version = conn.execute(
         sa.text(
             "SELECT coalesce(max(version), 0) + 1 FROM metadata.object_documentation"
@@ -95,13 +129,33 @@ def insert_version(
         ),
         {"o": object_id},
     ).scalar_one()
-    conn.execute(
-        sa.text(
-            "UPDATE metadata.object_documentation SET is_current = false, updated_at = now()"
-            " WHERE object_id = :o AND is_current"
-        ),
-        {"o": object_id},
-    )
+    review = dict(review or {})
+    if proposal:
+        conn.execute(
+            sa.text(
+                "UPDATE metadata.object_documentation SET review_state = 'superseded',"
+                " updated_at = now() WHERE object_id = :o AND review_state = 'proposed'"
+            ),
+            {"o": object_id},
+        )
+        review.update(
+            review_state="proposed",
+            proposed_for=conn.execute(
+                sa.text(
+                    "SELECT version FROM metadata.object_documentation"
+                    " WHERE object_id = :o AND is_current"
+                ),
+                {"o": object_id},
+            ).scalar(),
+        )
+    else:
+        conn.execute(
+            sa.text(
+                "UPDATE metadata.object_documentation SET is_current = false, updated_at = now()"
+                " WHERE object_id = :o AND is_current"
+            ),
+            {"o": object_id},
+        )
     values: dict[str, Any] = {column: layers.get(column) for column in LAYER_COLUMNS}
     for column in ("transformation_cards", "code_explanations", "business_rules"):
         if values[column] is None:
@@ -111,12 +165,13 @@ def insert_version(
         organization_id=organization_id,
         complexity_score=complexity_score,
         version=version,
-        is_current=True,
+        is_current=not proposal,
         generation_status=generation_status,
         generated_by_model=generated_by_model,
         generation_metadata=generation_metadata,
         job_id=job_id,
         input_hash=input_hash,
+        **review,
     )
     names = list(values)
     placeholders = [f"CAST(:{n} AS jsonb)" if n in _JSON_COLUMNS else f":{n}" for n in names]
@@ -131,6 +186,40 @@ def insert_version(
         params,
     ).one()
     return get(conn, row.id)
+
+
+def unchanged_current(
+    conn: Connection,
+    object_id: UUID,
+    *,
+    layers: dict[str, Any],
+    complexity_score: int | None,
+    generated_by_model: str | None,
+    input_hash: str | None,
+) -> Documentation | None:
+    """The current version if a new one would say exactly the same: made from the same input
+    (hash), by the same model, with equal layers and complexity. Storing it again would only
+    add a version `docs diff` shows as unchanged."""
+    found = current(conn, object_id)
+    if (
+        found is None
+        or found.generation_status != "completed"
+        or input_hash is None
+        or (found.input_hash, found.generated_by_model, found.complexity_score)
+        != (input_hash, generated_by_model, complexity_score)
+    ):
+        return None
+    for column in LAYER_COLUMNS:
+        new = layers.get(column)
+        if new is None and column in (
+            "transformation_cards",
+            "code_explanations",
+            "business_rules",
+        ):
+            new = []
+        if json.loads(json.dumps(new)) != getattr(found, column):
+            return None
+    return found
 
 
 def get(conn: Connection, documentation_id: UUID) -> Documentation:
@@ -186,8 +275,9 @@ def make_current(conn: Connection, object_id: UUID, version: int) -> Documentati
     )
     conn.execute(
         sa.text(
-            "UPDATE metadata.object_documentation SET is_current = true, updated_at = now()"
-            " WHERE id = :i"
+            "UPDATE metadata.object_documentation SET is_current = true, updated_at = now(),"
+            " review_state = CASE WHEN review_state IN ('proposed', 'superseded') THEN 'draft'"
+            " ELSE review_state END WHERE id = :i"
         ),
         {"i": target.id},
     )

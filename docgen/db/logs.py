@@ -31,9 +31,9 @@ def insert_layer_logs(
             "INSERT INTO metadata.documentation_generation_logs (job_id, object_id, layer,"
             " status, tokens_used, prompt_tokens, completion_tokens, cached_tokens,"
             " processing_time_ms, error_message, model_used, finish_reason, attempts,"
-            " documentation_id, privacy_masked) VALUES (:job, :obj, :layer, :status, :tokens,"
-            " :prompt, :completion, :cached, :ms, :error, :model, :finish, :attempts, :doc,"
-            " CAST(:masked AS jsonb))"
+            " documentation_id, privacy_masked, grounding) VALUES (:job, :obj, :layer,"
+            " :status, :tokens, :prompt, :completion, :cached, :ms, :error, :model, :finish,"
+            " :attempts, :doc, CAST(:masked AS jsonb), CAST(:grounding AS jsonb))"
         ),
         [
             {
@@ -52,6 +52,7 @@ def insert_layer_logs(
                 "attempts": o.attempts,
                 "doc": documentation_id,
                 "masked": json.dumps(privacy_masked) if privacy_masked else None,
+                "grounding": json.dumps(o.grounding) if o.grounding else None,
             }
             for o in outcomes
         ],

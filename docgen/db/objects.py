@@ -68,7 +68,11 @@ class Selection(BaseModel):
     select: list[str] = Field(
         default_factory=list, description="Glob patterns on object names, e.g. 'fct_*'."
     )
-    all: bool = Field(default=False, description="Every current object of the organization.")
+    all: bool = Field(
+        default=False,
+        description="Every current object of the organization, except models disabled in "
+        "their dbt project (choose those by id or --select).",
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> Selection:
@@ -183,7 +187,7 @@ def resolve_selection(conn: Connection, organization_id: UUID, selection: Select
         for obj in list_objects(conn, organization_id):
             if obj.id in seen:
                 continue
-            if selection.all or any(
+            if (selection.all and not obj.properties.get("disabled")) or any(
                 fnmatch.fnmatchcase(obj.name, pattern)
                 or fnmatch.fnmatchcase(obj.unique_key, pattern)
                 for pattern in selection.select

@@ -406,6 +406,18 @@ def set_api_key(conn: Connection, organization_id: UUID, api_key: str, master_ke
     )
 
 
+def count_encrypted_keys(conn: Connection) -> int:
+    """How many organizations have an API key encrypted with the master key."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM enterprise.organization_llm_settings"
+                " WHERE api_key_ciphertext IS NOT NULL"
+            )
+        ).scalar_one()
+    )
+
+
 def check_provider_ready(organization: Organization, settings: OrgLLMSettings) -> None:
     """Raise, with the command that fixes it, when the organization's provider cannot run a
     job: `openai` needs a stored API key that decrypts with the current master key; the
@@ -424,8 +436,9 @@ def check_provider_ready(organization: Organization, settings: OrgLLMSettings) -
         decrypt_api_key(settings, crypto.load_master_key())
     except KeyDecryptionError:
         raise KeyDecryptionError(
-            f"the API key of organization {organization.name} does not decrypt with this"
-            " DOCGEN_MASTER_KEY: set the master key it was stored with, or store the key"
+            f"the API key of organization {organization.name} does not decrypt with the"
+            f" master key from {crypto.master_key_source()}: use the master key it was"
+            " stored with, or store the key"
             f" again with `docgen org set-key {name}`"
         ) from None
 

@@ -95,4 +95,12 @@ def render_context(ctx: ObjectContext) -> str:
     ]
     if obj.compiled_code and obj.code and obj.compiled_code != obj.code:
         parts += ["", "(The code above is the compiled form of the model's source.)"]
+    elif obj.properties.get("uncompiled"):
+        parts += [
+            "",
+            "(The code above is an uncompiled dbt Jinja template: it could not be rendered "
+            "without the warehouse or a missing macro. dbt expands the parts in {{ }} and {% %} "
+            "when it runs: describe what they do, and never present a template expression or "
+            "a variable name as a data value.)",
+        ]
     return "\n".join(parts)

@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 import pydantic
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from docgen.errors import (
@@ -77,6 +80,8 @@ ERROR_MAP: tuple[tuple[type[Exception], type[ProviderError]], ...] = (
 BREAKER_THRESHOLD = 3
 #: seconds to wait for a TCP connection (an unreachable host fails fast, a slow model not)
 CONNECT_TIMEOUT = 5.0
+#: seconds between the TCP connects that confirm a connection failure
+CONFIRM_SECONDS = 0.25
 #: the request timeout is for answers up to this many tokens; bigger caps get more time
 TIMEOUT_REFERENCE_TOKENS = 800
 
@@ -228,8 +233,8 @@ class ConnectionBreaker:
 
     def down(self, layer: str | None) -> ProviderDown:
         return ProviderDown(
-            f"the endpoint {self.url} is unreachable ({self.failures} connection failures in "
-            f"a row: {self.last_error}); the job stops here and can run again "
+            f"the endpoint {self.url} is unreachable ({self.failures} connection attempts failed "
+            f"in a row: {self.last_error}); the job stops here and can run again "
             "(`docgen jobs run JOB`) once the endpoint is back",
             layer=layer,
         )
@@ -239,15 +244,35 @@ class ConnectionBreaker:
             raise self.down(layer)
 
     def record(self, exc: Exception | None) -> bool:
-        """Count a failure (exc) or reset on any answer (None); True once open."""
-        with self._lock:
-            if exc is None:
+        """Count a failure (exc) or reset on any answer (None); True once open.
+
+        A failure is confirmed at once with plain TCP connects to the endpoint (no request,
+        no tokens), a quarter second apart, up to the threshold: a server that is down
+        stops the job in a second instead of after the task retries' backoff."""
+        if exc is None:
+            with self._lock:
                 self.failures = 0
-                return False
-            cause = exc.__cause__
+            return False
+        cause = exc.__cause__
+        with self._lock:
             self.last_error = one_line(str(cause) if cause else type(exc).__name__, 200)
             self.failures += 1
-            return self.open
+        while not self.open:
+            time.sleep(CONFIRM_SECONDS)
+            if self._reachable():
+                return False
+            with self._lock:
+                self.failures += 1
+        return True
+
+    def _reachable(self) -> bool:
+        parsed = urlsplit(self.url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parsed.hostname or "", port), CONNECT_TIMEOUT):
+                return True
+        except OSError:
+            return False
 
 
 class OpenAICompatibleProvider:
@@ -379,7 +404,11 @@ class OpenAICompatibleProvider:
                 with self._state_lock:
                     self._drain_first = True
             raise self.translate(exc, layer) from None
+        except ValueError as exc:  # json.JSONDecodeError: HTTP 200 with a broken JSON body
+            raise _not_a_completion(layer, f"a body that is not JSON ({exc})") from None
         self.breaker.record(None)
+        if not isinstance(response, ChatCompletion) or not isinstance(response.choices, list):
+            raise _not_a_completion(layer, f"{type(response).__name__} instead of a completion")
         return response
 
     def _drain(self, layer: LayerName) -> Usage:
@@ -389,16 +418,21 @@ class OpenAICompatibleProvider:
             if not self._drain_first:
                 return Usage()
             self._drain_first = False
+        # the abandoned request may have been any layer, started up to a timeout ago
         biggest = max(spec.max_completion_tokens for spec in LAYERS.values())
+        wait = 2 * self.timeout_for(biggest)
         started = time.perf_counter()
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
                 messages=[{"role": "user", "content": "Reply with: ok"}],
-                timeout=openai.Timeout(self.timeout_for(biggest), connect=CONNECT_TIMEOUT),
+                timeout=openai.Timeout(wait, connect=CONNECT_TIMEOUT),
                 **self._limits(1),
             )
         except openai.OpenAIError as exc:
+            if isinstance(exc, openai.APITimeoutError):
+                with self._state_lock:
+                    self._drain_first = True  # the probe itself is queued now
             error = self.translate(exc, layer)
             raise ProviderUnavailable(
                 f"{layer}: the endpoint is still busy with an abandoned request ({error})",
@@ -448,16 +482,21 @@ class OpenAICompatibleProvider:
     ) -> LayerResult:
         layer = request.layer
         cap = LAYERS[layer].max_completion_tokens
-        usage = _usage(response) + spent
+        usage = checked_usage(response, layer) + spent
         if not response.choices:
             raise InvalidLLMResponse(
                 f"{layer}: the answer has no choices", layer=layer, usage=usage
             )
-        choice = response.choices[0]
-        finish_reason = choice.finish_reason or "stop"
-        content = choice.message.content or ""
+        try:
+            choice = response.choices[0]
+            finish_reason = str(choice.finish_reason or "stop")
+            content = choice.message.content or ""
+            refusal = getattr(choice.message, "refusal", None)
+        except AttributeError:
+            raise _not_a_completion(layer, "a completion without a message") from None
+        if not isinstance(content, str):
+            raise _not_a_completion(layer, "a message whose content is not text")
         raw = redact(content, self._secrets)
-        refusal = getattr(choice.message, "refusal", None)
         if finish_reason == "content_filter" or refusal:
             why = f"the model refused: {one_line(refusal)}" if refusal else "content filter"
             raise ContentFiltered(
@@ -605,6 +644,52 @@ def _failed_call(error: ProviderError, model: str, listed: list[str]) -> Check:
     if "not found (404)" in str(error):
         return Check("model", False, f"{model} does not exist here{hint}")
     return Check("model", False, f"{model} did not answer: {error}{hint}")
+
+
+def _not_a_completion(layer: str, what: str) -> ProviderUnavailable:
+    """HTTP 200 whose body is no chat completion (a proxy's HTML page, broken JSON): the
+    endpoint misbehaved, as with a 5xx, so it is retried the same way."""
+    return ProviderUnavailable(
+        f"{layer}: the endpoint answered HTTP 200 with {one_line(what, 200)}", layer=layer
+    )
+
+
+#: more tokens than any model reads or writes in one call: a count above it is garbage
+MAX_TOKENS_PER_CALL = 10_000_000
+
+
+def checked_usage(response: Any, layer: str) -> Usage:
+    """The answer's token usage, or InvalidLLMResponse when the counts are impossible
+    (negative, not whole numbers, above MAX_TOKENS_PER_CALL, more cached than prompt
+    tokens): such an answer is not used, and no made-up count reaches the job's totals."""
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return Usage()
+    details = getattr(usage, "prompt_tokens_details", None)
+    counts = {
+        "prompt_tokens": getattr(usage, "prompt_tokens", None) or 0,
+        "completion_tokens": getattr(usage, "completion_tokens", None) or 0,
+        "cached_tokens": getattr(details, "cached_tokens", None) or 0,
+    }
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            problem = f"{name}={one_line(repr(value), 40)} is not a whole number"
+        elif not 0 <= value <= MAX_TOKENS_PER_CALL:
+            problem = f"{name}={value:,} is impossible"
+        else:
+            continue
+        raise InvalidLLMResponse(
+            f"{layer}: the provider reported impossible token usage ({problem}); the answer "
+            "is not used",
+            layer=layer,
+        )
+    if counts["cached_tokens"] > counts["prompt_tokens"]:
+        raise InvalidLLMResponse(
+            f"{layer}: the provider reported impossible token usage (more cached tokens "
+            "than prompt tokens); the answer is not used",
+            layer=layer,
+        )
+    return Usage(**counts)
 
 
 def _usage(response: Any) -> Usage:

@@ -55,6 +55,10 @@ class Entry:
     slug: str
     upstream: list[Link] = field(default_factory=list)
     downstream: list[Link] = field(default_factory=list)
+    #: documentation left out because it is not approved (export --approved-only)
+    withheld: bool = False
+    #: a regenerated version awaiting review beside the current one (its number)
+    proposal_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,15 @@ def assign_slugs(items: list[DataObject]) -> dict[UUID, str]:
 
 
 def load_catalog(
-    conn: Connection, organization_ref: str | UUID, select: list[str] | None = None
+    conn: Connection,
+    organization_ref: str | UUID,
+    select: list[str] | None = None,
+    *,
+    approved_only: bool = False,
 ) -> Catalog:
     """The organization's objects (not removed; filtered by name globs when `select` is
-    given), each with its current documentation and its lineage links."""
+    given), each with its current documentation and its lineage links. `approved_only`
+    leaves out documentation whose current version a person has not approved."""
     organization = orgs.get_organization(conn, organization_ref)
     everything = objects.list_objects(conn, organization.id)
     chosen = [
@@ -129,22 +138,38 @@ def load_catalog(
     for o in everything:
         for upstream_id in o.upstream_object_ids:
             downstream.setdefault(upstream_id, []).append(o.id)
+    proposals = _proposal_versions(conn, [o.id for o in chosen])
     entries = []
     for o in chosen:
         ups = [lk for u in dict.fromkeys(o.upstream_object_ids) if (lk := link(u))]
         downs = [lk for d in downstream.get(o.id, []) if (lk := link(d))]
+        doc = docs.get(o.id)
+        withheld = approved_only and doc is not None and doc.review_state != "approved"
         entries.append(
             Entry(
                 obj=o,
-                doc=docs.get(o.id),
+                doc=None if withheld else doc,
                 slug=slugs[o.id],
                 upstream=sorted(ups, key=lambda lk: lk.name),
                 downstream=sorted(downs, key=lambda lk: lk.name),
+                withheld=withheld,
+                proposal_version=proposals.get(o.id),
             )
         )
     graph_nodes = {object_id: lk for object_id in known if (lk := link(object_id))}
     graph_upstream = {o.id: [u for u in o.upstream_object_ids if u in known] for o in everything}
     return Catalog(organization, entries, datetime.now(UTC), graph_nodes, graph_upstream)
+
+
+def _proposal_versions(conn: Connection, object_ids: list[UUID]) -> dict[UUID, int]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT object_id, max(version) AS version FROM metadata.object_documentation"
+            " WHERE object_id = ANY(:ids) AND review_state = 'proposed' GROUP BY object_id"
+        ),
+        {"ids": object_ids},
+    )
+    return {r.object_id: r.version for r in rows}
 
 
 def object_lineage(conn: Connection, obj: DataObject) -> tuple[list[Link], list[Link]]:
@@ -218,6 +243,7 @@ class VersionFacts:
     generated_at: str
     complexity: str
     failed_layers: list[str]
+    review: str = ""
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -266,4 +292,26 @@ def version_facts(doc: Documentation) -> VersionFacts:
         generated_at=format_date(doc.created_at),
         complexity=complexity_label(doc.complexity_score),
         failed_layers=[str(x) for x in failed] if isinstance(failed, list) else [],
+        review=review_line(doc),
     )
+
+
+def review_line(doc: Documentation) -> str:
+    """The version's review state in one line for people."""
+    when = f" on {format_date(doc.reviewed_at)}" if doc.reviewed_at else ""
+    if doc.review_state == "approved":
+        text = f"Approved by {doc.reviewed_by or 'a reviewer'}{when}"
+    elif doc.review_state == "rejected":
+        text = f"Rejected by {doc.reviewed_by or 'a reviewer'}{when}: {doc.review_reason}"
+    elif doc.review_state in ("proposed", "superseded"):
+        text = f"Proposal awaiting review (beside version {doc.proposed_for})"
+        if doc.review_state == "superseded":
+            text = "Proposal replaced by a newer one"
+    else:
+        approved = [k for k, v in doc.layer_reviews.items() if v.get("state") == "approved"]
+        text = "Draft: not reviewed yet"
+        if approved:
+            text = f"Draft; approved parts: {', '.join(approved)}"
+    if doc.edited_layers:
+        text += f". Edited by a person: {', '.join(doc.edited_layers)}"
+    return text

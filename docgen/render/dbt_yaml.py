@@ -37,6 +37,7 @@ import difflib
 import hashlib
 import io
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -113,17 +114,26 @@ class DbtProject:
     root: Path
     name: str | None
     schema_files: list[Path]
+    #: model paths and files left out because they lie outside the project or are symlinks
+    skipped: list[str] = field(default_factory=list)
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
 
 def load_project(project_dir: Path) -> DbtProject:
-    """The dbt project at `project_dir` and its schema .yml files under the model paths."""
-    root = project_dir.expanduser()
+    """The dbt project at `project_dir` and its schema .yml files under the model paths.
+
+    Only files inside the project root are taken, never through a symlink: a model path
+    outside the root (absolute, `../x`, or a symlinked folder) and a symlinked .yml file are
+    skipped and named in `skipped`, so the write-back cannot edit anything outside it.
+    """
+    root = project_dir.expanduser().resolve()
     if not root.is_dir():
         raise InvalidInput(f"dbt project directory {root} does not exist or is not a directory")
     manifest = root / "dbt_project.yml"
+    if manifest.is_symlink():
+        raise InvalidInput(f"{manifest} is a symlink; docgen reads nothing through one")
     if not manifest.is_file():
         raise InvalidInput(f"{root} is not a dbt project (no dbt_project.yml)")
     config = _read_yaml(manifest, manifest.name)[1] or {}
@@ -132,22 +142,48 @@ def load_project(project_dir: Path) -> DbtProject:
     model_paths = config.get("model-paths") or config.get("source-paths") or ["models"]
     if isinstance(model_paths, str):
         model_paths = [model_paths]
+    if not isinstance(model_paths, list) or not all(isinstance(p, str) for p in model_paths):
+        raise InvalidInput(f"{manifest}: model-paths must be a list of folder names")
     files: list[Path] = []
+    skipped: list[str] = []
     for model_path in model_paths:
-        base = root / str(model_path)
-        if base.is_dir():
-            files += [
-                p
-                for p in sorted(base.rglob("*"))
-                if p.suffix in (".yml", ".yaml")
-                and p.is_file()
-                and not (_SKIP_DIRS | {".git"}).intersection(p.relative_to(root).parts[:-1])
-            ]
+        base = root / model_path
+        if not inside(root, base):
+            skipped.append(f"model path {model_path!r} (outside the project or a symlink)")
+            continue
+        if not base.is_dir():
+            continue
+        for p in sorted(base.rglob("*")):
+            if p.suffix not in (".yml", ".yaml") or (
+                (_SKIP_DIRS | {".git"}).intersection(p.relative_to(root).parts[:-1])
+            ):
+                continue
+            if not inside(root, p):
+                skipped.append(f"{p.relative_to(root).as_posix()} (a symlink)")
+            elif p.is_file():
+                files.append(p)
     if not files:
         where = ", ".join(f"{p}/" for p in model_paths)
         raise InvalidInput(f"no schema .yml files under {where} in the dbt project {root}")
     name = config.get("name")
-    return DbtProject(root, str(name) if name else None, files)
+    return DbtProject(root, str(name) if name else None, files, skipped)
+
+
+def inside(root: Path, path: Path) -> bool:
+    """True when `path` is under the resolved `root` with no symlink on the way (the path
+    itself included): what docgen may read or write in a project."""
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        return False
+    current = root
+    for part in relative.parts:
+        if part in ("..", ""):
+            return False
+        current = current / part
+        if current.is_symlink():
+            return False
+    return True
 
 
 def _yaml(text: str) -> YAML:
@@ -299,8 +335,11 @@ class WriteBack:
         written = []
         for rel, (_, new, crlf) in sorted(self.changes.items()):
             path = self.project.root / rel
+            if not inside(self.project.root, path):  # checked again: it may have changed
+                raise InvalidInput(f"{rel} is outside the project or a symlink; not written")
             try:
-                with path.open("w", encoding="utf-8", newline="\r\n" if crlf else "\n") as f:
+                fd = os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
+                with open(fd, "w", encoding="utf-8", newline="\r\n" if crlf else "\n") as f:
                     f.write(new)
             except OSError as exc:
                 raise InvalidInput(f"cannot write {path}: {exc.strerror}") from exc
@@ -322,6 +361,7 @@ def plan_write_back(
             by_name.setdefault(obj.name, []).append((obj, doc))
     index = _Index(project, by_name)
     result = WriteBack(project)
+    result.warnings += [f"skipped {what}" for what in project.skipped]
     seen: set[str] = set()
     for path in project.schema_files:
         rel = project.relative(path)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from docgen.db.documentation import LAYER_COLUMNS, Documentation
@@ -39,6 +39,8 @@ class VersionDiff:
     new_version: int
     facts: list[str]
     layers: list[LayerDiff]
+    #: unified diff of the code the two versions were made from ([] when equal or unknown)
+    code: list[str] = field(default_factory=list)
 
     @property
     def changed_layers(self) -> list[str]:
@@ -53,6 +55,9 @@ class VersionDiff:
         for diff in self.layers:
             body = "".join(f"  {line}\n" for line in diff.lines) if diff.changed else ""
             parts.append(f"{diff.layer}{'' if diff.changed else ' (unchanged)'}\n{body}")
+        if self.code:
+            parts.append(f"code changed since version {self.old_version}\n")
+            parts.append("".join(f"  {line}\n" for line in self.code))
         return "".join(parts)
 
     def as_json(self) -> dict[str, Any]:
@@ -170,4 +175,18 @@ def diff_versions(old: Documentation, new: Documentation) -> VersionDiff:
         LayerDiff(name, structured_diff(getattr(old, name), getattr(new, name)))
         for name in LAYER_COLUMNS[1:]
     ]
-    return VersionDiff(old.version, new.version, _facts_diff(old, new), layers)
+    return VersionDiff(old.version, new.version, _facts_diff(old, new), layers, code_diff(old, new))
+
+
+def code_diff(old: Documentation, new: Documentation) -> list[str]:
+    """What changed in the code between the versions (both must know their code)."""
+    if old.source_code is None or new.source_code is None or old.source_code == new.source_code:
+        return []
+    lines = difflib.unified_diff(
+        old.source_code.splitlines(),
+        new.source_code.splitlines(),
+        fromfile=f"code of version {old.version}",
+        tofile=f"code of version {new.version}",
+        lineterm="",
+    )
+    return list(lines)

@@ -27,10 +27,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from docgen.columns import column_rows
+from docgen.db.documentation import Documentation
 from docgen.db.objects import OBJECT_TYPES
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
-from docgen.render.files import prepare_out_dir, write_text
-from docgen.render.lineage import object_lineage, project_lineage
+from docgen.render.files import open_export_dir
+from docgen.render.lineage import Graph, lineage_graph, object_lineage, project_lineage
 
 _ASSETS = resources.files("docgen.render") / "templates"
 
@@ -94,6 +95,7 @@ def _search_record(entry: Entry) -> dict[str, Any]:
     words = [obj.name, obj.unique_key, obj.object_type, *obj.tags, *(c.name for c in obj.columns)]
     if doc is not None:
         words.append(doc.executive_summary or "")
+        words.append(doc.review_state)
         if doc.business_narrative:
             words.append(str(doc.business_narrative.get("whatItDoes", "")))
     elif obj.description:
@@ -104,6 +106,16 @@ def _search_record(entry: Entry) -> dict[str, Any]:
         "complexity": str(doc.complexity_score) if doc and doc.complexity_score else "none",
         "text": " ".join(words).lower(),
     }
+
+
+def written_by(docs: list[Documentation | None]) -> str:
+    """Who wrote the descriptions, for the footer: an AI model, the offline analyser, or both."""
+    offline = {(d.generated_by_model or "").startswith("offline") for d in docs if d is not None}
+    if offline == {True}:
+        return "by docgen's offline analyser (no AI model)"
+    if offline == {True, False}:
+        return "by an AI model or by docgen's offline analyser"
+    return "by an AI model"
 
 
 def render_index(catalog: Catalog, env: Environment | None = None) -> str:
@@ -121,10 +133,13 @@ def render_index(catalog: Catalog, env: Environment | None = None) -> str:
         js=Markup(static.js),
         csp=static.csp(with_script=True),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([e.doc for e in catalog.entries]),
     )
 
 
-def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None = None) -> str:
+def render_object_page(
+    entry: Entry, catalog: Catalog, env: Environment | None = None, graph: Graph | None = None
+) -> str:
     env = env or _environment()
     static = _static()
     return env.get_template("object.html").render(
@@ -133,11 +148,12 @@ def render_object_page(entry: Entry, catalog: Catalog, env: Environment | None =
         obj=entry.obj,
         doc=entry.doc,
         facts=version_facts(entry.doc) if entry.doc else None,
-        lineage=object_lineage(catalog, entry),
+        lineage=object_lineage(catalog, entry, graph=graph),
         columns=column_rows(entry.obj, entry.doc),
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([entry.doc]),
     )
 
 
@@ -151,17 +167,18 @@ def render_lineage_page(catalog: Catalog, env: Environment | None = None) -> str
         css=Markup(static.css),
         csp=static.csp(with_script=False),
         generated_at=catalog.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        written_by=written_by([e.doc for e in catalog.entries]),
     )
 
 
-def write_html(catalog: Catalog, out_dir: Path) -> list[Path]:
-    """Write index.html and one page per object into `out_dir`; returns the files written."""
-    out = prepare_out_dir(out_dir)
+def write_html(catalog: Catalog, out_dir: Path, *, force: bool = False) -> list[Path]:
+    """Write index.html and one page per object into `out_dir`; returns the files written.
+    Folder rules (previous exports, --force, stale pages): docgen.render.files."""
+    out = open_export_dir(out_dir, "html", force=force)
     env = _environment()
-    written = [write_text(out / "index.html", render_index(catalog, env))]
-    written.append(write_text(out / "lineage.html", render_lineage_page(catalog, env)))
-    written += [
-        write_text(out / f"{entry.slug}.html", render_object_page(entry, catalog, env))
-        for entry in catalog.entries
-    ]
-    return written
+    out.write("index.html", render_index(catalog, env))
+    out.write("lineage.html", render_lineage_page(catalog, env))
+    graph = lineage_graph(catalog)  # once: every page draws its neighbourhood from it
+    for entry in catalog.entries:
+        out.write(f"{entry.slug}.html", render_object_page(entry, catalog, env, graph))
+    return out.finish()

@@ -90,24 +90,32 @@ def _order_columns(
         neighbours.setdefault(source, []).append(target)
         neighbours.setdefault(target, []).append(source)
     depths = sorted(columns)
+    row: dict[Slot, float] = {}
+
+    def place(column: list[Slot]) -> None:  # relative row of each slot, 0..1
+        for index, node in enumerate(column):
+            row[node] = index / max(1, len(column) - 1)
+
+    for column in columns.values():
+        place(column)
     for sweep in range(sweeps):
         order = depths if sweep % 2 == 0 else list(reversed(depths))
         for depth in order:
-            row: dict[Slot, float] = {}
-            for column in columns.values():
-                for index, node in enumerate(column):
-                    row[node] = index / max(1, len(column) - 1)
             current = columns[depth]
             columns[depth] = sorted(current, key=_barycenter(row, neighbours, current))
+            place(columns[depth])
 
 
 def _barycenter(
     row: dict[Slot, float], neighbours: dict[Slot, list[Slot]], current: list[Slot]
 ) -> Callable[[Slot], tuple[float, int]]:
+    position = {node: index for index, node in enumerate(current)}
+    span = max(1, len(current) - 1)
+
     def weight(node: Slot) -> tuple[float, int]:
         placed = [row[n] for n in neighbours.get(node, []) if n in row]
-        fallback = current.index(node) / max(1, len(current) - 1)
-        return (sum(placed) / len(placed) if placed else fallback, current.index(node))
+        centre = sum(placed) / len(placed) if placed else position[node] / span
+        return (centre, position[node])
 
     return weight
 
@@ -189,8 +197,26 @@ def _layout(
     return Picture(ordered, curves, width, height)
 
 
+@dataclass(frozen=True)
+class Graph:
+    """Every object the catalog knows (its entries and their neighbours), with upstream and
+    downstream links; build it once per export (`lineage_graph`) and pass it to each page."""
+
+    links: dict[UUID, Link]
+    upstream: dict[UUID, list[UUID]]
+    downstream: dict[UUID, list[UUID]]
+
+
+def lineage_graph(catalog: Catalog) -> Graph:
+    links, upstream = _graph(catalog)
+    downstream: dict[UUID, list[UUID]] = {}
+    for child, parents in upstream.items():
+        for parent in parents:
+            downstream.setdefault(parent, []).append(child)
+    return Graph(links, upstream, downstream)
+
+
 def _graph(catalog: Catalog) -> tuple[dict[UUID, Link], dict[UUID, list[UUID]]]:
-    """Every object the catalog knows (its entries and their neighbours) and upstream links."""
     links: dict[UUID, Link] = dict(catalog.graph_nodes)
     upstream: dict[UUID, list[UUID]] = {k: list(v) for k, v in catalog.graph_upstream.items()}
     for entry in catalog.entries:
@@ -208,27 +234,25 @@ def _graph(catalog: Catalog) -> tuple[dict[UUID, Link], dict[UUID, list[UUID]]]:
     return links, upstream
 
 
-def object_lineage(catalog: Catalog, entry: Entry, levels: int = 2) -> Picture:
+def object_lineage(
+    catalog: Catalog, entry: Entry, levels: int = 2, graph: Graph | None = None
+) -> Picture:
     """The object, its upstream objects `levels` deep (left) and downstream ones (right)."""
-    links, upstream = _graph(catalog)
-    downstream: dict[UUID, list[UUID]] = {}
-    for child, parents in upstream.items():
-        for parent in parents:
-            downstream.setdefault(parent, []).append(child)
+    graph = graph or lineage_graph(catalog)
     focus = entry.obj.id
     depth_of = {focus: 0}
-    for step, graph in ((-1, upstream), (1, downstream)):
+    for step, side in ((-1, graph.upstream), (1, graph.downstream)):
         frontier = [focus]
         for level in range(1, levels + 1):
             found = []
             for node in frontier:
-                for neighbour in graph.get(node, []):
-                    if neighbour not in depth_of and neighbour in links:
+                for neighbour in side.get(node, []):
+                    if neighbour not in depth_of and neighbour in graph.links:
                         depth_of[neighbour] = step * level
                         found.append(neighbour)
             frontier = found
-    edges = [(p, c) for c, parents in upstream.items() for p in parents]
-    return _layout(depth_of, edges, links, focus)
+    edges = [(p, c) for c in depth_of for p in graph.upstream.get(c, []) if p in depth_of]
+    return _layout(depth_of, edges, graph.links, focus)
 
 
 def project_lineage(catalog: Catalog, limit: int = PROJECT_LIMIT) -> Picture:

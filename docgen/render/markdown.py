@@ -16,7 +16,7 @@ from docgen.columns import ColumnRow, column_rows
 from docgen.db.documentation import Documentation
 from docgen.db.objects import DataObject
 from docgen.render.data import Catalog, Entry, Link, complexity_label, version_facts
-from docgen.render.files import prepare_out_dir, write_text
+from docgen.render.files import open_export_dir
 
 _MD_PUNCTUATION = re.compile(r"([\\`*_\[\]|~#])")
 _LIST_BULLET = re.compile(r"^(\s*)([-+=])", re.MULTILINE)
@@ -112,6 +112,7 @@ def render_object_markdown(
             f"- Tokens: {facts.tokens}",
             f"- Cost: {facts.cost}",
             f"- Generated on: {facts.generated_at}",
+            f"- Review: {md_text(facts.review, inline=True)}",
         ]
         if facts.failed_layers:
             failed = ", ".join(md_text(x, inline=True) for x in facts.failed_layers)
@@ -217,9 +218,11 @@ def _entry_markdown(entry: Entry) -> str:
     )
 
 
-def write_markdown(catalog: Catalog, out_dir: Path) -> list[Path]:
-    """Write index.md and one `<slug>.md` per object into `out_dir`."""
-    out = prepare_out_dir(out_dir)
-    written = [write_text(out / "index.md", render_index_markdown(catalog))]
-    written += [write_text(out / f"{e.slug}.md", _entry_markdown(e)) for e in catalog.entries]
-    return written
+def write_markdown(catalog: Catalog, out_dir: Path, *, force: bool = False) -> list[Path]:
+    """Write index.md and one `<slug>.md` per object into `out_dir`.
+    Folder rules (previous exports, --force, stale pages): docgen.render.files."""
+    out = open_export_dir(out_dir, "markdown", force=force)
+    out.write("index.md", render_index_markdown(catalog))
+    for entry in catalog.entries:
+        out.write(f"{entry.slug}.md", _entry_markdown(entry))
+    return out.finish()

@@ -19,17 +19,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from docgen.layers import LAYER_NAMES
-from docgen.pricing import PricingTable, Usage, load_pricing
+from docgen.pricing import PricingTable, Usage, load_pricing, org_pricing
 
+#: cost and total tokens first: the Prefect UI's table cuts off what passes its width
 COLUMNS = (
     "layer",
     "completed",
     "failed",
+    "cost_usd",
+    "total_tokens",
     "prompt_tokens",
     "completion_tokens",
-    "total_tokens",
-    "cost_usd",
 )
+_COUNTS = tuple(c for c in COLUMNS if c not in ("layer", "cost_usd"))
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,16 @@ def job_layer_summary(
     conn: Connection, job_id: UUID, pricing: PricingTable | None = None
 ) -> list[LayerSummaryRow]:
     """One row per layer, in the brief's order, from the job's layer logs."""
-    pricing = pricing or load_pricing()
+    if pricing is None:  # the organization's own price for its model, when it set one
+        from docgen.db import orgs
+
+        organization_id = conn.execute(
+            sa.text("SELECT organization_id FROM metadata.documentation_jobs WHERE id = :j"),
+            {"j": job_id},
+        ).scalar()
+        pricing = load_pricing()
+        if organization_id is not None:
+            pricing = org_pricing(orgs.get_llm_settings(conn, organization_id), pricing)
     rows = conn.execute(
         sa.text(
             "SELECT l.layer, coalesce(l.model_used, j.model_name) AS model,"
@@ -94,7 +105,7 @@ def summary_frame(rows: Iterable[LayerSummaryRow | Mapping[str, Any]]) -> pd.Dat
     """The rows as a DataFrame (columns COLUMNS, cost as float USD) plus a `total` row."""
     records = [_as_dict(r) for r in rows]
     frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
-    for column in COLUMNS[1:-1]:
+    for column in _COUNTS:
         frame[column] = frame[column].fillna(0).astype("int64")
     frame["cost_usd"] = frame["cost_usd"].map(lambda v: round(float(v or 0), 6))
     total: dict[str, Any] = {c: frame[c].sum() for c in COLUMNS[1:]}

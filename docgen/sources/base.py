@@ -7,6 +7,7 @@ that cannot be read leaves everything stored as it was.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -108,18 +109,45 @@ def existing_path(source: str | Path, what: str) -> Path:
     return path.resolve()
 
 
-def files_under(root: Path, suffixes: Iterable[str]) -> list[Path]:
-    """Files with these suffixes under root, sorted, skipping hidden and build folders."""
+def files_under(
+    root: Path, suffixes: Iterable[str], warnings: list[IngestWarning] | None = None
+) -> list[Path]:
+    """Files with these suffixes under root, sorted, skipping hidden and build folders.
+
+    A project is untrusted: nothing outside `root` is read. Symlinks (to files or folders,
+    wherever they point) are never followed; each one skipped is named in `warnings`.
+    """
     wanted = tuple(suffixes)
     skip = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules", "__pycache__"}
     found = []
-    for path in root.rglob("*"):
-        parts = path.relative_to(root).parts
-        if any(p.startswith(".") or p in skip for p in parts[:-1]):
-            continue
-        if path.is_file() and path.name.endswith(wanted) and not path.name.startswith("."):
-            found.append(path)
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        here = Path(folder)
+        for name in sorted(dirs):
+            if name.startswith(".") or name in skip:
+                dirs.remove(name)
+            elif (here / name).is_symlink():
+                dirs.remove(name)
+                _skipped_link(here / name, root, warnings)
+        for name in files:
+            path = here / name
+            if not name.endswith(wanted) or name.startswith("."):
+                continue
+            if path.is_symlink():
+                _skipped_link(path, root, warnings)
+            elif path.is_file():
+                found.append(path)
     return sorted(found)
+
+
+def _skipped_link(path: Path, root: Path, warnings: list[IngestWarning] | None) -> None:
+    if warnings is not None:
+        warnings.append(
+            IngestWarning(
+                path=relative(path, root),
+                message="a symlink; skipped (docgen reads nothing outside the project folder"
+                " and follows no symlink)",
+            )
+        )
 
 
 def line_of(text: str, offset: int) -> int:

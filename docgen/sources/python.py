@@ -82,11 +82,11 @@ _TRANSFORMS = {
 
 def read_python(source: str | Path) -> SourceResult:
     path = existing_path(source, "Python source")
-    files = [path] if path.is_file() else files_under(path, [".py"])
+    warnings: list[IngestWarning] = []
+    files = [path] if path.is_file() else files_under(path, [".py"], warnings)
     base = path.parent if path.is_file() else path
     if not files:
         raise SourceError(f"no .py files under {path}")
-    warnings: list[IngestWarning] = []
     kept: list[str] = []
     objects: list[SourceObject] = []
     for file in files:

@@ -92,7 +92,9 @@ class SqlFolder:
         self.kept: list[str] = []
 
     def read(self) -> SourceResult:
-        files = [self.root] if self.root.is_file() else files_under(self.root, [".sql"])
+        files = (
+            [self.root] if self.root.is_file() else files_under(self.root, [".sql"], self.warnings)
+        )
         base = self.root.parent if self.root.is_file() else self.root
         if not files:
             raise SourceError(f"no .sql files under {self.root}")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from docgen.providers.offline.facts import Case, Facts, Join, Step
-from docgen.providers.offline.words import Words, join_words, sentence
+from sqlglot import exp
+
+from docgen.providers.offline.facts import Case, Computed, Facts, Join, Step
+from docgen.providers.offline.words import Words, is_condition, join_words, sentence
 
 MAX_TEXT = 3000
 
@@ -27,17 +29,18 @@ class Item:
     context: str  # businessContext / impact
     members: list[str] = field(default_factory=list)  # what a merged item lists
     short: str = ""  # how a merged item names it
+    keep_case: bool = False  # the text starts with a column name
 
     def explanation(self) -> dict[str, str]:
         return {
             "codeBlock": self.quote,
-            "plainEnglish": sentence(_cap(self.text)),
+            "plainEnglish": sentence(_cap(self.text), self.keep_case),
             "businessContext": sentence(self.context),
         }
 
     def rule(self) -> dict[str, str]:
         return {
-            "rule": sentence(_cap(self.text)),
+            "rule": sentence(_cap(self.text), self.keep_case),
             "codeReference": self.quote,
             "impact": sentence(self.context),
         }
@@ -58,31 +61,54 @@ def case_words(words: Words, case: Case) -> str:
 
 def join_words_for(words: Words, join: Join, subject: str) -> str:
     on = words.say(join.on) if join.on is not None else ""
+    condition = join.on
+    if (
+        isinstance(condition, exp.EQ)
+        and isinstance(condition.this, exp.Column)
+        and isinstance(condition.expression, exp.Column)
+        and condition.this.name == condition.expression.name
+    ):
+        on = f"the same {condition.this.name}"
     if join.using:
         on = f"the same {join_words(join.using)}"
     match = f" matched on {on}" if on else ""
+    if join.kind == "unnest":
+        return f"expands each row into one row for each of {join.label}"
     if join.kind == "cross":
-        return f"pairs every row with every row of {join.target}"
+        return f"pairs every row with every row of {join.label}"
     if join.kind == "left":
-        keep = "rows without a match are kept, with its columns empty"
+        keep = f"rows without a match are kept, with the columns of {join.label} empty"
     elif join.kind == "right":
-        keep = f"every row of {join.target} is kept, even without a match"
+        keep = f"every row of {join.label} is kept, even without a match"
     elif join.kind == "full":
         keep = "rows from both sides are kept, matched or not"
     else:
         keep = "rows without a match are dropped"
-    return f"adds {join.target}{match}; {keep}"
+    return f"adds {join.label}{match}; {keep}"
 
 
 class Collector:
     """Turns the facts of one object into candidate rules and explanations."""
 
-    def __init__(self, facts: Facts, subject: str) -> None:
+    def __init__(self, facts: Facts, subject: str, meanings: dict[str, str] | None = None) -> None:
         self.facts = facts
         self.subject = subject
+        #: column name (lower case) -> the description its owners wrote in YAML
+        self.meanings = meanings or {}
+
+    def meaning(self, node: exp.Expr | None, context: str) -> str:
+        """The context, preceded by what the YAML says the columns in `node` mean."""
+        if node is None:
+            return context
+        said = []
+        for column in dict.fromkeys(c.name for c in node.find_all(exp.Column)):
+            text = self.meanings.get(column.lower())
+            if text:
+                said.append(f"{column}: {text.rstrip('.')}")
+        return "; ".join([*said[:3], context]) if said else context
 
     def words(self, step: Step) -> Words:
-        return Words(step.aliases)
+        return Words.for_step(step)
 
     def rules(self) -> list[Item]:
         found: list[Item] = []
@@ -99,7 +125,10 @@ class Collector:
                         "filter",
                         item.quote,
                         f"only {clause} where {words.say(item.node)} are kept",
-                        f"{clause.capitalize()} that fail this never reach {self.subject}",
+                        self.meaning(
+                            item.node,
+                            f"{clause.capitalize()} that fail this never reach {self.subject}",
+                        ),
                         short=words.say(item.node),
                     )
                 )
@@ -111,9 +140,13 @@ class Collector:
                         "case",
                         case.quote,
                         case_words(words, case),
-                        f"Changing these conditions moves rows between the values of "
-                        f"{case.output or 'this expression'}",
+                        self.meaning(
+                            case.node,
+                            "Changing these conditions moves rows between the values of "
+                            f"{case.output or 'this expression'}",
+                        ),
                         short=case.output or "",
+                        keep_case=bool(case.output),
                     )
                 )
             if step.distinct:
@@ -132,7 +165,7 @@ class Collector:
                 Item(
                     "grain",
                     final.group_quote,
-                    f"{self.subject} has one row per {join_words(final.group_names, 4)}",
+                    f"{self.subject} has one row per {join_words(final.group_names, 12)}",
                     "Figures can be added up across rows without counting anything twice",
                 )
             )
@@ -142,7 +175,7 @@ class Collector:
         found: list[Item] = []
         for step in self.facts.steps:
             words = self.words(step)
-            where = "" if step.name == "final" else f" (in {step.name})"
+            where = "" if step.name == "final" else f" (in the {step.name} step)"
             for join in step.joins:
                 if join.quote:
                     found.append(
@@ -151,7 +184,7 @@ class Collector:
                             join.quote,
                             join_words_for(words, join, self.subject) + where,
                             _join_context(join),
-                            short=f"{join.target}"
+                            short=f"{join.label}"
                             + (
                                 " (kept without a match)"
                                 if join.keeps_unmatched
@@ -164,8 +197,9 @@ class Collector:
                     Item(
                         "group",
                         step.group_quote,
-                        f"rows are combined into one per {join_words(step.group_names, 4)}" + where,
-                        "Sets the level of detail of the figures that follow",
+                        f"rows are combined into one per {join_words(step.group_names, 12)}"
+                        + where,
+                        f"From {step.name} on, figures are per {join_words(step.group_names, 3)}",
                     )
                 )
             for agg in step.aggregates:
@@ -176,8 +210,9 @@ class Collector:
                             agg.quote,
                             f"{agg.output} is {words.say(agg.node)}"
                             + (f" per {join_words(step.group_names, 3)}" if step.group_by else ""),
-                            "A summary figure over many detail rows",
+                            f"{agg.output} summarises many detail rows in one figure",
                             short=agg.output,
+                            keep_case=True,
                         )
                     )
             for window in step.windows:
@@ -187,8 +222,8 @@ class Collector:
                             "window",
                             window.quote,
                             f"{window.output} is {words.say(window.node)}",
-                            "Each row keeps its detail and also learns where it stands among "
-                            "related rows",
+                            f"Each row keeps its detail and gains {window.output}",
+                            keep_case=True,
                         )
                     )
             for derived in step.derived:
@@ -197,19 +232,29 @@ class Collector:
                         Item(
                             "derived",
                             derived.quote,
-                            f"{derived.output} is {words.say(derived.node)}",
-                            "Calculated once here, so every report uses the same definition",
+                            _calculated(words, derived),
+                            f"Every reader of {self.subject} gets {derived.output} computed "
+                            "the same way",
+                            keep_case=True,
                         )
                     )
         return _dedupe(found)
 
 
+def _calculated(words: Words, derived: Computed) -> str:
+    if derived.node is None:  # Python: the quoted code is the definition
+        return f"{derived.output} is computed by the code quoted here"
+    if is_condition(derived.node):
+        return f"{derived.output} is true when {words.say(derived.node)}"
+    return f"{derived.output} is {words.say(derived.node)}"
+
+
 def _join_context(join: Join) -> str:
     if join.kind in ("left", "full"):
-        return f"Nothing is lost when {join.target} has no matching row"
-    if join.kind == "cross":
+        return f"Nothing is lost when {join.label} has no matching row"
+    if join.kind in ("cross", "unnest"):
         return "The row count multiplies"
-    return f"Only rows present in {join.target} as well are counted"
+    return f"Only rows present in {join.label} as well are counted"
 
 
 def _distinct_quote(step: Step) -> str:

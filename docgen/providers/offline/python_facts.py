@@ -8,8 +8,12 @@ the code, with its verbatim source segment as the quote; the frames it reads (`r
 from __future__ import annotations
 
 import ast
+import re
 
-from docgen.providers.offline.facts import Computed, Facts, Filter, Join, Step
+import sqlglot
+from sqlglot import exp
+
+from docgen.providers.offline.facts import Case, Computed, Facts, Filter, Join, Step
 
 _READERS = {
     "read_csv",
@@ -58,6 +62,46 @@ def _literal_args(call: ast.Call) -> list[str]:
     return [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
 
 
+def _as_sql(node: ast.expr) -> exp.Expr | None:
+    """A row test or value of a Python function (`row["n"] >= 3`) as a SQL expression."""
+    text = ast.unparse(node)
+    text = re.sub(r"\w+\[\s*['\"](\w+)['\"]\s*\]", r"\1", text)  # row["x"] -> x
+    text = text.replace("==", "=").replace("!=", "<>").replace(" is None", " is null")
+    try:
+        return sqlglot.parse_one(text)
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+        return None
+
+
+def _function_rules(
+    call: ast.Call, functions: dict[str, ast.FunctionDef], code: str
+) -> tuple[list[tuple[exp.Expr, exp.Expr]], exp.Expr | None, str | None] | None:
+    """`df.apply(f)` where f is a chain of `if test: return value`: its branches, like a CASE."""
+    if not call.args or not isinstance(call.args[0], ast.Name):
+        return None
+    function = functions.get(call.args[0].id)
+    if function is None:
+        return None
+    branches: list[tuple[exp.Expr, exp.Expr]] = []
+    default: exp.Expr | None = None
+    for statement in function.body:
+        if isinstance(statement, ast.If) and len(statement.body) == 1:
+            body = statement.body[0]
+            if not isinstance(body, ast.Return) or body.value is None:
+                return None
+            test, value = _as_sql(statement.test), _as_sql(body.value)
+            if test is None or value is None:
+                return None
+            branches.append((test, value))
+        elif isinstance(statement, ast.Return) and statement.value is not None:
+            default = _as_sql(statement.value)
+        elif not isinstance(statement, ast.Expr):  # anything but a docstring: not a plain chain
+            return None
+    if not branches:
+        return None
+    return branches, default, ast.get_source_segment(code, function)
+
+
 def analyse_python(code: str, name: str) -> Facts:
     try:
         tree = ast.parse(code)
@@ -70,6 +114,7 @@ def analyse_python(code: str, name: str) -> Facts:
     def segment(node: ast.AST) -> str | None:
         return ast.get_source_segment(code, node)
 
+    functions = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
     # df["segment"] = df.apply(...): the call computes the column it is assigned to
     assigned_to: dict[int, str] = {}
     for node in ast.walk(tree):
@@ -129,8 +174,13 @@ def analyse_python(code: str, name: str) -> Facts:
             else:
                 names = []
             names = names or [attr]
+            rules = _function_rules(node, functions, code) if attr == "apply" else None
             for output in names:
-                step.derived.append(Computed(output, None, quote))
+                if rules is not None:
+                    branches, default, source = rules
+                    step.cases.append(Case(output, None, source, branches, default))
+                else:
+                    step.derived.append(Computed(output, None, quote))
             if attr in ("assign", "withColumn"):
                 outputs.extend(names)
         elif kind == "dedupe":

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from docgen.providers.offline.facts import Case, Computed, Facts, Filter, Join, Step
-from docgen.providers.offline.spans import Source, parse
+from docgen.providers.offline.spans import PLACEHOLDER, Source, parse
+from docgen.providers.offline.words import Words
 from docgen.sqltext import sqlglot_dialect
 
 ColumnsOf = Callable[[str], list[str] | None]
@@ -25,7 +26,7 @@ SELF_NAMES = {"this_model", "this"}
 
 
 def relation_name(table: exp.Table) -> str:
-    return ".".join(part for part in (table.db, table.name) if part) or table.name
+    return ".".join(part for part in (table.catalog, table.db, table.name) if part) or table.name
 
 
 def _split_and(condition: exp.Expr) -> list[exp.Expr]:
@@ -64,6 +65,12 @@ class _Reader:
         step = Step(name=name)
         if isinstance(query, exp.Subquery):
             query = query.this
+        with_ = query.args.get("with_") or query.args.get("with")
+        for cte in with_.expressions if with_ is not None else []:
+            # a WITH at any depth (dbt macros often nest one in a CTE): its CTEs come first
+            inner = self.read(cte.alias, cte.this)
+            self.steps.append(inner)
+            self.known[cte.alias] = inner.outputs
         if isinstance(query, exp.SetOperation):
             kind = {"Union": "union", "Intersect": "intersect", "Except": "except"}.get(
                 type(query).__name__, "union"
@@ -110,12 +117,19 @@ class _Reader:
         return [query]
 
     def _read_inner_queries(self, name: str, select: exp.Select) -> None:
-        """Subqueries (in FROM, JOIN or WHERE) become steps of their own, before this one."""
-        for index, sub in enumerate(select.find_all(exp.Subquery)):
-            if sub.find_ancestor(exp.Select, exp.SetOperation) is not select:
+        """Inner queries (in FROM, JOIN, WHERE, EXISTS, IN, scalar subqueries) become steps
+        of their own, before this one."""
+        index = 0
+        for node in select.find_all(exp.Select, exp.SetOperation):
+            if node is select:
                 continue
-            alias = sub.alias or f"{name} subquery {index + 1}"
-            inner = self.read(alias, sub.this)
+            if node.find_ancestor(exp.Select, exp.SetOperation, exp.CTE) is not select:
+                continue  # read with its own query (a union part, a CTE body)
+            index += 1
+            parent = node.parent
+            alias = parent.alias if isinstance(parent, exp.Subquery) and parent.alias else ""
+            alias = alias or f"{name} subquery {index}"
+            inner = self.read(alias, node)
             self.steps.append(inner)
             self.known[alias] = inner.outputs
 
@@ -147,6 +161,10 @@ class _Reader:
             relation = join.this
             if isinstance(relation, exp.Table):
                 target, alias = relation_name(relation), relation.alias or None
+            elif isinstance(relation, exp.Unnest | exp.Lateral | exp.Explode):
+                columns = [c.name for c in relation.find_all(exp.Column)]
+                target = f"the elements of {', '.join(columns) or 'a list'}"
+                alias, kind_word = None, "unnest"
             else:
                 target, alias = relation.alias or "a subquery", None
             using = [u.name for u in join.args.get("using") or []]
@@ -181,14 +199,26 @@ class _Reader:
                         continue
                     step.outputs += [c for c in known if c not in step.outputs]
                     step.reads += [c for c in known if c not in step.reads]
+                    for column in known:
+                        step.origins.setdefault(column, (target, column))
                 continue
-            output = projection.alias_or_name or projection.sql()[:40]
+            output = projection.alias_or_name
+            if not output or (
+                not isinstance(projection, exp.Alias) and not isinstance(inner, exp.Column)
+            ):
+                continue  # an unnamed value (a union part's literal): no column name to give
             step.outputs.append(output)
             for column in inner.find_all(exp.Column):
                 if column.name not in step.reads and _owner(column) is select:
                     step.reads.append(column.name)
             if isinstance(inner, exp.Column) and inner.name != output:
                 step.renamed.append((inner.name, output))
+            if isinstance(inner, exp.Column):
+                relation = step.aliases.get(inner.table, inner.table) if inner.table else ""
+                if not relation and len(step.inputs) == 1:
+                    relation = step.inputs[0]
+                if relation:
+                    step.origins[output] = (relation, inner.name)
             cases = [
                 c
                 for c in inner.find_all(exp.Case)
@@ -253,7 +283,8 @@ class _Reader:
             name = target.alias_or_name if isinstance(target, exp.Alias | exp.Column) else ""
             inner = target.this if isinstance(target, exp.Alias) else target
             step.group_by.append(inner)
-            step.group_names.append(name or inner.sql()[:40])
+            # an unnamed expression is named by what it does, never by truncated SQL
+            step.group_names.append(name or Words.for_step(step).say(inner))
 
 
 def _main_query(statements: list[exp.Expr]) -> exp.Expr | None:
@@ -282,13 +313,8 @@ def analyse_sql(
         )
         return Facts("sql", False, [Step(name, inputs=tables)], tables, [])
     reader = _Reader(source, name, columns_of or (lambda _relation: None))
-    ctes = [cte for cte in query.find_all(exp.CTE) if cte.find_ancestor(exp.CTE) is None]
-    cte_names = {cte.alias for cte in ctes}
-    for cte in ctes:
-        step = reader.read(cte.alias, cte.this)
-        reader.steps.append(step)
-        reader.known[cte.alias] = step.outputs
-    # the final query is read in place (its WITH is ignored: every handler reads its own
+    cte_names = {cte.alias for cte in query.find_all(exp.CTE)}
+    # the final query is read in place (its CTEs first, as steps; every handler reads its own
     # clauses), so the nodes keep the offsets their quotes come from
     last = reader.read("final", query)
     steps = reader.steps
@@ -307,8 +333,12 @@ def analyse_sql(
     inner = cte_names | set(reader.known)
     sources: list[str] = []
     for step in steps:
+        for join in step.joins:
+            if join.target in inner:  # a step of this query, not a table of the project
+                join.label = f"the {join.target} step"
         step.inputs = [i for i in step.inputs if i not in own]
         for relation in step.inputs:
             if relation not in inner and relation not in sources:
                 sources.append(relation)
-    return Facts("sql", True, steps, sources, steps[-1].outputs, reader.unresolved_star)
+    opaque = PLACEHOLDER in source.parsed
+    return Facts("sql", True, steps, sources, steps[-1].outputs, reader.unresolved_star, opaque)

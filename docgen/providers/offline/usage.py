@@ -67,7 +67,7 @@ def refresh(ctx: ObjectContext) -> str:
         "ephemeral": "inside the models that use it (ephemeral)",
         "snapshot": "each snapshot run records changes",
         "seed": "when the seed file changes",
-        "source": "as the source system loads it",
+        "source": "as its source system loads it (no schedule declared here)",
     }.get(materialization, "not declared")
 
 
@@ -121,7 +121,8 @@ def used_by(ctx: ObjectContext) -> list[dict[str, str]]:
     if readers:
         found.append(
             {
-                "team": "Owners of the models that read it",
+                "team": f"Users of {readers[0]}"
+                + (f" and {len(readers) - 1} more models" if len(readers) > 1 else ""),
                 "frequency": frequency,
                 "purpose": sentence(f"Read by {join_words(readers, 5)}"),
             }
@@ -151,7 +152,8 @@ def downstream_impact(ctx: ObjectContext) -> str:
     if readers:
         verb = "reads" if len(readers) == 1 else "read"
         parts.append(
-            f"{join_words(readers, 5)} {verb} {obj.name}, so an error or delay here reaches "
+            f"{'the model' if len(readers) == 1 else 'the models'} {join_words(readers, 5)} "
+            f"{verb} {obj.name}, so an error or delay here reaches "
             f"{'it on its' if len(readers) == 1 else 'them on their'} next build"
         )
     if exposures:

@@ -10,6 +10,7 @@ Jinja expression is called a project setting, never a value.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlglot import exp
 
@@ -38,7 +39,15 @@ MAX_LIST = 6
 
 
 def join_words(items: list[str], limit: int = MAX_LIST, conjunction: str = "and") -> str:
-    items = [i for i in dict.fromkeys(items) if i]
+    # names made by a Jinja expression are not in the code as such: counted, not named
+    made = [i for i in items if i and PLACEHOLDER in i]
+    items = [i for i in dict.fromkeys(items) if i and PLACEHOLDER not in i]
+    if made:
+        items.append(
+            f"{len(made)} name{'s' if len(made) > 1 else ''} set by the project's Jinja"
+            if len(made) > 1
+            else "a name set by the project's Jinja"
+        )
     if not items:
         return ""
     shown = items[:limit]
@@ -52,16 +61,23 @@ def join_words(items: list[str], limit: int = MAX_LIST, conjunction: str = "and"
 _JINJA_NAME = re.compile(r"'?\w*" + PLACEHOLDER + r"\w*'?")
 
 
-def sentence(text: str) -> str:
+def is_condition(node: exp.Expr | None) -> bool:
+    """Does the expression say yes or no (a comparison, IS, IN, AND/OR, NOT)?"""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return isinstance(node, exp.Predicate | exp.Connector | exp.Not)
+
+
+def sentence(text: str, keep_case: bool = False) -> str:
     # a name or value made by a Jinja expression is not in the code as such: say what it is
     text = _JINJA_NAME.sub("a value set by the project's Jinja", " ".join(text.split()))
     if not text:
         return text
     first = text.split(" ", 1)[0]
     # field and table names keep their case ("id: ...", "stg_orders reads ...")
-    if not re.search(r"[_.\d]", first.rstrip(".,;")) and not first.endswith(":"):
+    if not keep_case and not re.search(r"[_.\d]", first.rstrip(".,;")) and not first.endswith(":"):
         text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else text + "."
+    return text if text.endswith((".", "?", "!", ".”", "?”", "!”")) else text + "."
 
 
 def humanize(name: str) -> str:
@@ -74,10 +90,17 @@ def humanize(name: str) -> str:
 
 
 class Words:
-    """Reads expressions of one object; `aliases` maps table aliases to relation names."""
+    """Reads expressions of one step; `aliases` maps table aliases to relation names. When the
+    step reads several relations, a qualified column is named with its relation
+    ("order_id (stg_orders)"), so the reader knows which one is meant."""
 
-    def __init__(self, aliases: dict[str, str] | None = None) -> None:
+    def __init__(self, aliases: dict[str, str] | None = None, qualify: bool = False) -> None:
         self.aliases = aliases or {}
+        self.qualify = qualify
+
+    @classmethod
+    def for_step(cls, step: Any) -> Words:
+        return cls(step.aliases, qualify=len(step.inputs) > 1)
 
     def say(self, node: exp.Expr | None) -> str:
         if node is None:
@@ -104,6 +127,9 @@ class Words:
             return "a value set in the project's configuration"
         if isinstance(node.this, exp.Star):
             return "every column"
+        if self.qualify and node.table:
+            relation = self.aliases.get(node.table, node.table)
+            return f"{node.name} ({relation})"
         return node.name
 
     def _identifier(self, node: exp.Identifier) -> str:
@@ -214,7 +240,9 @@ class Words:
     def _cast(self, node: exp.Cast) -> str:
         to = node.args.get("to")
         kind = to.sql().lower() if to is not None else "another type"
-        return f"{self.say(node.this)} as {_type_word(kind)}"
+        if isinstance(node.this, exp.Literal):
+            return self.say(node.this)  # '2023-01-01'::date is simply that date
+        return f"{self.say(node.this)} (as {_type_word(kind)})"
 
     _trycast = _cast
     _safecast = _cast

@@ -15,9 +15,17 @@ from typing import Any
 from docgen.context import ObjectContext
 from docgen.layers import LayerName
 from docgen.providers.offline import usage
+from docgen.providers.offline.column_notes import column_notes
 from docgen.providers.offline.facts import Facts, Step
 from docgen.providers.offline.items import Collector, Item, fit
 from docgen.providers.offline.python_facts import analyse_python
+from docgen.providers.offline.source_pages import (
+    first_sentence,
+    leading_comment,
+    line_items,
+    source_cards,
+    source_summary,
+)
 from docgen.providers.offline.sql_facts import analyse_sql
 from docgen.providers.offline.words import Words, humanize, join_words, sentence
 
@@ -37,16 +45,6 @@ _RULE_KINDS = ["filter", "case", "grain", "distinct"]
 _EXPLANATION_KINDS = ["join", "group", "aggregate", "window", "derived"]
 
 
-def first_sentence(text: str, limit: int = 320) -> str:
-    text = " ".join(text.split())
-    cut = text.find(". ")
-    if 0 < cut < limit:
-        text = text[: cut + 1]
-    if len(text) > limit:
-        text = text[: limit - 3].rsplit(" ", 1)[0] + "..."
-    return text
-
-
 class Writer:
     """The six layers of one analysed object (one instance serves its six layer calls)."""
 
@@ -64,12 +62,19 @@ class Writer:
             else "model"
         )
         self._upstream_outputs: dict[str, list[str]] = {}
+        #: the code read and quoted: the compiled SQL when it holds anything, else the source
+        self.code: str = (
+            obj.compiled_code if obj.compiled_code and obj.compiled_code.strip() else obj.code
+        )
         self.facts: Facts = self._analyse()
         declared = [c.name for c in obj.columns]
         outputs = [o for o in self.facts.outputs if o != "*"]
         lower = {o.lower() for o in outputs}
         self.outputs = outputs + [c for c in declared if c.lower() not in lower]
-        self.collector = Collector(self.facts, self.name)
+        columns = [c for u in ctx.upstream for c in u.columns] + list(obj.columns)
+        meanings = {c.name.lower(): c.description for c in columns if c.description}
+        self.meanings = meanings
+        self.collector = Collector(self.facts, self.name, meanings)
 
     # -- analysis ----------------------------------------------------------------------
 
@@ -78,8 +83,8 @@ class Writer:
         if self.kind != "model":
             return Facts("sql", False, [Step(self.name)], [], [c.name for c in obj.columns])
         if obj.language == "python":
-            return analyse_python(obj.effective_code, self.name)
-        return analyse_sql(obj.effective_code, obj.dialect, self.name, self._columns_of)
+            return analyse_python(self.code, self.name)
+        return analyse_sql(self.code, obj.dialect, self.name, self._columns_of)
 
     def _columns_of(self, relation: str) -> list[str] | None:
         """The columns of an upstream relation: declared in YAML, else what its SQL selects."""
@@ -108,7 +113,7 @@ class Writer:
         filters = [(s, f) for s in steps for f in s.filters]
         if filters:
             step, first = filters[0]
-            said = Words(step.aliases).say(first.node) if first.node is not None else ""
+            said = Words.for_step(step).say(first.node) if first.node is not None else ""
             more = len(filters) - 1
             text = f"keeps only rows where {said}" if said else "filters its rows"
             if more:
@@ -116,11 +121,16 @@ class Writer:
             phrases.append(text)
         joins = [j for s in steps for j in s.joins]
         if joins:
-            kept = any(j.keeps_unmatched for j in joins)
-            phrases.append(
-                f"combines its rows with {join_words([j.target for j in joins], 4)}"
-                + (", keeping rows without a match" if kept else "")
-            )
+            kept = [j.label for j in joins if j.keeps_unmatched]
+            strict = [j.label for j in joins if j.kind in ("inner", "right")]
+            spread = [j.label for j in joins if j.kind in ("cross", "unnest")]
+            if spread:
+                phrases.append(f"repeats each row for each of {join_words(spread, 3)}")
+            if strict:
+                phrases.append(f"keeps only rows with a match in {join_words(strict, 3)}")
+            if kept:
+                verb = "holds" if len(kept) == 1 else "hold"
+                phrases.append(f"adds what {join_words(kept, 3)} {verb} where a match exists")
         final = self.facts.final
         if final.group_by:
             figures = [a.output for a in final.aggregates]
@@ -144,6 +154,14 @@ class Writer:
                 phrases.append(f"renames {join_words(renamed, 3)}")
             if derived:
                 phrases.append(f"calculates {join_words(derived, 4)}")
+        if not phrases and self.facts.opaque:
+            macros = re.findall(r"\{\{-?\s*([\w.]+)\s*\(", self.code)
+            macros = [m for m in dict.fromkeys(macros) if m not in ("ref", "source", "config")]
+            phrases.append(
+                f"has part of its SQL generated by {join_words(macros, 3)}"
+                if macros
+                else "has part of its SQL generated by Jinja expressions"
+            )
         if not phrases and self.facts.parsed:
             inputs = join_words(self._inputs(), 3)
             phrases.append(
@@ -155,7 +173,7 @@ class Writer:
 
     def executive_summary(self) -> str:
         if self.kind != "model":
-            return self._source_summary()
+            return source_summary(self)
         obj = self.obj
         inputs = self._inputs()
         kind = {
@@ -166,8 +184,12 @@ class Writer:
             "dataframe": "dataframe",
         }[obj.object_type]
         origin = f" built from {join_words(inputs, 4)}" if inputs else ""
+        comment = None if obj.description else leading_comment(self.code, obj.language)
         if obj.description:
             first = f"{self.name}: {first_sentence(obj.description)}"
+            second = f"This {kind},{origin}," if origin else f"This {kind}"
+        elif comment:
+            first = f"{self.name}, in its author's words: “{first_sentence(comment)}”"
             second = f"This {kind},{origin}," if origin else f"This {kind}"
         else:
             grain = self.facts.final.group_names if self.facts.final.group_by else []
@@ -177,11 +199,11 @@ class Writer:
             second = "It"
         logic = self._logic_phrases()
         second = f"{second} {join_words(logic, 3)}" if logic else ""
-        third = self._columns_and_readers()
+        third = self.columns_and_readers()
         parts = [first, second, third]
         return " ".join(sentence(p) for p in parts if p)[:1200]
 
-    def _columns_and_readers(self) -> str:
+    def columns_and_readers(self) -> str:
         readers = [d.name for d in self.ctx.downstream]
         parts = []
         if self.outputs:
@@ -191,37 +213,16 @@ class Writer:
                 f"{'include' if count > 5 else 'are'} {join_words(self.outputs, 5)}"
             )
         if readers:
-            parts.append(f"{join_words(readers, 3)} {'reads' if len(readers) == 1 else 'read'} it")
-        return "; ".join(parts)
-
-    def _source_summary(self) -> str:
-        obj = self.obj
-        props = obj.properties or {}
-        system = self.name.split(".", 1)[0] if "." in self.name else self.name
-        relation = props.get("relation") or self.name
-        if self.kind == "source":
-            first = f"{self.name} is raw data from the {system} source, read from {relation}"
-        else:
-            first = f"{self.name} is a seed: a fixed table loaded from a file in the project"
-        if obj.description:
-            first += f": {first_sentence(obj.description)}"
-        system_text = props.get("source_description")
-        second = (
-            f"The {system} source is described as: {first_sentence(system_text)}"
-            if system_text
-            else ""
-        )
-        freshness = props.get("freshness")
-        if freshness:
-            second += (" " if second else "") + sentence(
-                f"Freshness is checked: {_freshness_words(freshness)}"
+            one = len(readers) == 1
+            parts.append(
+                f"{'the model' if one else 'the models'} {join_words(readers, 3)} "
+                f"{'reads' if one else 'read'} it"
             )
-        third = self._columns_and_readers() or "its columns are not declared"
-        return " ".join(sentence(p) for p in (first, second, third) if p)[:1200]
+        return "; ".join(parts)
 
     def cards(self) -> list[dict[str, Any]]:
         if self.kind != "model":
-            cards = self._source_cards()
+            cards = source_cards(self)
         else:
             steps = self.facts.steps
             cards = [self._card(step, i == len(steps) - 1) for i, step in enumerate(steps)]
@@ -258,18 +259,18 @@ class Writer:
             title = f"Build {self.name}"
         else:
             title = sentence(humanize(step.name))[:-1][:60] or step.name
-        words = Words(step.aliases)
+        words = Words.for_step(step)
         logic: list[str] = []
         for join in step.joins:
             how = "keeping rows without a match" if join.keeps_unmatched else "matching rows only"
-            logic.append(f"adds {join.target} ({how})" if join.kind != "cross" else "")
+            logic.append(f"adds {join.label} ({how})" if join.kind != "cross" else "")
         for f in step.filters:
             if f.node is not None:
                 logic.append(f"keeps rows where {words.say(f.node)}")
             elif f.quote:
                 logic.append(f"keeps the rows selected by {f.quote}")
         if step.group_by or step.group_quote:
-            logic.append(f"one row per {join_words(step.group_names, 4)}")
+            logic.append(f"one row per {join_words(step.group_names, 12)}")
         if step.aggregates:
             logic.append(f"adds up {join_words([a.output for a in step.aggregates], 4)}")
         if step.windows:
@@ -291,7 +292,8 @@ class Writer:
             logic.append(
                 f"selects {count} column{'s' if count != 1 else ''} without changing rows"
                 if count
-                else "selects every column without changing rows"
+                else f"selects every column of {join_words(step.inputs, 3) or 'its input'} "
+                "without changing rows"
             )
         outputs = step.outputs
         return {
@@ -299,18 +301,36 @@ class Writer:
             "input": sentence(join_words(step.inputs, 4) or "the rows of the previous step"),
             "logic": sentence("; ".join(logic)),
             "output": sentence(
-                f"{len(outputs)} column{'s' if len(outputs) != 1 else ''}: {join_words(outputs, 5)}"
+                f"{len(outputs)} column{'s' if len(outputs) != 1 else ''}: "
+                + (self._described(self.outputs) if last else join_words(outputs, 5))
                 if outputs
-                else "the same columns as its input"
+                else f"every column of {join_words(step.inputs, 3) or 'its input'}"
             ),
             "whyItMatters": sentence(self._why(step)),
         }
+
+    def _described(self, names: list[str]) -> str:
+        """Every output column, with its type and YAML description where known."""
+        declared = {c.name.lower(): c for c in self.obj.columns}
+        shown = []
+        for name in names:
+            column = declared.get(name.lower())
+            notes = [
+                n
+                for n in (
+                    column.data_type if column else None,
+                    self.meanings.get(name.lower(), "").rstrip(".") or None,
+                )
+                if n
+            ]
+            shown.append(f"{name} ({'; '.join(notes)})" if notes else name)
+        return join_words(shown, 40)
 
     def _why(self, step: Step) -> str:
         if step.filters:
             return f"Rows outside these conditions never reach {self.name}"
         if step.joins:
-            return f"Columns of {join_words([j.target for j in step.joins], 3)} sit on the same row"
+            return f"Columns of {join_words([j.label for j in step.joins], 3)} sit on the same row"
         if step.group_by or step.group_quote:
             return f"The figures are reported per {join_words(step.group_names, 3)}"
         if step.windows:
@@ -321,7 +341,10 @@ class Writer:
             return "Several inputs are reported as one"
         if step.derived:
             return "The calculation is defined once, here"
-        return f"The next step reads {len(step.outputs) or 'all'} columns under these names"
+        count = len(step.outputs)
+        if not count:
+            return f"{step.name} hands on the rows of {join_words(step.inputs, 3) or 'its input'}"
+        return f"{step.name} hands on {count} column{'s' if count != 1 else ''} under these names"
 
     def _read_card(self) -> dict[str, Any]:
         inputs = self._inputs()
@@ -333,7 +356,9 @@ class Writer:
                 f"reads {join_words(inputs, 4)}" if inputs else "uses values written in the code"
             ),
             "output": sentence(
-                f"rows with {join_words(read, 5)}" if read else "the rows of its inputs"
+                f"rows with {join_words(read, 5)}"
+                if read
+                else f"the rows of {join_words(inputs, 3) or 'its inputs'}"
             ),
             "whyItMatters": sentence(
                 f"{self.name} is only as complete and fresh as {join_words(inputs, 3)}"
@@ -345,160 +370,19 @@ class Writer:
     def _publish_card(self) -> dict[str, Any]:
         readers = [d.name for d in self.ctx.downstream]
         return {
-            "title": f"Publish {self.name}"[:60],
+            "title": f"Publish {self.name}",
             "input": sentence(f"the rows built for {self.name}"),
             "logic": sentence(f"{self.name} is refreshed {usage.refresh(self.ctx)}"),
             "output": sentence(
                 f"{self.name} with {len(self.outputs)} columns" if self.outputs else f"{self.name}"
             ),
             "whyItMatters": sentence(
-                f"{join_words(readers, 3)} {'reads' if len(readers) == 1 else 'read'} {self.name}"
+                f"{'the model' if len(readers) == 1 else 'the models'} {join_words(readers, 3)} "
+                f"{'reads' if len(readers) == 1 else 'read'} {self.name}"
                 if readers
                 else f"No model in the project reads {self.name}"
             ),
         }
-
-    def _source_cards(self) -> list[dict[str, Any]]:
-        obj = self.obj
-        props = obj.properties or {}
-        relation = props.get("relation") or self.name
-        readers = [d.name for d in self.ctx.downstream]
-        described = [c for c in obj.columns if c.description]
-        return [
-            {
-                "title": "Loaded from the source system" if self.kind == "source" else "Seed file",
-                "input": sentence(
-                    props.get("source_description") or f"the {self.name.split('.')[0]} system"
-                    if self.kind == "source"
-                    else f"a file in the project ({obj.source_path or self.name})"
-                ),
-                "logic": sentence(
-                    f"declared in YAML as {relation}; loaded outside this project"
-                    if self.kind == "source"
-                    else "loaded by dbt seed as it is"
-                ),
-                "output": sentence(relation),
-                "whyItMatters": sentence(
-                    f"everything built on {self.name} depends on this load being complete"
-                ),
-            },
-            {
-                "title": "Declared columns",
-                "input": sentence(f"the YAML of {self.name}"),
-                "logic": sentence(
-                    f"{len(obj.columns)} columns declared, {len(described)} with a description"
-                    if obj.columns
-                    else "no columns are declared"
-                ),
-                "output": sentence(join_words([c.name for c in obj.columns], 6) or "not declared"),
-                "whyItMatters": sentence(
-                    "column descriptions tell readers what each field means"
-                    if described
-                    else "without descriptions, readers must guess what each field means"
-                ),
-            },
-            {
-                "title": "Read by the project",
-                "input": sentence("the lineage of the project's models"),
-                "logic": sentence(
-                    f"read by {join_words(readers, 5)}" if readers else "no model reads it"
-                ),
-                "output": sentence(
-                    f"{len(readers)} model{'s' if len(readers) != 1 else ''} downstream"
-                ),
-                "whyItMatters": sentence(usage.downstream_impact(self.ctx)),
-            },
-        ]
-
-    # -- code explanations and rules -----------------------------------------------------
-
-    def _line_items(self) -> list[Item]:
-        """True facts quoted line by line from the code (sources, seeds, unparsed code):
-        declared columns first, then what the code declares, then its lines as written."""
-        items: list[Item] = []
-        lines: list[Item] = []
-        described = {c.name.lower(): c for c in self.obj.columns}
-        for line in self.obj.effective_code.splitlines():
-            text = line.strip().rstrip(",")
-            if not text or text in ("(", ");", ")"):
-                continue
-            head = text.split()[0].lower()
-            column = described.get(head)
-            if column is not None:
-                meaning = column.description or "no description in the YAML"
-                kind = f" ({column.data_type})" if column.data_type else ""
-                items.append(Item("column", text, f"{column.name}{kind}: {meaning}", meaning))
-            else:
-                lines.append(
-                    Item(
-                        "line",
-                        text,
-                        f"the code reads: {text.lstrip('-# ')}",
-                        "A line of the object's code, quoted as written",
-                    )
-                )
-        fragments: list[Item] = []
-        original = self.obj.effective_code
-        for macro in dict.fromkeys(re.findall(r"\{\{-?\s*([\w.]+)\s*\(", original)):
-            if macro in ("ref", "source", "config", "var", "this"):
-                continue
-            items.append(
-                Item(
-                    "macro",
-                    macro,
-                    f"part of the SQL is generated by the macro {macro}, which is not expanded "
-                    "here",
-                    "What the macro produces is documented only once the project is compiled",
-                )
-            )
-        for value in dict.fromkeys(re.findall(r"'[^'\n{}]{2,80}'", original)):
-            fragments.append(
-                Item(
-                    "value",
-                    value,
-                    f"the code uses the value {value}",
-                    "A fixed value written in the code",
-                )
-            )
-        for line in original.splitlines():
-            for part in line.split(","):
-                part = part.strip()
-                if len(part) >= 3:
-                    fragments.append(
-                        Item(
-                            "fragment",
-                            part,
-                            f"the code contains {part}",
-                            "Quoted as written",
-                        )
-                    )
-        code = self.obj.effective_code.lower()
-        relation = str((self.obj.properties or {}).get("relation") or "")
-        for fragment, said, why in (
-            (
-                f"source {self.name}",
-                f"{self.name} is declared as a dbt source",
-                "Its rows are loaded from outside the project",
-            ),
-            (
-                f"seed {self.name}",
-                f"{self.name} is a dbt seed",
-                "Its rows come from a file kept with the project",
-            ),
-            (
-                relation,
-                f"its rows are read from the table {relation}",
-                "Models that read it depend on this table being loaded",
-            ),
-            (
-                "columns not declared",
-                "no columns are declared for it in YAML",
-                "Readers cannot see its fields before they query it",
-            ),
-        ):
-            if fragment and fragment.lower() in code:
-                items.append(Item("line", fragment, said, why))
-        return items + lines + fragments
 
     def explanations(self) -> list[dict[str, str]]:
         items = self.collector.explanations()
@@ -531,31 +415,56 @@ class Writer:
         if self.kind == "model" and self.facts.parsed:
             for step in self.facts.steps:
                 for original, new in step.renamed:
-                    quote = _find_rename(self.obj.effective_code, original, new)
+                    quote = _find_rename(self.code, original, new)
                     if quote:
                         found.append(
                             Item(
                                 "rename",
                                 quote,
-                                f"{original} is published as {new}",
+                                f"the column {original} is published as {new}",
                                 f"Readers of {self.name} know this field as {new}",
                             )
                         )
-            if not any(s.has_logic for s in self.facts.steps):
-                inputs = self._inputs()
-                quote = _find_from(self.obj.effective_code)
-                if quote and inputs:
-                    found.append(
-                        Item(
-                            "from",
-                            quote,
-                            f"every row of {join_words(inputs, 3)} is kept; no row is "
-                            "filtered, combined or added up",
-                            f"{self.name} has exactly as many rows as {join_words(inputs, 3)}",
-                        )
+            inputs = self._inputs()
+            quote = _find_from(self.code, [i for s in self.facts.steps for i in s.inputs])
+            unchanged = not any(s.has_logic for s in self.facts.steps) and not self.facts.opaque
+            if quote and inputs and unchanged:
+                found.append(
+                    Item(
+                        "from",
+                        quote,
+                        f"every row of {join_words(inputs, 3)} is kept; no row is "
+                        "filtered, combined or added up",
+                        f"{self.name} has exactly as many rows as {join_words(inputs, 3)}",
                     )
+                )
+            elif quote:
+                read = re.sub(r"(?i)^from\s+", "", quote)
+                named = re.search(r"['\"]([\w.]+)['\"]\s*\)", read)
+                relation = named.group(1) if named else read.strip('"`')
+                found.append(
+                    Item(
+                        "from",
+                        quote,
+                        f"the query starts from the rows of {relation}",
+                        f"{self.name} depends on {relation} being complete and current",
+                    )
+                )
+        star = re.search(r"(?i)\bselect\s+\*", self.code)
+        if star and self.facts.final.star:
+            found.append(
+                Item(
+                    "star",
+                    star.group(0),
+                    f"every column of {join_words(self._inputs(), 3) or 'its input'} is selected",
+                    f"A column added upstream appears in {self.name} too",
+                )
+            )
         if lines:
-            found += self._line_items()
+            found += line_items(self)
+            # the last resort for very short code: its words, each quoted as written
+            for word in dict.fromkeys(re.findall(r"[A-Za-z_][\w.]{2,}", self.code)):
+                found.append(Item("word", word, f"the code names {word}", "Quoted as written"))
         out = []
         for item in found:
             key = " ".join(item.quote.lower().split())
@@ -572,6 +481,7 @@ class Writer:
             "usedBy": usage.used_by(self.ctx),
             "questionsAnswered": [sentence(q) for q in self._questions()[:8]],
             "downstreamImpact": usage.downstream_impact(self.ctx),
+            "columns": column_notes(self) or None,
         }
 
     def _questions(self) -> list[str]:
@@ -588,7 +498,7 @@ class Writer:
         if filters:
             step, first = filters[0]
             questions.append(
-                f"Which rows meet the condition that {Words(step.aliases).say(first.node)}?"
+                f"Which rows meet the condition that {Words.for_step(step).say(first.node)}?"
             )
         if self.outputs and len(questions) < 2:
             questions.append(f"What are the {join_words(self.outputs[:3], 3)} of each row?")
@@ -621,22 +531,7 @@ class Writer:
         return builders[layer]()
 
 
-def _freshness_words(freshness: Any) -> str:
-    if not isinstance(freshness, dict):
-        return str(freshness)
-    parts = []
-    for level in ("warn_after", "error_after"):
-        value = freshness.get(level)
-        if isinstance(value, dict) and value.get("count"):
-            word = "a warning" if level == "warn_after" else "an error"
-            parts.append(f"{word} after {value['count']} {value.get('period', 'hours')}")
-    field = freshness.get("loaded_at_field")
-    text = join_words(parts) or "declared"
-    return text + (f", measured on {field}" if field else "")
-
-
 def _find_rename(code: str, original: str, new: str) -> str | None:
-    import re
 
     match = re.search(
         rf"\b[\w.]*{re.escape(original)}\s+as\s+{re.escape(new)}\b", code, re.IGNORECASE
@@ -644,8 +539,14 @@ def _find_rename(code: str, original: str, new: str) -> str | None:
     return match.group(0) if match else None
 
 
-def _find_from(code: str) -> str | None:
-    import re
-
-    match = re.search(r"(?i)\bfrom\s+(\{\{.*?\}\}|[\w.\"`]+)", code)
-    return match.group(0) if match else None
+def _find_from(code: str, inputs: list[str]) -> str | None:
+    """The first `from <relation>` of the code that reads one of the parsed inputs (not a
+    "from" in a comment)."""
+    wanted = {i.lower().rsplit(".", 1)[-1] for i in inputs}
+    for match in re.finditer(r"(?i)\bfrom\s+(\{\{.*?\}\}|[\w.\"`]+)", code):
+        relation = match.group(1)
+        named = re.search(r"['\"]([\w.]+)['\"]\s*\)", relation)
+        name = (named.group(1) if named else relation.strip('"`')).lower().rsplit(".", 1)[-1]
+        if name in wanted:
+            return match.group(0)
+    return None

@@ -1,5 +1,6 @@
-"""An endpoint that is down stops the job (the provider is down, not the objects), names the
-URL, and the job runs again to the end once the endpoint is back."""
+"""Jobs against servers that are not api.openai.com: an endpoint that is down stops the job
+(the provider is down, not the objects), names the URL, and the job runs again to the end once
+the endpoint is back; an endpoint that refuses structured outputs is switched once."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_unreachable_endpoint_stops_the_job_and_it_resumes_when_back(
     assert {o.status for o in objects} == {"pending"}
     last = row.error_log[-1]
     assert last["kind"] == "ProviderDown" and down in last["error"]
-    assert "connection failures in a row" in last["error"]
+    assert "connection attempts failed in a row" in last["error"]
     assert fake_openai.requests == []
 
     # the endpoint is back: the same job runs again and finishes every object once
@@ -68,3 +69,32 @@ def test_unreachable_endpoint_stops_the_job_and_it_resumes_when_back(
     with transaction(engine) as conn:
         row = jobs_repo.get_job(conn, job.id)
     assert row.status == "completed" and row.processed_objects == 6 and row.failed_objects == 0
+
+
+def test_a_job_on_a_server_refusing_json_schema_switches_once_and_remembers(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    use_openai(engine, org, fake_openai)
+    fake_openai.behave(refuse_json_schema=500)
+    ids = [make_object(engine, org).id for _ in range(3)]
+    job = core_jobs.create_job(
+        engine, org.id, ids, JobOptions(concurrency=1), triggered_by_user_id=org.admin_id
+    )
+    with caplog.at_level("WARNING", logger="prefect.docgen"):
+        state = asyncio.run(documentation_job(job_id=job.id, return_state=True))
+    assert state.is_completed()
+    with transaction(engine) as conn:
+        row = jobs_repo.get_job(conn, job.id)
+        settings = orgs.get_llm_settings(conn, org.id)
+    assert row.status == "completed" and row.failed_objects == 0 and row.layers_failed == {}
+    refused = [r for r in fake_openai.requests if r.status == 500]
+    assert len(refused) == 1, "one refusal, then json_object for every call"
+    assert len(fake_openai.completions) == 1 + 3 * 6
+    said = [r for r in caplog.records if "does not accept structured outputs" in r.getMessage()]
+    assert len(said) == 1
+    assert settings.structured_outputs is False and settings.structured_outputs_refused

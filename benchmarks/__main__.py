@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -106,7 +107,13 @@ class Bench:
             )
         return env
 
-    def run_job(self, mode: str, cpu: CpuSplit | None = None, **options: Any) -> dict[str, Any]:
+    def run_job(
+        self,
+        mode: str,
+        cpu: CpuSplit | None = None,
+        module: str = "benchmarks.job",
+        **options: Any,
+    ) -> dict[str, Any]:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
             "DOCGEN_DATABASE_URL": self.docgen_url,
@@ -116,7 +123,7 @@ class Bench:
             "PREFECT_LOGGING_LEVEL": "ERROR",
             **self.prefect_env(mode),
         }
-        args = [sys.executable, "-m", "benchmarks.job", "--fake-url", self.fake_url]
+        args = [sys.executable, "-m", module, "--fake-url", self.fake_url]
         for key, value in options.items():
             flag = "--" + key.replace("_", "-")
             if value is True:
@@ -486,6 +493,47 @@ def scenario_grounding(bench: Bench) -> dict[str, Any]:
     return figures
 
 
+def scenario_lean(bench: Bench) -> dict[str, Any]:
+    """Issue 18: tokens per object on the example project, the default (six calls sharing a
+    cached prefix) against the lean option (one_call: one call per object), same fake server,
+    same schema checks (failed layers counted)."""
+    figures: dict[str, Any] = {}
+    for label, one_call in (("default", False), ("one_call", True)):
+        result = bench.run_job("server-pg", example=True, concurrency=4, one_call=one_call)
+        run = result["runs"][0]
+        count = result["objects"]
+        figures[label] = {
+            "prompt_tokens_per_object": round(run["prompt_tokens"] / count),
+            "completion_tokens_per_object": round(run["completion_tokens"] / count),
+            "tokens_per_object": round((run["prompt_tokens"] + run["completion_tokens"]) / count),
+            "llm_requests": run["llm_requests"],
+            "cost_per_object_usd": round(float(run["cost_usd"]) / count, 5),
+            "failed_objects": run["failed"],
+            "layers_failed": run.get("layers_failed", {}),
+        }
+    return {
+        "project": "examples/jaffle_shop",
+        **figures,
+        "target": "lean option <= 6,500 tokens/object with schema-valid output",
+    }
+
+
+def scenario_batch(bench: Bench) -> dict[str, Any]:
+    """Issue 18: a 1,000-object job in batch mode against the fake server's Batch API (a
+    simulated batch delay), its first run killed while polling and the job run again:
+    synchronous calls, batches created, exactly-once storage and cost at the batch price."""
+    objects = int(os.environ.get("DOCGEN_BENCH_BATCH_OBJECTS", "1000"))
+    result = bench.run_job(
+        "server-pg", module="benchmarks.batch_job", objects=objects, batch_delay=20, concurrency=8
+    )
+    result.pop("process_seconds", None)
+    result["target"] = (
+        "0 synchronous calls, one batch per lineage wave (2 here), one version per object"
+        " after a kill, cost = 50% of list"
+    )
+    return result
+
+
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "overhead": scenario_overhead,
     "concurrency_speedup": scenario_concurrency_speedup,
@@ -497,6 +545,8 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "unreachable_endpoint": scenario_unreachable_endpoint,
     "local_model": scenario_local_model,
     "grounding": scenario_grounding,
+    "batch": scenario_batch,
+    "lean": scenario_lean,
 }
 
 
@@ -622,7 +672,12 @@ def write_report(results: dict[str, Any]) -> None:
         lines += [f"- {key}: {json.dumps(value)}" for key, value in data.items()]
         lines.append("")
     lines += ingest_report(results.get("ingest", {}))
-    REPORT.write_text("\n".join(lines))
+    lines += render_cost_report(results.get("ingest_render_cost", {}))
+    # sections other benchmarks keep between markers (benchmarks.fidelity) stay
+    marked = re.compile(r"<!-- (\w+):begin -->.*?<!-- \1:end -->\n?", re.S)
+    old = REPORT.read_text() if REPORT.exists() else ""
+    kept = "".join(m.group(0) for m in marked.finditer(old))
+    REPORT.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 def summary_table(scenarios: dict[str, Any]) -> list[str]:
@@ -732,18 +787,55 @@ def ingest_report(ingest: dict[str, Any]) -> list[str]:
     lines = [
         "## Ingestion of dbt project folders (`python -m benchmarks.ingest`)",
         "",
-        "| project | objects | models | read s | store s | unchanged re-ingest s"
-        " | edges expected | missing | extra | warnings | crashes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| project | objects | models | SQL rendered | sqlglot-parsed | read s | store s"
+        " | unchanged re-ingest s | edges expected | missing | extra | warnings | crashes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    reasons = []
     for name, f in ingest.items():
         lineage = f.get("lineage", {})
+        models = (
+            f"{lineage.get('models_registered')}/{lineage.get('models_expected')}"
+            if lineage
+            else "-"
+        )
+        total = f.get("sql_models")
+        rendered = f"{f.get('rendered')}/{total} ({f.get('rendered_pct')}%)" if total else "-"
+        parsed = f"{f.get('parsed')}/{total} ({f.get('parsed_pct')}%)" if total else "-"
         lines.append(
-            f"| {name} | {f.get('objects')} | {lineage.get('models_registered')}"
-            f"/{lineage.get('models_expected')} | {f.get('read_seconds')} | "
-            f"{f.get('store_seconds')} | {f.get('unchanged_restore_seconds')} | "
-            f"{lineage.get('edges_expected')} | {lineage.get('edges_missing')} | "
-            f"{lineage.get('edges_extra')} | {f.get('warnings')} | {f.get('crashes')} |"
+            f"| {name} | {f.get('objects')} | {models} | {rendered} | {parsed} | "
+            f"{f.get('read_seconds')} | {f.get('store_seconds')} | "
+            f"{f.get('unchanged_restore_seconds')} | {lineage.get('edges_expected', '-')} | "
+            f"{lineage.get('edges_missing', '-')} | {lineage.get('edges_extra', '-')} | "
+            f"{f.get('warnings')} | {f.get('crashes')} |"
+        )
+        if f.get("not_rendered_by_reason"):
+            why = "; ".join(f"{n} {r}" for r, n in f["not_rendered_by_reason"].items())
+            reasons.append(f"- {name}: {why}")
+    if reasons:
+        lines += ["", "Models not rendered, by reason:", "", *reasons]
+    return [*lines, ""]
+
+
+def render_cost_report(costs: dict[str, Any]) -> list[str]:
+    """`python -m benchmarks.ingest --render-cost`: what bounded rendering costs."""
+    if not costs:
+        return []
+    lines = [
+        "## Cost of rendering dbt Jinja in bounded child processes"
+        " (`python -m benchmarks.ingest --render-cost`)",
+        "",
+        "Seconds to read each project folder: rendering in docgen's own process (unbounded,"
+        " measured only) against the sandboxed child processes with rlimits and a per-file"
+        " timeout (docgen's way), with 1 and 2 workers.",
+        "",
+        "| project | in process s | 1 child s | 2 children s |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, f in costs.items():
+        lines.append(
+            f"| {name} | {f.get('in_process_s')} | {f.get('children_1_s')} | "
+            f"{f.get('children_2_s')} |"
         )
     return [*lines, ""]
 

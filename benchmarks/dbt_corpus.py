@@ -102,6 +102,21 @@ def _extract(git_dir: Path, revision: str, subpath: str, dest: Path) -> str:
     return commit
 
 
+def install(project: Path, mirrors: Path, repo: str, revision: str = "") -> str:
+    """Install one package under project/dbt_packages/<its name>, as `dbt deps` would."""
+    staging = project / ".staging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    _extract(_mirror(mirrors, repo), revision, "", staging)
+    name = str(yaml.safe_load((staging / "dbt_project.yml").read_text())["name"])
+    target = project / "dbt_packages" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    return name
+
+
 def lay_out(out: Path, mirrors: Path) -> list[dict[str, str]]:
     laid = []
     for project in CORPUS:
@@ -110,16 +125,7 @@ def lay_out(out: Path, mirrors: Path) -> list[dict[str, str]]:
             shutil.rmtree(dest)
         commit = _extract(_mirror(mirrors, project.repo), project.revision, project.subpath, dest)
         for repo, revision in project.packages:
-            staging = out / ".staging"
-            if staging.exists():
-                shutil.rmtree(staging)
-            _extract(_mirror(mirrors, repo), revision, "", staging)
-            name = yaml.safe_load((staging / "dbt_project.yml").read_text())["name"]
-            target = dest / "dbt_packages" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
+            install(dest, mirrors, repo, revision)
         laid.append(
             {"name": project.name, "path": str(dest), "dialect": project.dialect,
              "commit": f"{project.repo}@{commit[:12]}"}

@@ -73,6 +73,9 @@ def main() -> None:
         action="store_true",
         help="call the LLM for every layer (no cached layer results from earlier scenarios)",
     )
+    parser.add_argument(
+        "--one-call", action="store_true", help="the lean option: one call per object"
+    )
     parser.add_argument("--behaviour", help="JSON of the fake server's Behaviour fields")
     parser.add_argument(
         "--grounding-stats",
@@ -137,6 +140,7 @@ def main() -> None:
         )
         options = JobOptions(
             concurrency=args.concurrency,
+            one_call=args.one_call,
             max_retries=args.max_retries,
             skip_existing=args.skip_existing and run > 0,
             regenerate_all=args.regenerate_all,
@@ -172,6 +176,7 @@ def main() -> None:
                 "status": row.status,
                 "processed": row.processed_objects,
                 "failed": row.failed_objects,
+                "layers_failed": row.layers_failed,
                 "skipped": row.skipped_objects,
                 "prompt_tokens": row.prompt_tokens_used,
                 "completion_tokens": row.completion_tokens_used,

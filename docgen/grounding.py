@@ -129,6 +129,14 @@ def _known_for(ctx: ObjectContext) -> _Known:
     codes = tuple(dict.fromkeys(c for c in (obj.code, obj.effective_code) if c and c.strip()))
     extra = [obj.name, *(c.name for c in obj.columns)]
     extra += [r.name for r in (*ctx.upstream, *ctx.downstream)]
+    # what the context message also showed: descriptions of the object, its columns and its
+    # neighbours ("status: placed, shipped or return_pending")
+    described = [obj.description, *(c.description for c in obj.columns)]
+    described += [r.summary for r in (*ctx.upstream, *ctx.downstream)]
+    for related in ctx.upstream:  # the upstream's columns and code (`select *` over them)
+        described += [related.code, *(c.name for c in related.columns)]
+        described += [c.description for c in related.columns]
+    extra += [w for text in described if text for w in _WORD.findall(text)]
     if obj.object_type == "table" or not codes:
         # a table or source has no query: reading it by its name and columns is all a
         # citation of it can say (`select id, email from shop.customers`)

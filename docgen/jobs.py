@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from docgen.db.engine import transaction, translate_errors
 from docgen.db.objects import Selection, resolve_selection
 from docgen.errors import InvalidInput, InvalidJobState
 from docgen.layers import ENVELOPE_OVERHEAD_TOKENS, LAYER_NAMES, LAYERS, envelope_schema
-from docgen.pricing import PricingTable, Usage, estimate_tokens, org_pricing
+from docgen.pricing import BATCH_SUFFIX, PricingTable, Usage, estimate_tokens, org_pricing
 from docgen.prompts import layer_instruction, render_context, system_message
 from docgen.providers.offline import OFFLINE_MODEL
 
@@ -86,6 +86,19 @@ class JobOptions(BaseModel):
         title="Parts in parallel",
         description="Write the four optional parts of an object's documentation at the same "
         "time (faster; more calls at once).",
+    )
+    mode: Literal["sync", "batch"] = Field(
+        default="sync",
+        title="Mode",
+        description="sync: one call per part, answers at once. batch: every part of every "
+        "object in one OpenAI Batch API request (half the price, answers within 24 hours; "
+        "for nightly and large jobs).",
+    )
+    one_call: bool = Field(
+        default=False,
+        title="One call per object",
+        description="Ask all six parts of an object in one call instead of six (about a third "
+        "of the tokens; each part is still checked on its own). Sync mode only.",
     )
     extra_runners: int = Field(
         default=0,
@@ -185,8 +198,14 @@ def create_job(
             object_ids, {i: c.object.upstream_object_ids for i, c in contexts.items()}
         )
         model = OFFLINE_MODEL if settings.provider == "offline" else settings.model
+        if options.mode == "batch" and settings.provider == "offline":
+            raise InvalidInput(
+                "--mode batch needs provider openai or azure (the Batch API); the offline"
+                " analyser has no batches"
+            )
         pricing = org_pricing(settings)
-        estimates = [estimate_context(contexts[i], model, pricing) for i in object_ids]
+        priced_as = f"{model}{BATCH_SUFFIX}" if options.mode == "batch" else model
+        estimates = [estimate_context(contexts[i], priced_as, pricing) for i in object_ids]
         return jobs_repo.insert_job(
             conn,
             organization.id,

@@ -25,6 +25,11 @@ from docgen.config import LLMSettings
 from docgen.errors import ConfigError
 
 _MILLION = Decimal(1_000_000)
+#: a model name with this suffix is priced as a Batch API request (answers of a job in batch
+#: mode are logged as e.g. `gpt-4o@batch`)
+BATCH_SUFFIX = "@batch"
+#: what the Batch API charges of the list price (OpenAI and Azure Global Batch, 2026: 50%)
+BATCH_DISCOUNT = Decimal("0.5")
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,18 @@ class PricingTable:
         return self.price_for(model)[1] is None
 
     def price_for(self, model: str) -> tuple[ModelPrice, str | None]:
-        """The price and, when the model is not in the table, a warning saying what was used."""
+        """The price and, when the model is not in the table, a warning saying what was used.
+        `MODEL@batch` is MODEL at the Batch API's price (BATCH_DISCOUNT of the list price)."""
+        if model.endswith(BATCH_SUFFIX):
+            price, warning = self.price_for(model.removesuffix(BATCH_SUFFIX))
+            return (
+                ModelPrice(
+                    price.input * BATCH_DISCOUNT,
+                    price.output * BATCH_DISCOUNT,
+                    None if price.cached_input is None else price.cached_input * BATCH_DISCOUNT,
+                ),
+                warning,
+            )
         if self.override is not None:
             return self.override, None
         if model in self.prices:

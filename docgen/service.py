@@ -46,8 +46,16 @@ from docgen.errors import (
 )
 from docgen.grounding import GroundedProvider
 from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
-from docgen.pricing import PricingTable, Usage, estimate_tokens, load_pricing, org_pricing
+from docgen.pricing import (
+    BATCH_SUFFIX,
+    PricingTable,
+    Usage,
+    estimate_tokens,
+    load_pricing,
+    org_pricing,
+)
 from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
+from docgen.providers.azure import AzureOpenAIProvider
 from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
 from docgen.providers.offline import OfflineProvider
 from docgen.providers.openai_compat import OpenAICompatibleProvider
@@ -249,6 +257,11 @@ class DocumentationGenerationService:
         if self._provider is not None:
             self._provider.close()
 
+    def use_provider(self, provider: Provider) -> None:
+        """Answer through `provider` from now on (a job in batch mode wraps the
+        organization's provider so layer requests are answered from the batch)."""
+        self._provider = provider
+
     # -- one object ----------------------------------------------------------------------
 
     def fetch_object_metadata(
@@ -345,7 +358,8 @@ class DocumentationGenerationService:
         """Outcomes + complexity + cost, in the brief's layer order."""
         ordered = {layer: outcomes[layer] for layer in LAYER_NAMES}
         models = [o.model for o in ordered.values() if o.status == "completed" and o.model]
-        model = models[0] if models else self.provider.model
+        # a batch answer's model is logged as MODEL@batch (its price); the version names MODEL
+        model = models[0].removesuffix(BATCH_SUFFIX) if models else self.provider.model
         cost = sum(
             (self.pricing.cost(o.model or model, o.usage) for o in ordered.values()), Decimal(0)
         )
@@ -485,6 +499,21 @@ def build_provider(
             with transaction(engine) as conn:
                 orgs.remember_structured_outputs_refused(conn, settings.organization_id, reason)
 
+    if settings.provider == "azure":
+        return GroundedProvider(
+            AzureOpenAIProvider(
+                api_key=api_key,
+                endpoint=settings.base_url or "",
+                deployment=settings.azure_deployment or "",
+                api_version=settings.azure_api_version or "",
+                model=settings.model or llm.default_model,
+                structured_outputs=settings.structured_outputs,
+                timeout=llm.request_timeout,
+                max_concurrent_requests=settings.max_concurrent_requests,
+                on_structured_outputs_refused=remember,
+                notify=notify,
+            )
+        )
     compatible = OpenAICompatibleProvider(
         api_key=api_key,
         model=settings.model or llm.default_model,

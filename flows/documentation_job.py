@@ -41,6 +41,7 @@ from docgen.jobs import JobOptions
 from docgen.redact import one_line, redact
 from docgen.render.summary import job_layer_summary, job_object_summary
 from flows import hooks
+from flows.batch import run_in_waves
 from flows.document_object import ObjectResult, document_object
 from flows.forms import (
     Id,
@@ -397,6 +398,10 @@ async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
     await progress.create()
     watcher = asyncio.create_task(gate.watch(logger))
     try:
+        if runtime.options.mode == "batch":
+            return await run_in_waves(
+                runtime, lambda only: _passes(runtime, gate, progress, logger, only), logger
+            )
         return await _passes(runtime, gate, progress, logger)
     finally:
         watcher.cancel()
@@ -404,9 +409,18 @@ async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
         await progress.update(force=True)
 
 
-async def _passes(runtime: JobRuntime, gate: _Gate, progress: _Progress, logger: Any) -> str | None:
+async def _passes(
+    runtime: JobRuntime,
+    gate: _Gate,
+    progress: _Progress,
+    logger: Any,
+    only: set[UUID] | None = None,
+) -> str | None:
+    """Passes over the pending objects (`only`: those of them, a batch-mode wave)."""
     for _ in range(MAX_PASSES):
         work = await run_db(_pending, runtime)
+        if only is not None:
+            work.pending = [p for p in work.pending if p.object_id in only]
         if not work.pending:
             # other runners may still hold objects: wait for them, then take over any they
             # gave back (a crashed subflow releases its object)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from docgen import jobs as core_jobs
 from docgen import nightly
 from docgen.db import jobs as jobs_repo
+from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
 from docgen.jobs import JobOptions
 from flows.documentation_job import documentation_job
@@ -18,8 +19,9 @@ from flows.forms import JobOptionsForm
 from flows.secrets import load_secret_blocks
 from tasks.storage import run_db
 
-#: the nightly form's default options
-NIGHTLY_OPTIONS = JobOptions()
+#: the nightly form's default options: batch mode (half the price; a nightly run can wait
+#: for the Batch API), or sync where the organization's provider has no Batch API
+NIGHTLY_OPTIONS = JobOptions(mode="batch")
 
 
 class NightlyResult(BaseModel):
@@ -39,7 +41,8 @@ async def nightly_redocumentation(
     Args:
         organization: Organization name or id to check; empty checks every organization.
         options: How each job runs. Up-to-date objects are always skipped, so "Skip
-            up-to-date objects" is on whatever is chosen here.
+            up-to-date objects" is on whatever is chosen here. Mode batch (the default)
+            becomes sync for an organization on the offline analyser.
 
     Steps:
     1. For each organization (or the one named), find stale objects: no documentation yet,
@@ -94,6 +97,10 @@ def _stale(engine: Any, organization_id: UUID) -> tuple[list[UUID], UUID | None]
 def _create_job(
     engine: Any, organization_id: UUID, stale: list[UUID], options: JobOptions, user_id: UUID
 ) -> jobs_repo.Job:
+    with transaction(engine) as conn:
+        provider = orgs.get_llm_settings(conn, organization_id).provider
+    if options.mode == "batch" and provider == "offline":
+        options = options.model_copy(update={"mode": "sync"})  # nothing to batch offline
     return core_jobs.create_job(
         engine, organization_id, stale, options, triggered_by_user_id=user_id
     )

@@ -24,6 +24,7 @@ from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
 from docgen.errors import ProviderError
 from docgen.jobs import JobOptions, job_options
+from docgen.one_call import with_one_call
 from docgen.pricing import org_pricing
 from docgen.ratelimit import limiter_for
 from docgen.service import DocumentationGenerationService, build_provider
@@ -115,6 +116,8 @@ def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> Jo
     # a refusal of structured outputs is said once, in the worker's log, and remembered
     provider = build_provider(settings, engine=engine, notify=get_logger("docgen").warning)
     stop = threading.Event()
+    if options.one_call and options.mode == "sync":
+        provider = with_one_call(provider)
     service = DocumentationGenerationService(
         engine,
         job.organization_id,

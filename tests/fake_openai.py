@@ -43,6 +43,7 @@ from typing import Any
 
 from docgen.layers import ENVELOPE_KEYS, LAYERS, envelope_schema
 from docgen.pricing import estimate_tokens
+from tests.fake_batches import FakeBatches
 
 CACHE_MINIMUM = 1024
 CACHE_STEP = 128
@@ -90,6 +91,11 @@ class Fault:
     @classmethod
     def content_filter(cls) -> Fault:
         return cls("content_filter")
+
+    @classmethod
+    def azure_content_filter(cls) -> Fault:
+        """Azure's answer to a prompt its content filter stops: 400, code content_filter."""
+        return cls("azure_content_filter", status=400)
 
     @classmethod
     def non_json(cls) -> Fault:
@@ -262,6 +268,12 @@ class FakeOpenAI:
         self.rejected = 0  # requests refused by the RPM/TPM limits
         self.accepted_tokens = 0  # tokens counted against the TPM limit
         self.behaviour = Behaviour()
+        #: Azure OpenAI routes: /openai/deployments/{name}/chat/completions?api-version=...
+        #: answer for these deployment names (others: 404 DeploymentNotFound)
+        self.azure_deployments: set[str] = {"docgen-gpt4o"}
+        #: the Batch API (tests/fake_batches.py) and the chat completions it answered
+        self.batch_requests: list[Recorded] = []
+        self.batches = FakeBatches(self)
         self._slots: threading.Semaphore | None = None
         self.abandoned = 0  # answers computed for a client that had gone away
         self.abandoned_tokens = 0  # prompt + completion tokens of those answers
@@ -273,8 +285,13 @@ class FakeOpenAI:
 
     @property
     def base_url(self) -> str:
+        return f"{self.origin}/v1"
+
+    @property
+    def origin(self) -> str:
+        """http://127.0.0.1:PORT, what an Azure client takes as its endpoint."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host}:{port}"
 
     def start(self) -> FakeOpenAI:
         self._thread.start()
@@ -333,7 +350,10 @@ class FakeOpenAI:
             self._limits = _Limits()
             self.content_for = None
             self.text_for = _text
+            self.azure_deployments = {"docgen-gpt4o"}
+            self.batch_requests.clear()
             self.latency = 0.0
+        self.batches.reset()
 
     def configure(
         self,
@@ -344,10 +364,13 @@ class FakeOpenAI:
         tpm: int | None = None,
         faults: list[dict[str, Any]] | None = None,
         behaviour: dict[str, Any] | None = None,
+        batch_delay: float | None = None,
     ) -> None:
         """What the /_admin/config endpoint sets (for a server in another process)."""
         if reset:
             self.reset()
+        if batch_delay is not None:
+            self.batches.delay = batch_delay
         if behaviour:
             self.behave(**behaviour)
         if latency is not None:
@@ -372,6 +395,9 @@ class FakeOpenAI:
             "usage": self.reported_usage(),
             "abandoned_requests": self.abandoned,
             "abandoned_tokens": self.abandoned_tokens,
+            "batches_created": self.batches.created,
+            "batches_cancelled": self.batches.cancelled,
+            "batch_lines_answered": len(self.batch_requests),
             "first_started": min((r.started for r in records), default=None),
             "last_finished": max((r.finished for r in records), default=None),
         }
@@ -385,7 +411,7 @@ class FakeOpenAI:
     def reported_usage(self) -> dict[str, int]:
         """Sum of the usage this server reported (what docgen must have recorded)."""
         total = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
-        for record in self.requests:
+        for record in [*self.requests, *self.batch_requests]:
             if record.usage:
                 for key in total:
                     total[key] += record.usage.get(key, 0)
@@ -521,10 +547,14 @@ class FakeOpenAI:
                     pass
 
             def do_GET(self) -> None:  # noqa: N802
+                batch_route = FakeBatches.route(self.path)
+                if batch_route is not None:
+                    server.batches.get(self, batch_route)
+                    return
                 if self.path.startswith("/_admin/stats"):
                     self._send(200, server.stats())
                     return
-                if self.path.rstrip("/").endswith("/models"):
+                if self.path.split("?", 1)[0].rstrip("/").endswith("/models"):
                     self._send(
                         200,
                         {
@@ -537,14 +567,21 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                batch_route = FakeBatches.route(self.path)
+                if batch_route is not None:
+                    server.batches.post(self, batch_route, raw)
+                    return
                 try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
+                    body = json.loads(raw or b"{}")
                 except json.JSONDecodeError:
                     self._send(400, {"error": {"message": "invalid JSON body"}})
                     return
                 if self.path.startswith("/_admin/config"):
                     server.configure(**body)
                     self._send(200, server.stats())
+                    return
+                if self.path.startswith("/openai/") and not server._azure_route(self):
                     return
                 record = Recorded(
                     body=body, headers=dict(self.headers.items()), started=time.monotonic()
@@ -562,6 +599,7 @@ class FakeOpenAI:
         key = requested_key(body)
         record.requested_key = key
         api_key = (handler.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+        api_key = api_key or (handler.headers.get("api-key") or "").strip()
         fault = self._pick_fault(body)
         record.fault = fault.kind if fault else None
         if fault is not None and fault.kind == "timeout":
@@ -580,6 +618,10 @@ class FakeOpenAI:
                     }
                 },
             )
+            return
+        if fault is not None and fault.kind == "azure_content_filter":
+            record.status = 400
+            handler._send(400, AZURE_CONTENT_FILTERED)
             return
         if fault is not None and fault.kind in ("rate_limit", "quota", "auth", "server_error"):
             record.status = self._error(handler, fault, api_key)
@@ -690,6 +732,41 @@ class FakeOpenAI:
             },
         )
 
+    def _azure_route(self, handler: Any) -> bool:
+        """Check an Azure OpenAI request the way Azure does (api-version query parameter,
+        `api-key` header, a known deployment); False once it has been answered with an
+        error."""
+        path, _, query = handler.path.partition("?")
+        if "api-version=" not in query:
+            handler._send(404, {"error": {"code": "404", "message": "Resource not found"}})
+            return False
+        if not handler.headers.get("api-key"):
+            handler._send(
+                401,
+                {
+                    "error": {
+                        "code": "401",
+                        "message": "Access denied due to missing subscription key.",
+                    }
+                },
+            )
+            return False
+        match = re.match(r"^/openai/deployments/([^/]+)/", path)
+        if match and match.group(1) not in self.azure_deployments:
+            handler._send(
+                404,
+                {
+                    "error": {
+                        "code": "DeploymentNotFound",
+                        "message": "The API deployment for this resource does not exist. If "
+                        "you created the deployment within the last 5 minutes, please wait "
+                        "a moment and try again.",
+                    }
+                },
+            )
+            return False
+        return True
+
     def _generate_slowly(
         self, handler: Any, record: Recorded, tokens: int, completion_tokens: int
     ) -> bool:
@@ -772,6 +849,20 @@ class FakeOpenAI:
             },
         )
         return status
+
+
+#: Azure's 400 for a prompt its content filter stopped
+AZURE_CONTENT_FILTERED: dict[str, Any] = {
+    "error": {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+        "content management policy.",
+        "type": None,
+        "param": "prompt",
+        "code": "content_filter",
+        "status": 400,
+        "innererror": {"code": "ResponsibleAIPolicyViolation"},
+    }
+}
 
 
 def _client_gone(handler: Any) -> bool:

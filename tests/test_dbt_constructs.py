@@ -259,3 +259,45 @@ def test_the_manifest_is_read_first_and_a_disagreement_is_said(tmp_path: Path) -
     [warning] = result.warnings
     assert warning.path == "target/manifest.json"
     assert "disagrees with it: 1 model files it does not hold (b)" in warning.message
+
+
+def test_columns_dbt_would_ask_the_warehouse_for(tmp_path: Path) -> None:
+    """`adapter.get_columns_in_relation`: a source's declared columns, a rendered model's
+    output columns; a relation nobody describes leaves the model unrendered."""
+    result = read(tmp_path, {
+        "dbt_project.yml": "name: shop\n",
+        "models/src.yml": "sources:\n  - name: raw\n    tables:\n      - name: t\n"
+                          "        columns: [{name: a}, {name: b}]\n      - name: u\n",
+        "models/opaque.sql": "select * from {{ source('raw', 'u') }}",
+        "models/named.sql": "with x as (select 1 as id, 'n' as label) select * from x",
+        "models/from_model.sql": "select {% for c in adapter.get_columns_in_relation("
+                                 "ref('named')) %}{{ c.name }}{{ ', ' if not loop.last }}"
+                                 "{% endfor %} from {{ ref('named') }}",
+        "models/from_source.sql": "select {{ adapter.get_columns_in_relation(source('raw', 't'))"
+                                  " | map(attribute='name') | join(', ') }} from"
+                                  " {{ source('raw', 't') }}",
+        "models/unknown.sql": "select {{ adapter.get_columns_in_relation(ref('opaque'))"
+                              " | length }} as n from {{ ref('opaque') }}",
+    })  # fmt: skip
+    assert sql(result, "from_model") == "select id, label from named"
+    assert sql(result, "from_source") == "select a, b from raw.t"
+    [unknown] = [o for o in result.objects if o.name == "unknown"]
+    assert unknown.compiled_code is None
+    assert unknown.properties["render_problem"] == (
+        "needs the warehouse: adapter.get_columns_in_relation"
+    )
+
+
+def test_a_broken_macro_file_only_affects_the_models_that_call_it(tmp_path: Path) -> None:
+    result = read(tmp_path, {
+        "dbt_project.yml": "name: shop\n",
+        "macros/broken.sql": "{% macro broken() %}{% if %}{% endmacro %}",
+        "models/calls_it.sql": "select {{ broken() }}",
+        "models/does_not.sql": "select 1",
+    })  # fmt: skip
+    assert sql(result, "does_not") == "select 1"
+    [obj] = [o for o in result.objects if o.name == "calls_it"]
+    assert obj.compiled_code is None
+    assert obj.properties["render_problem"] == (
+        "macros/broken.sql has a Jinja syntax error at line 1"
+    )

@@ -12,6 +12,7 @@ import pytest
 
 from docgen.db import embedded
 from tests.conftest import run_cli
+from tests.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def embedded_home(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def test_a_deleted_master_key_file_is_not_replaced_while_keys_are_stored(
-    embedded_home: dict[str, str],
+    embedded_home: dict[str, str], fake_openai: FakeOpenAI
 ) -> None:
     env = embedded_home
 
@@ -31,6 +32,8 @@ def test_a_deleted_master_key_file_is_not_replaced_while_keys_are_stored(
         return run_cli(*args, env=env, input=input)
 
     assert cli("org", "create", "acme").returncode == 0
+    endpoint = ("--base-url", fake_openai.base_url)
+    assert cli("org", "set-provider", "acme", "openai", *endpoint).returncode == 0
     assert cli("org", "set-key", "acme", input="sk-acme-0123456789\n").returncode == 0
     key_file = Path(env["DOCGEN_HOME"]) / "master.key"
     saved = key_file.read_bytes()

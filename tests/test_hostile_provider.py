@@ -89,6 +89,11 @@ def test_expected_llm_failures_print_one_line_each(
     job = core_jobs.create_job(engine, org.id, ids, triggered_by_user_id=org.admin_id)
     run = run_cli("jobs", "run", str(job.id), env={**env, "PREFECT_API_URL": prefect_harness})
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
-    failures = [line for line in run.stderr.splitlines() if "content filter" in line]
+    lines = run.stderr.splitlines()
+    failures = [line for line in lines if "content filter" in line and "object model_" in line]
     assert len(failures) == 2, run.stderr[-3000:]
     assert all("prefect.flow_runs: object model_" in line for line in failures), failures
+    # every object failed: the job is failed (not 'completed'), said once at the end
+    assert run.returncode != 0
+    assert "failed: every object failed (2 of 2)" in lines[-1], lines[-1]
+    assert not any("Finished in state" in line for line in lines), run.stderr[-3000:]

@@ -86,6 +86,7 @@ def test_retry_after_over_the_cap_pauses_the_job_with_the_reason(
     took = time.monotonic() - started
     job = job_row(engine, job_id)
     assert job.status == "paused", run.stderr[-2000:]
+    assert run.returncode == 4  # the CLI's exit code for paused
     reason = job.error_log[-1].get("reason", "")
     assert "100,000 s" in reason and "DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS=300" in reason
     assert "paused" in run.stdout and "100,000 s" in run.stdout
@@ -174,4 +175,4 @@ def test_cancel_and_sigterm_end_the_runner_whatever_it_waits_on(
         assert "Traceback" not in err, err[-3000:]
     else:
         assert job.status == "cancelled"
-        assert child.returncode == 0, err[-2000:]
+        assert child.returncode == 5, err[-2000:]  # the CLI's exit code for cancelled

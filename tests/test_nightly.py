@@ -70,7 +70,10 @@ def test_nightly_documents_exactly_what_changed(
             {"i": chain[1].id},
         )
     assert set(stale(engine, org)) == {chain[1].id, chain[2].id}
-    (result,) = asyncio.run(nightly_redocumentation(organization=org.name))
+    # sync mode: every call is a chat completion counted below (batch: tests/test_batch_mode)
+    (result,) = asyncio.run(
+        nightly_redocumentation(organization=org.name, options=JobOptions(mode="sync"))
+    )
     assert result.stale_objects == 2 and result.status == "completed"
     new_calls = fake_openai.completions[calls:]
     assert len(new_calls) == 12

@@ -150,8 +150,10 @@ def test_readme_blocks_run_verbatim(
             for r in fake_openai.completions
         )
         # `docgen run` started Prefect itself, on PostgreSQL: DB_prefect holds its flow run
-        names = [r[0] for r in prefect_rows(prefect_url, "SELECT name FROM flow_run")]
-        assert f"job {job.id}" in names  # runs are named after what they run
+        assert job.prefect_flow_run_id is not None
+        assert prefect_rows(
+            prefect_url, f"SELECT 1 FROM flow_run WHERE id = '{job.prefect_flow_run_id}'"
+        ) == [(1,)]
 
         # --- "Running it with Prefect" ------------------------------------------------
         (with_prefect,) = readme_blocks("Running it with Prefect")

@@ -58,6 +58,12 @@ CONCURRENT_LAYERS = typer.Option(
     False, "--concurrent-layers", help="Generate an object's four non-critical layers together."
 )
 AS_JSON = typer.Option(False, "--json", help="Print JSON.")
+MODE = typer.Option(
+    "sync",
+    "--mode",
+    help="sync (answers at once) or batch (OpenAI Batch API: half the price, answers "
+    "within 24 h; for nightly and large jobs).",
+)
 
 
 def selection_from(objects: list[str] | None, select: list[str] | None, all_: bool) -> Selection:
@@ -114,6 +120,7 @@ def create(
     concurrency: int = CONCURRENCY,
     max_cost: float | None = MAX_COST,
     concurrent_layers: bool = CONCURRENT_LAYERS,
+    mode: str = MODE,
 ) -> None:
     """Create a queued job (validated and estimated); prints its id."""
     job = _create(
@@ -128,6 +135,7 @@ def create(
         concurrency,
         max_cost,
         concurrent_layers,
+        mode=mode,
     )
     err.print(
         f"{job.total_objects} objects, estimated {job.estimated_tokens:,} tokens, "
@@ -148,10 +156,13 @@ def _create(
     concurrency: int,
     max_cost: float | None,
     concurrent_layers: bool,
+    *,
+    mode: str = "sync",
 ) -> jobs_repo.Job:
     from docgen.jobs import create_job
 
     options = options_from(
+        mode=mode,
         skip_existing=skip_existing,
         regenerate_all=regenerate_all,
         max_retries=max_retries,
@@ -192,12 +203,26 @@ def resume(
 @app.command("status")
 def status(job_id: str = typer.Argument(..., help="Job id."), as_json: bool = AS_JSON) -> None:
     """Print the job row (brief's column names with --json)."""
+    from docgen.batch_jobs import get_job_batch
+
     with transaction(engine()) as conn:
         job = jobs_repo.get_job(conn, parse_uuid(job_id, "job id"))
+        batch = get_job_batch(conn, job.id)
     if as_json:
-        sys.stdout.write(_job_json(job) + "\n")
+        data = json.loads(_job_json(job))
+        if batch is not None:
+            data["batch"] = batch.as_json()
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     print_job_summary(job)
+    if batch is not None:
+        counts = batch.request_counts
+        out.print(
+            f"  batch     {batch.phase} {batch.batch_id or '(submitting)'}: "
+            f"{batch.provider_status or '-'}, {counts.get('completed', 0)}/"
+            f"{counts.get('total', 0)} requests done, {counts.get('failed', 0)} failed",
+            markup=False,
+        )
 
 
 @app.command("pause")
@@ -428,6 +453,7 @@ def run_command(
     concurrency: int = CONCURRENCY,
     max_cost: float | None = MAX_COST,
     concurrent_layers: bool = CONCURRENT_LAYERS,
+    mode: str = MODE,
     as_json: bool = AS_JSON,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
@@ -444,6 +470,7 @@ def run_command(
         concurrency,
         max_cost,
         concurrent_layers,
+        mode=mode,
     )
     err.print(f"job {job.id}: {job.total_objects} objects, estimated ${job.estimated_cost:.4f}")
     with transaction(engine()) as conn:

@@ -56,9 +56,22 @@ def add_user(
 @app.command("set-provider")
 def set_provider(
     org: str = typer.Argument(..., help="Organization name or id."),
-    provider: str = typer.Argument(..., help="openai (any OpenAI-compatible API) or offline."),
+    provider: str = typer.Argument(
+        ..., help="openai (any OpenAI-compatible API), azure (Azure OpenAI) or offline."
+    ),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible API URL."),
-    model: str | None = typer.Option(None, "--model", help="Model name, e.g. gpt-4o."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", help="azure: the resource endpoint, https://NAME.openai.azure.com."
+    ),
+    deployment: str | None = typer.Option(
+        None, "--deployment", help="azure: the deployment name requests go to."
+    ),
+    api_version: str | None = typer.Option(
+        None, "--api-version", help="azure: the api-version, e.g. 2024-10-21."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Model name, e.g. gpt-4o (azure: the model behind the deployment)."
+    ),
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute allowed."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute allowed."),
     structured_outputs: bool | None = typer.Option(
@@ -83,6 +96,14 @@ def set_provider(
     """Choose the organization's LLM provider and its settings."""
     from docgen.pricing import pricing_note
 
+    if endpoint is not None:
+        if provider != "azure":
+            raise InvalidInput("--endpoint only applies to provider azure (openai: --base-url)")
+        if base_url is not None:
+            raise InvalidInput("give --endpoint or --base-url, not both")
+        base_url = endpoint
+    elif provider == "azure" and base_url is not None:
+        raise InvalidInput("provider azure takes --endpoint, not --base-url")
     if provider == "offline":
         given = [
             flag
@@ -92,6 +113,8 @@ def set_provider(
                 ("--rpm", rpm),
                 ("--tpm", tpm),
                 ("--structured-outputs/--json-object", structured_outputs),
+                ("--deployment", deployment),
+                ("--api-version", api_version),
                 ("--max-concurrent-requests", max_concurrent_requests),
                 ("--input-price", input_price),
                 ("--output-price", output_price),
@@ -111,6 +134,8 @@ def set_provider(
             requests_per_minute=rpm,
             tokens_per_minute=tpm,
             structured_outputs=structured_outputs,
+            azure_deployment=deployment,
+            azure_api_version=api_version,
             max_concurrent_requests=max_concurrent_requests,
             input_price_per_million=_decimal(input_price),
             output_price_per_million=_decimal(output_price),
@@ -121,12 +146,19 @@ def set_provider(
         )
     else:
         where = f" at {settings.base_url}" if settings.base_url else ""
+        if settings.provider == "azure":
+            where = (
+                f" at {settings.base_url}, deployment {settings.azure_deployment},"
+                f" api-version {settings.azure_api_version}"
+            )
         key = (
             ""
             if settings.has_api_key
             else f"; next: `docgen org set-key {shlex.quote(organization.name)}`"
         )
-        err.print(f"{organization.name}: provider openai{where}, model {settings.model}{key}")
+        err.print(
+            f"{organization.name}: provider {settings.provider}{where}, model {settings.model}{key}"
+        )
     if note := pricing_note(settings):
         err.print(f"note: {note}", markup=False)
 
@@ -168,6 +200,8 @@ def show(
         "structured_outputs": settings.structured_outputs,
         "structured_outputs_refused": settings.structured_outputs_refused,
         "max_concurrent_requests": settings.max_concurrent_requests,
+        "azure_deployment": settings.azure_deployment,
+        "azure_api_version": settings.azure_api_version,
         "input_price_per_million": _price(settings.input_price_per_million),
         "output_price_per_million": _price(settings.output_price_per_million),
         "api_key_set": settings.has_api_key,

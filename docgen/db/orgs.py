@@ -25,8 +25,8 @@ from docgen.errors import (
 
 Role = Literal["admin", "member"]
 ROLES: tuple[Role, ...] = ("admin", "member")
-Provider = Literal["openai", "offline"]
-PROVIDERS: tuple[Provider, ...] = ("openai", "offline")
+Provider = Literal["openai", "azure", "offline"]
+PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "offline")
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
@@ -61,6 +61,9 @@ class OrgLLMSettings(BaseModel):
     input_price_per_million: Decimal | None = None
     output_price_per_million: Decimal | None = None
     encrypted_key: crypto.EncryptedKey | None = None
+    #: provider azure: the deployment requests go to, and the api-version query parameter
+    azure_deployment: str | None = None
+    azure_api_version: str | None = None
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -229,8 +232,12 @@ def require_admin(conn: Connection, organization: Organization, user: User) -> N
 _SETTINGS_COLUMNS = (
     "organization_id, provider, base_url, model, requests_per_minute, tokens_per_minute,"
     " structured_outputs, structured_outputs_refused, max_concurrent_requests,"
-    " input_price_per_million, output_price_per_million, api_key_ciphertext, api_key_nonce"
+    " input_price_per_million, output_price_per_million, api_key_ciphertext, api_key_nonce,"
+    " azure_deployment, azure_api_version"
 )
+
+_AZURE_DEPLOYMENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_AZURE_API_VERSION = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?$")
 
 
 def get_llm_settings(conn: Connection, organization_id: UUID) -> OrgLLMSettings:
@@ -265,10 +272,14 @@ def set_provider(
     max_concurrent_requests: int | None = None,
     input_price_per_million: Decimal | None = None,
     output_price_per_million: Decimal | None = None,
+    azure_deployment: str | None = None,
+    azure_api_version: str | None = None,
 ) -> OrgLLMSettings:
     """Change an organization's provider settings; options left None keep their value.
 
     Choosing structured outputs or json_object by hand forgets a refusal docgen recorded.
+    Provider azure needs an endpoint (base_url), a deployment and an api-version, given now
+    or kept from before.
     """
     if provider not in PROVIDERS:
         raise InvalidInput(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
@@ -289,11 +300,15 @@ def set_provider(
     ):
         if price is not None and (not price.is_finite() or price < 0 or price >= 10**8):
             raise InvalidInput(f"{label} must be USD per 1M tokens, 0 or more, not {price}")
-    get_llm_settings(conn, organization_id)  # NotFound for an unknown org
+    current = get_llm_settings(conn, organization_id)  # NotFound for an unknown org
+    _check_azure(current, provider, base_url, azure_deployment, azure_api_version)
     conn.execute(
         sa.text(
             "UPDATE enterprise.organization_llm_settings SET provider = :p,"
-            " base_url = coalesce(:b, base_url), model = coalesce(:m, model),"
+            " azure_deployment = coalesce(:ad, azure_deployment),"
+            " azure_api_version = coalesce(:av, azure_api_version),"
+            " base_url = CASE WHEN :leave_azure THEN CAST(:b AS text)"
+            " ELSE coalesce(:b, base_url) END, model = coalesce(:m, model),"
             " requests_per_minute = coalesce(:rpm, requests_per_minute),"
             " tokens_per_minute = coalesce(:tpm, tokens_per_minute),"
             " structured_outputs = coalesce(:so, structured_outputs),"
@@ -314,10 +329,48 @@ def set_provider(
             "mcr": max_concurrent_requests,
             "pin": input_price_per_million,
             "pout": output_price_per_million,
+            # an Azure endpoint is no OpenAI base URL: leaving azure forgets it
+            "leave_azure": current.provider == "azure" and provider != "azure",
+            "ad": azure_deployment,
+            "av": azure_api_version,
             "o": organization_id,
         },
     )
     return get_llm_settings(conn, organization_id)
+
+
+def _check_azure(
+    current: OrgLLMSettings,
+    provider: str,
+    endpoint: str | None,
+    deployment: str | None,
+    api_version: str | None,
+) -> None:
+    """InvalidInput naming the missing or malformed Azure setting."""
+    if provider != "azure":
+        if deployment is not None or api_version is not None:
+            raise InvalidInput("--deployment and --api-version only apply to provider azure")
+        return
+    if deployment is not None and not _AZURE_DEPLOYMENT.match(deployment):
+        raise InvalidInput(
+            f"--deployment must be an Azure deployment name (letters, digits, . _ -), "
+            f"not {deployment!r}"
+        )
+    if api_version is not None and not _AZURE_API_VERSION.match(api_version):
+        raise InvalidInput(
+            f"--api-version must look like 2024-10-21 or 2025-03-01-preview, not {api_version!r}"
+        )
+    missing = [
+        flag
+        for flag, given, kept in (
+            ("--endpoint", endpoint, current.base_url if current.provider == "azure" else None),
+            ("--deployment", deployment, current.azure_deployment),
+            ("--api-version", api_version, current.azure_api_version),
+        )
+        if given is None and kept is None
+    ]
+    if missing:
+        raise InvalidInput(f"provider azure needs {', '.join(missing)}")
 
 
 def remember_structured_outputs_refused(
@@ -374,7 +427,8 @@ def check_provider_ready(organization: Organization, settings: OrgLLMSettings) -
     name = shlex.quote(organization.name)
     if settings.encrypted_key is None:
         raise APIKeyError(
-            f"organization {organization.name} uses provider openai but has no API key:"
+            f"organization {organization.name} uses provider {settings.provider} but has no"
+            " API key:"
             f" store one with `docgen org set-key {name}` (the key on stdin), or use the"
             f" offline analyser with `docgen org set-provider {name} offline`"
         )
@@ -382,8 +436,9 @@ def check_provider_ready(organization: Organization, settings: OrgLLMSettings) -
         decrypt_api_key(settings, crypto.load_master_key())
     except KeyDecryptionError:
         raise KeyDecryptionError(
-            f"the API key of organization {organization.name} does not decrypt with this"
-            " DOCGEN_MASTER_KEY: set the master key it was stored with, or store the key"
+            f"the API key of organization {organization.name} does not decrypt with the"
+            f" master key from {crypto.master_key_source()}: use the master key it was"
+            " stored with, or store the key"
             f" again with `docgen org set-key {name}`"
         ) from None
 

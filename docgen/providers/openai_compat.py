@@ -293,7 +293,10 @@ class OpenAICompatibleProvider:
         breaker_threshold: int = BREAKER_THRESHOLD,
         on_structured_outputs_refused: Callable[[str], None] | None = None,
         notify: Callable[[str], None] | None = None,
+        client: openai.OpenAI | None = None,
     ) -> None:
+        """`client`: an SDK client built elsewhere (AzureOpenAI for provider azure), used
+        instead of one for `base_url`; it must have max_retries=0."""
         self.model = model
         self.structured_outputs = structured_outputs
         self.temperature = temperature
@@ -313,7 +316,7 @@ class OpenAICompatibleProvider:
         self._state_lock = threading.Lock()
         self._on_refused = on_structured_outputs_refused
         self._notify = notify or log.warning
-        self._client = openai.OpenAI(
+        self._client = client or openai.OpenAI(
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
@@ -322,6 +325,11 @@ class OpenAICompatibleProvider:
         #: the endpoint actually called (the SDK's default when none is set): part of the
         #: provider's identity, so cached layers never cross endpoints
         self.base_url = str(self._client.base_url).rstrip("/")
+
+    def translate(self, exc: Exception, layer: str) -> ProviderError:
+        """This endpoint's docgen error for one openai exception (a subclass adds its own
+        mapping first, e.g. Azure's DeploymentNotFound)."""
+        return translate(exc, layer=layer, model=self.model, secrets=self._secrets)
 
     # -- request shape -------------------------------------------------------------------
 
@@ -360,22 +368,30 @@ class OpenAICompatibleProvider:
         with self._slots:
             yield
 
+    def chat_request(self, request: LayerRequest, structured: bool | None = None) -> dict[str, Any]:
+        """The chat.completions body for one layer (what `generate` sends, and what a batch
+        file line carries)."""
+        structured = self.structured_outputs if structured is None else structured
+        cap = LAYERS[request.layer].max_completion_tokens
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.chat,
+            "response_format": self._response_format(structured),
+            "temperature": self.temperature,
+            **self._limits(cap),
+        }
+        if self.prompt_cache_key and request.cache_key:
+            # routes the six calls of one object to the same cache (api.openai.com only)
+            body["prompt_cache_key"] = request.cache_key[:64]
+        return body
+
     def _create(self, request: LayerRequest, structured: bool) -> Any:
         layer = request.layer
         cap = LAYERS[layer].max_completion_tokens
-        extra: dict[str, Any] = {}
-        if self.prompt_cache_key and request.cache_key:
-            # routes the six calls of one object to the same cache (api.openai.com only)
-            extra["prompt_cache_key"] = request.cache_key[:64]
         try:
-            response = self._client.chat.completions.create(  # type: ignore[call-overload]
-                model=self.model,
-                messages=request.chat,
-                response_format=self._response_format(structured),
-                temperature=self.temperature,
+            response = self._client.chat.completions.create(
+                **self.chat_request(request, structured),
                 timeout=openai.Timeout(self.timeout_for(cap), connect=CONNECT_TIMEOUT),
-                **self._limits(cap),
-                **extra,
             )
         except openai.OpenAIError as exc:
             if is_connection_failure(exc):
@@ -387,7 +403,7 @@ class OpenAICompatibleProvider:
                 # the server keeps computing what we abandoned: the next request waits
                 with self._state_lock:
                     self._drain_first = True
-            raise translate(exc, layer=layer, model=self.model, secrets=self._secrets) from None
+            raise self.translate(exc, layer) from None
         except ValueError as exc:  # json.JSONDecodeError: HTTP 200 with a broken JSON body
             raise _not_a_completion(layer, f"a body that is not JSON ({exc})") from None
         self.breaker.record(None)
@@ -417,7 +433,7 @@ class OpenAICompatibleProvider:
             if isinstance(exc, openai.APITimeoutError):
                 with self._state_lock:
                     self._drain_first = True  # the probe itself is queued now
-            error = translate(exc, layer=layer, model=self.model, secrets=self._secrets)
+            error = self.translate(exc, layer)
             raise ProviderUnavailable(
                 f"{layer}: the endpoint is still busy with an abandoned request ({error})",
                 layer=layer,
@@ -554,7 +570,7 @@ class OpenAICompatibleProvider:
         try:
             listed = [m.id for m in self._client.models.list(timeout=30.0).data]
         except openai.OpenAIError as exc:
-            error = translate(exc, layer="", model=self.model, secrets=self._secrets)
+            error = self.translate(exc, "")
             if is_connection_failure(exc):
                 checks.append(Check("endpoint", False, f"{self.base_url} unreachable: {error}"))
                 return checks
@@ -591,7 +607,7 @@ class OpenAICompatibleProvider:
             self._client.chat.completions.create(response_format=schema, **request)  # type: ignore[call-overload]
             structured = Check("structured outputs", True, "json_schema accepted")
         except openai.OpenAIError as exc:
-            error = translate(exc, layer="", model=self.model, secrets=self._secrets)
+            error = self.translate(exc, "")
             if not isinstance(error, StructuredOutputsRefused):
                 return [*checks, _failed_call(error, self.model, listed)]
             self._switch_to_json_object(error)
@@ -606,7 +622,7 @@ class OpenAICompatibleProvider:
                     response_format={"type": "json_object"}, **request
                 )
             except openai.OpenAIError as again:
-                error = translate(again, layer="", model=self.model, secrets=self._secrets)
+                error = self.translate(again, "")
                 return [*checks, _failed_call(error, self.model, listed), structured]
         where = "listed by the endpoint" if self.model in listed else "answered"
         return [*checks, Check("model", True, f"{self.model} {where}"), structured]

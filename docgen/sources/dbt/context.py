@@ -6,8 +6,14 @@ does not reach the warehouse either (`execute` is false), so introspection retur
 
 from __future__ import annotations
 
+import datetime
+import itertools
+import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+import yaml
 
 _PREFIXES = {
     "redshift": ["redshift", "postgres"],
@@ -242,3 +248,92 @@ def column(name: str, data_type: str | None = None) -> Namespace:
             "is_integer": lambda: kind.startswith(("int", "bigint")),
         },
     )  # fmt: skip
+
+
+def modules() -> Namespace:
+    """dbt's `modules`, as namespaces of plain functions and classes."""
+    dt = Namespace(
+        "modules.datetime",
+        {
+            "datetime": datetime.datetime,
+            "date": datetime.date,
+            "time": datetime.time,
+            "timedelta": datetime.timedelta,
+            "timezone": datetime.timezone,
+            "tzinfo": datetime.tzinfo,
+            "MINYEAR": datetime.MINYEAR,
+            "MAXYEAR": datetime.MAXYEAR,
+        },
+    )
+    regex_names = (
+        "match fullmatch search sub subn split findall finditer compile escape purge "
+        "IGNORECASE I MULTILINE M DOTALL S VERBOSE X ASCII A UNICODE U"
+    ).split()
+    regex = Namespace("modules.re", {n: getattr(re, n) for n in regex_names})
+    iter_names = (
+        "accumulate batched chain combinations combinations_with_replacement compress count "
+        "cycle dropwhile filterfalse groupby islice pairwise permutations product repeat "
+        "starmap takewhile tee zip_longest"
+    ).split()
+    tools = Namespace(
+        "modules.itertools", {n: getattr(itertools, n) for n in iter_names if hasattr(itertools, n)}
+    )
+    items: dict[str, Any] = {"datetime": dt, "re": regex, "itertools": tools}
+    try:
+        import pytz
+    except ImportError:  # pragma: no cover - pandas brings pytz
+        pass
+    else:
+        items["pytz"] = Namespace(
+            "modules.pytz",
+            {
+                "timezone": pytz.timezone,
+                "utc": pytz.utc,
+                "UTC": pytz.UTC,
+                "all_timezones": list(pytz.all_timezones),
+                "common_timezones": list(pytz.common_timezones),
+            },
+        )
+    return Namespace("modules", items)
+
+
+def as_bool(value: Any) -> Any:
+    """dbt's `as_bool` filter: 'true'/'false' strings become booleans."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value
+
+
+def as_number(value: Any) -> Any:
+    try:
+        return float(value) if "." in str(value) else int(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def tojson(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
+    try:
+        return json.dumps(value, sort_keys=sort_keys)
+    except (TypeError, ValueError):
+        return default
+
+
+def fromjson(text: Any, default: Any = None) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def fromyaml(text: Any, default: Any = None) -> Any:
+    try:
+        return yaml.safe_load(str(text))
+    except yaml.YAMLError:
+        return default
+
+
+def jsonable(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError, RecursionError):
+        return {}

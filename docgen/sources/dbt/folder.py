@@ -14,41 +14,40 @@ A model that cannot be rendered keeps its raw template, flagged `uncompiled` wit
 
 from __future__ import annotations
 
-import ast
 import datetime
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from docgen.db.objects import Column
 from docgen.errors import SourceError
 from docgen.sources.base import SourceObject, SourceResult, relative
-from docgen.sources.dbt.manifest import checked, source_object, without_none
+from docgen.sources.dbt.calls import (
+    DYNAMIC_REF,
+    JINJA_COMMENT,
+    LITERAL,
+    NAME,
+    REF_CALL,
+    SOURCE_CALL,
+    python_calls,
+)
+from docgen.sources.dbt.context import as_bool
+from docgen.sources.dbt.manifest import without_none
 from docgen.sources.dbt.project import (
     Package,
     Problems,
     folders,
     installed_packages,
     load_project,
-    load_yaml,
     profile_target,
     project_files,
     text_of,
 )
 from docgen.sources.dbt.render_worker import RenderLimits, RenderPool
-from docgen.sources.dbt.sandbox import _as_bool
+from docgen.sources.dbt.schema import SchemaFiles, Yml, as_list
 
-_JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
-_REF_CALL = re.compile(
-    r"(?<![\w.])ref\s*\(\s*(['\"])([^'\"]+)\1\s*(?:,\s*(['\"])([^'\"]+)\3\s*)?"
-    r"(?:,\s*(?:v|version)\s*=\s*['\"]?([\w.]+)['\"]?\s*)?\)"
-)
-_SOURCE_CALL = re.compile(
-    r"(?<![\w.])source\s*\(\s*(['\"])([^'\"]+)\1\s*,\s*(['\"])([^'\"]+)\3\s*\)"
-)
 _DOCS_BLOCK = re.compile(r"\{%-?\s*docs\s+(\w+)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}", re.S)
-_DOC_CALL = re.compile(r"\{\{\s*doc\(\s*['\"]([^'\"]+)['\"]\s*\)\s*\}\}")
 _SNAPSHOT_BLOCK = re.compile(
     r"\{%-?\s*snapshot\s+(\w+)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}", re.S
 )
@@ -58,23 +57,8 @@ _PASSTHROUGH = re.compile(
 )
 _CONFIG_CALL = re.compile(r"\{\{\s*config\(.*?\)\s*\}\}", re.S)
 _VAR_CALL = re.compile(r"\s*var\(\s*(['\"])(\w+)\1\s*\)\s*")
-_DYNAMIC_REF = re.compile(r"(?<![\w.])ref\s*\(\s*[A-Za-z_]")
-_LITERAL = re.compile(r"['\"]([A-Za-z_][\w]*)['\"]")
-_NAME = re.compile(r"^[\w.-]+$")
 _CONFIG_KEYS = {"materialized", "tags", "schema", "enabled", "database", "alias", "docs"}
 _BUILTIN_MACROS = Path(__file__).with_name("dbt_macros.sql")
-
-
-@dataclass
-class _Yml:
-    """What the schema .yml files say about one model, seed or snapshot."""
-
-    description: str | None = None
-    columns: list[Column] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-    versions: list[dict[str, Any]] = field(default_factory=list)
-    latest: str | None = None
 
 
 @dataclass
@@ -102,6 +86,7 @@ class DbtFolder:
         self.limits = limits or RenderLimits()
         self.docs: dict[str, str] = {}
         self.kept: list[str] = []
+        self.schemas = SchemaFiles(root, self.name, self.dialect, self.docs, self.problems)
 
     def _paths(self, key: str, default: str) -> list[Path]:
         return folders(self.config, key, default, self.root, self.problems, self.where)
@@ -117,7 +102,7 @@ class DbtFolder:
                         self.docs[name] = body.strip()
         seed_paths = self._paths("seed-paths", "seeds")
         snapshot_paths = self._paths("snapshot-paths", "snapshots")
-        ymls, sources = self._read_ymls(model_paths + seed_paths + snapshot_paths)
+        ymls, sources = self.schemas.read(model_paths + seed_paths + snapshot_paths)
         models = self._model_files(model_paths, ymls)
         seeds = {
             f.stem: f
@@ -187,7 +172,7 @@ class DbtFolder:
         return SourceResult(
             kind="dbt",
             scope=f"dbt:{self.name}",
-            objects=checked(objects, self.problems),
+            objects=objects,
             warnings=self.problems.warnings,
             kept_paths=self.kept,
         )
@@ -195,7 +180,7 @@ class DbtFolder:
     def _text(self, path: Path) -> str | None:
         return text_of(self.root, path, self.problems)
 
-    def _model_files(self, model_paths: list[Path], ymls: dict[str, _Yml]) -> dict[str, _Model]:
+    def _model_files(self, model_paths: list[Path], ymls: dict[str, Yml]) -> dict[str, _Model]:
         files: dict[str, tuple[Path, Path]] = {}
         for folder in model_paths:
             for file in project_files(self.root, folder, [".sql", ".py"], self.problems):
@@ -240,7 +225,7 @@ class DbtFolder:
                         bare in _CONFIG_KEYS and not isinstance(value, dict)
                     ):
                         if bare == "tags":
-                            tags.extend(_as_list(value))
+                            tags.extend(as_list(value))
                         else:
                             config[bare] = value
 
@@ -255,18 +240,18 @@ class DbtFolder:
         return config
 
     def _config(
-        self, file: Path, folder: Path | None, section: str, yml: _Yml | None,
+        self, file: Path, folder: Path | None, section: str, yml: Yml | None,
         version: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         config = self._folder_config(file, folder, section)
-        tags = _as_list(config.get("tags"))
+        tags = as_list(config.get("tags"))
         if yml:
             config.update(yml.config)
             tags += yml.tags
             for entry in yml.versions:
                 if str(entry["v"]) == version and isinstance(entry.get("config"), dict):
                     config.update(entry["config"])
-                    tags += _as_list(entry["config"].get("tags"))
+                    tags += as_list(entry["config"].get("tags"))
         config["tags"] = list(dict.fromkeys(tags))
         return _plain(config)
 
@@ -281,7 +266,7 @@ class DbtFolder:
         }
 
     def _declared_columns(
-        self, sources: dict[str, SourceObject], ymls: dict[str, _Yml], texts: dict[str, str],
+        self, sources: dict[str, SourceObject], ymls: dict[str, Yml], texts: dict[str, str],
         models: dict[str, _Model],
     ) -> dict[str, list[tuple[str, str | None]]]:  # fmt: skip
         """Columns the YAML declares, by the name a relation prints as: what
@@ -298,21 +283,21 @@ class DbtFolder:
         scopes = [variables, *[v for v in variables.values() if isinstance(v, dict)]]
         flat = {k: v for scope in scopes for k, v in scope.items() if isinstance(v, str)}
         for name, text in texts.items():
-            match = _PASSTHROUGH.match(_JINJA_COMMENT.sub("", _CONFIG_CALL.sub("", text)))
+            match = _PASSTHROUGH.match(JINJA_COMMENT.sub("", _CONFIG_CALL.sub("", text)))
             if not match or models[name].base in found:
                 continue
             call = match.group(1)
             var = _VAR_CALL.fullmatch(call)
             if var:
                 call = flat.get(var.group(2), "").strip().removeprefix("{{").removesuffix("}}")
-            called = _SOURCE_CALL.search(call)
+            called = SOURCE_CALL.search(call)
             key = f"{called.group(2)}.{called.group(4)}" if called else None
             if key in found:
                 found[models[name].base] = found[key]
         return found
 
     def _render(
-        self, requests: dict[str, dict[str, Any]], ymls: dict[str, _Yml],
+        self, requests: dict[str, dict[str, Any]], ymls: dict[str, Yml],
         columns: dict[str, list[tuple[str, str | None]]],
     ) -> dict[str, dict[str, Any]]:  # fmt: skip
         macro_files = [
@@ -361,8 +346,21 @@ class DbtFolder:
                 "run_started_at": datetime.datetime.now(datetime.UTC).isoformat(),
             }
         )  # fmt: skip
-        pool = RenderPool(spec, macro_files, self.limits, self._warn_render)
-        return pool.render_all(requests)
+        results = RenderPool(spec, macro_files, self.limits, self._warn_render).render_all(requests)
+        for _ in range(3):  # columns of models rendered meanwhile, for those that asked
+            derived = _output_columns(results, requests, columns, self.dialect)
+            retry = {
+                k: r
+                for k, r in requests.items()
+                if any(a in derived for a in results.get(k, {}).get("asked") or [])
+            }
+            if not retry:
+                break
+            columns.update(derived)
+            spec["columns"] = columns
+            pool = RenderPool(spec, macro_files, self.limits, self._warn_render)
+            results.update(pool.render_all(retry))
+        return results
 
     def _warn_render(self, path: str, message: str) -> None:
         self.problems.add(path, message)
@@ -370,7 +368,7 @@ class DbtFolder:
     # objects ---------------------------------------------------------------------------------
     def _model(
         self, name: str, base: str, file: Path, text: str, keys: dict[str, str],
-        sources: dict[str, SourceObject], yml: _Yml | None, config: dict[str, Any],
+        sources: dict[str, SourceObject], yml: Yml | None, config: dict[str, Any],
         result: dict[str, Any] | None, *, snapshot: bool = False,
     ) -> SourceObject:  # fmt: skip
         path = relative(file, self.root)
@@ -378,9 +376,9 @@ class DbtFolder:
         compiled: str | None = None
         unknown: list[str] = []
         problem: str | None = None
-        scan = _JINJA_COMMENT.sub("", text)
+        scan = JINJA_COMMENT.sub("", text)
         if python:
-            refs, source_calls, model_config = self._python_calls(text, path)
+            refs, source_calls, model_config = python_calls(text, path, self.problems)
         else:
             result = result or {"sql": None, "error": "not rendered"}
             compiled = result.get("sql")
@@ -389,14 +387,14 @@ class DbtFolder:
             refs = [str(r) for r in result.get("refs") or []]
             refs += [
                 f"{m.group(4) or m.group(2)}" + (f".v{m.group(5)}" if m.group(5) else "")
-                for m in _REF_CALL.finditer(scan)
+                for m in REF_CALL.finditer(scan)
             ]
-            if _DYNAMIC_REF.search(scan):
+            if DYNAMIC_REF.search(scan):
                 # ref(name) over a list the render did not walk (its branch was off with the
                 # default vars): the model names written as literals are its candidates
-                refs += [n for n in _LITERAL.findall(scan) if n in keys and n != base]
+                refs += [n for n in LITERAL.findall(scan) if n in keys and n != base]
             source_calls = [tuple(s) for s in result.get("sources") or [] if len(s) == 2]
-            source_calls += [(m.group(2), m.group(4)) for m in _SOURCE_CALL.finditer(scan)]
+            source_calls += [(m.group(2), m.group(4)) for m in SOURCE_CALL.finditer(scan)]
             if compiled is None:
                 undefined = "uses names neither the project nor dbt defines: "
                 problem = result.get("error") or (
@@ -406,12 +404,12 @@ class DbtFolder:
                     path, f"not rendered ({problem}); its raw template is kept",
                     line=result.get("line"),
                 )  # fmt: skip
-        tags = _as_list(config.get("tags")) + _as_list(model_config.get("tags"))
+        tags = as_list(config.get("tags")) + as_list(model_config.get("tags"))
         config = {**config, **model_config}
-        disabled = _as_bool(config.get("enabled", True)) is False
+        disabled = as_bool(config.get("enabled", True)) is False
         upstream: list[str] = []
         unresolved: list[str] = []
-        for ref in dict.fromkeys(r for r in refs if _NAME.match(r)):
+        for ref in dict.fromkeys(r for r in refs if NAME.match(r)):
             key = keys.get(ref)
             if key is not None and ref not in (name, base):
                 upstream.append(key)
@@ -436,7 +434,7 @@ class DbtFolder:
             compiled_code=compiled,
             language="python" if python else "sql",
             dialect=self.dialect,
-            columns=self._version_columns(yml, name),
+            columns=self.schemas.version_columns(yml, name),
             upstream_keys=list(dict.fromkeys(upstream)),
             source_path=path,
             schema_name=config.get("schema") if isinstance(config.get("schema"), str) else None,
@@ -457,68 +455,7 @@ class DbtFolder:
             ),
         )
 
-    def _version_columns(self, yml: _Yml | None, name: str) -> list[Column]:
-        if yml is None:
-            return []
-        version = name.rsplit(".v", 1)[1] if ".v" in name else None
-        entry = next((v for v in yml.versions if str(v["v"]) == version), None)
-        if entry is None or not isinstance(entry.get("columns"), list):
-            return yml.columns
-        columns = {c.name: c for c in yml.columns}
-        chosen: dict[str, Column] = {}
-        own = []
-        for item in entry["columns"]:
-            if isinstance(item, dict) and "include" in item:
-                include = item["include"]
-                exclude = set(_as_list(item.get("exclude")))
-                names = list(columns) if include in ("all", "*") else _as_list(include)
-                chosen.update({n: columns[n] for n in names if n in columns and n not in exclude})
-            elif isinstance(item, dict):
-                own.append(item)
-        for column in self._columns(own):
-            chosen[column.name] = column
-        return list(chosen.values())
-
-    def _python_calls(
-        self, text: str, path: str
-    ) -> tuple[list[str], list[tuple[str, str]], dict[str, Any]]:
-        """dbt.ref / dbt.source / dbt.config calls of a Python model."""
-        refs: list[str] = []
-        sources: list[tuple[str, str]] = []
-        config: dict[str, Any] = {}
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            self.problems.add(
-                path,
-                f"Python that cannot be parsed ({type(exc).__name__}); lineage read from its text",
-                line=getattr(exc, "lineno", None),
-            )
-            refs = [m.group(4) or m.group(2) for m in _REF_CALL.finditer(
-                text.replace("dbt.ref", "ref"))]  # fmt: skip
-            sources = [(m.group(2), m.group(4)) for m in _SOURCE_CALL.finditer(
-                text.replace("dbt.source", "source"))]  # fmt: skip
-            return refs, sources, config
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-                continue
-            args = [a.value for a in node.args
-                    if isinstance(a, ast.Constant) and isinstance(a.value, str)]  # fmt: skip
-            if node.func.attr == "ref" and args:
-                refs.append(args[-1])
-            elif node.func.attr == "source" and len(args) == 2:
-                sources.append((args[0], args[1]))
-            elif (
-                node.func.attr == "config"
-                and isinstance(node.func.value, ast.Name)
-                and (node.func.value.id == "dbt")
-            ):
-                for kw in node.keywords:
-                    if kw.arg and isinstance(kw.value, ast.Constant):
-                        config[kw.arg] = kw.value.value
-        return refs, sources, config
-
-    def _seed(self, name: str, file: Path, yml: _Yml | None) -> SourceObject:
+    def _seed(self, name: str, file: Path, yml: Yml | None) -> SourceObject:
         text = self._text(file) or ""
         lines = text.splitlines()
         header = [h.strip() for h in lines[0].split(",")] if lines else []
@@ -539,98 +476,6 @@ class DbtFolder:
             properties={"package": self.name, "resource_type": "seed"},
         )
 
-    # YAML ------------------------------------------------------------------------------------
-    def _doc(self, text: Any) -> str | None:
-        if not isinstance(text, str) or not text.strip():
-            return None
-        return _DOC_CALL.sub(lambda m: self.docs.get(m.group(1), m.group(0)), text).strip()
-
-    def _columns(self, entries: Any) -> list[Column]:
-        columns = []
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and isinstance(entry.get("name"), str | int):
-                data_type = entry.get("data_type")
-                columns.append(
-                    Column(
-                        name=str(entry["name"]),
-                        data_type=data_type if isinstance(data_type, str) and data_type else None,
-                        description=self._doc(entry.get("description")),
-                    )
-                )
-        return columns
-
-    def _entries(self, data: dict[str, Any], key: str, file: Path) -> list[dict[str, Any]]:
-        value = data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.problems.add(file, f"{key} must be a list, got {type(value).__name__}; ignored")
-            return []
-        entries = []
-        for index, entry in enumerate(value):
-            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-                self.problems.add(file, f"{key}[{index}] has no name; ignored")
-                continue
-            entries.append(entry)
-        return entries
-
-    def _read_ymls(self, paths: list[Path]) -> tuple[dict[str, _Yml], dict[str, SourceObject]]:
-        ymls: dict[str, _Yml] = {}
-        sources: dict[str, SourceObject] = {}
-        for folder in paths:
-            if not folder.is_dir():
-                continue
-            for file in project_files(self.root, folder, [".yml", ".yaml"], self.problems):
-                data = load_yaml(self.root, file, self.problems)
-                if not isinstance(data, dict):
-                    continue
-                for section in ("models", "seeds", "snapshots"):
-                    for entry in self._entries(data, section, file):
-                        ymls[entry["name"]] = self._yml(entry, file)
-                for src in self._entries(data, "sources", file):
-                    for table in self._entries(src, "tables", file):
-                        source = self._source(src, table, file)
-                        sources[source.unique_key] = source
-        return ymls, sources
-
-    def _yml(self, entry: dict[str, Any], file: Path) -> _Yml:
-        config = entry["config"] if isinstance(entry.get("config"), dict) else {}
-        versions = []
-        for item in entry.get("versions") or []:
-            if isinstance(item, dict) and isinstance(item.get("v"), str | int | float):
-                versions.append(item)
-        latest = entry.get("latest_version")
-        if versions and not isinstance(latest, str | int | float):
-            latest = max((v["v"] for v in versions), key=_version_key)
-        return _Yml(
-            description=self._doc(entry.get("description")),
-            columns=self._columns(entry.get("columns")),
-            tags=_as_list(entry.get("tags")) + _as_list(config.get("tags")),
-            config={k: v for k, v in config.items() if k != "tags"},
-            versions=versions,
-            latest=str(latest) if versions else None,
-        )
-
-    def _source(self, src: dict[str, Any], table: dict[str, Any], file: Path) -> SourceObject:
-        source_name, table_name = src["name"], table["name"]
-        schema = _text_or(src.get("schema"), source_name)
-        identifier = _text_or(table.get("identifier"), table_name)
-        database = _text_or(src.get("database"), "") or None
-        return source_object(
-            unique_id=f"source.{self.name}.{source_name}.{table_name}",
-            source_name=source_name,
-            table=table_name,
-            relation=".".join(p for p in (database, schema, identifier) if p),
-            database=database,
-            schema=schema,
-            description=self._doc(table.get("description")),
-            source_description=self._doc(src.get("description")),
-            columns=self._columns(table.get("columns")),
-            tags=_as_list(src.get("tags")) + _as_list(table.get("tags")),
-            path=relative(file, self.root),
-            dialect=self.dialect,
-        )
-
 
 def _dbt_environment() -> dict[str, str]:
     from docgen.config import dbt_env_vars
@@ -648,13 +493,6 @@ def _dispatch_order(value: Any) -> dict[str, list[str]]:
     return order
 
 
-def _version_key(value: Any) -> tuple[float, str]:
-    try:
-        return (float(value), str(value))
-    except (TypeError, ValueError):
-        return (0.0, str(value))
-
-
 def _plain(value: Any) -> Any:
     """YAML values as JSON values (dates become text) for the render request."""
     if isinstance(value, dict):
@@ -666,15 +504,29 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _text_or(value: Any, default: str) -> str:
-    return value if isinstance(value, str) and value else default
+def _output_columns(
+    results: dict[str, dict[str, Any]], requests: dict[str, dict[str, Any]],
+    known: dict[str, list[tuple[str, str | None]]], dialect: str | None,
+) -> dict[str, list[tuple[str, str | None]]]:  # fmt: skip
+    """Output columns (sqlglot) of rendered models that another model asked the warehouse
+    for, when they are all named (a `*` over a table, not a CTE, stays unknown)."""
+    import sqlglot
+    from sqlglot.optimizer.qualify import qualify
 
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [str(v) for v in value if isinstance(v, str | int | float)]
-    return []
+    wanted = {a for r in results.values() if r.get("sql") is None for a in r.get("asked") or []}
+    derived: dict[str, list[tuple[str, str | None]]] = {}
+    for key, request in requests.items():
+        name = request["name"]
+        sql = results.get(key, {}).get("sql")
+        if name not in wanted or name in known or not sql:
+            continue
+        try:
+            tree = sqlglot.parse_one(sql, read=dialect)
+            # `select * from cte` where the CTE names its columns: expanded
+            tree = qualify(tree, dialect=dialect, validate_qualify_columns=False, identify=False)
+            selects = tree.named_selects  # type: ignore[attr-defined]
+        except (sqlglot.errors.SqlglotError, RecursionError, ValueError, KeyError):
+            continue
+        if selects and "*" not in selects and all(selects):
+            derived[name] = [(c, None) for c in selects]
+    return derived

@@ -4,8 +4,8 @@ resolved them.
 The manifest is checked field by field (pydantic, strict types): a top-level part of the
 wrong type is a one-line error naming the file and the key; a node with a field of the wrong
 type (`raw_code: 5`, `depends_on: "x"`) is skipped with a warning naming the node and the
-field. `checked()` drops objects no database could store (a NUL byte, a blank or absurdly
-long name) with a warning, for the folder route too.
+field. Objects no database could store (a NUL byte, a blank or absurdly long name) are
+skipped with a warning when stored (`docgen.ingest.store`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from docgen.db.objects import Column, ObjectType
 from docgen.errors import SourceError
 from docgen.sources.base import IngestWarning, SourceObject, SourceResult
-
-MAX_NAME = 512
 
 _RESOURCES: dict[str, ObjectType] = {"model": "dbt_model", "seed": "table", "snapshot": "table"}
 
@@ -190,7 +188,6 @@ def read_manifest(path: Path) -> SourceResult:
                 ),
             )
         )  # fmt: skip
-    objects = checked(objects, warnings)
     if not objects:
         raise SourceError(f"{path} holds no models, seeds, snapshots or sources")
     return SourceResult(kind="dbt", scope=f"dbt:{project}", objects=objects, warnings=warnings)
@@ -207,29 +204,6 @@ def _columns(columns: dict[str, _Column]) -> list[Column]:
 
 def without_none(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
-
-
-def checked(objects: list[SourceObject], problems: Any) -> list[SourceObject]:
-    """Objects a database can store; the others are skipped with a warning naming them.
-    `problems` is a list of warnings or a `project.Problems`."""
-    warnings: list[IngestWarning] = problems if isinstance(problems, list) else problems.warnings
-    kept = []
-    for obj in objects:
-        why = None
-        if not obj.name.strip() or not obj.unique_key.strip():
-            why = "has a blank name"
-        elif len(obj.name) > MAX_NAME or len(obj.unique_key) > 2 * MAX_NAME:
-            why = f"has a name of {len(obj.name):,} characters (at most {MAX_NAME})"
-        elif "\\u0000" in obj.model_dump_json():
-            why = "holds a NUL byte"
-        if why:
-            shown = obj.name[:60].replace("\x00", "\\0") + ("..." if len(obj.name) > 60 else "")
-            warnings.append(
-                IngestWarning(path=obj.source_path or "(dbt)", message=f"{shown!r} {why}; skipped")
-            )
-            continue
-        kept.append(obj)
-    return kept
 
 
 def source_object(

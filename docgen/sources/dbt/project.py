@@ -11,6 +11,7 @@ key; in schema files they are warnings and the entry is ignored.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from docgen.errors import SourceError
 from docgen.sources.base import IngestWarning, files_under, read_text, relative
 
 MAX_DEPTH = 64
+_BUILD_FOLDERS = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules", "__pycache__"}
 _PROFILE_KEYS = {"type", "schema", "database", "dataset", "project", "catalog", "threads"}
 
 
@@ -61,10 +63,14 @@ def _escapes(root: Path, path: Path) -> str | None:
 
 
 def project_files(root: Path, folder: Path, suffixes: list[str], problems: Problems) -> list[Path]:
-    """Files under `folder` with these suffixes, none through a symlink."""
-    for path in folder.rglob("*"):  # symlinked folders: rglob does not enter them
-        if path.is_symlink() and path.is_dir():
-            problems.skip(path, "is a symbolic link")
+    """Files under `folder` with these suffixes, none through a symlink (each symlinked file
+    or folder is named once in a warning)."""
+    wanted = tuple(suffixes)
+    for here, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _BUILD_FOLDERS]
+        for name in [*dirs, *(n for n in names if n.endswith(wanted))]:
+            if (Path(here) / name).is_symlink():
+                problems.skip(Path(here) / name, "is a symbolic link")
     found = []
     for path in files_under(folder, suffixes):
         why = _escapes(root, path)

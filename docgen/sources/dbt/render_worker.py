@@ -88,7 +88,9 @@ def _preload() -> None:
     renderer = Renderer(spec)
     renderer.load_macro_file("warm_up", "{% macro w() %}{{ return(1) }}{% endmacro %}")
     renderer.finish_macros()
-    renderer.render(ModelRequest(name="w", text=_WARM_UP, package="warm_up", config={}))
+    renderer.render(
+        ModelRequest(name="w", text=_WARM_UP + "{{ w() }}", package="warm_up", config={})
+    )
     renderer.render(ModelRequest(name="w", text="{% if %}", package="warm_up", config={}))
 
     try:
@@ -123,7 +125,7 @@ def main() -> None:
             for index, item in enumerate(message["macro_files"]):
                 send({"op": "progress", "index": index})
                 try:
-                    renderer.load_macro_file(item["package"], item["text"])
+                    renderer.load_macro_file(item["package"], item["text"], item.get("path", ""))
                 except MemoryError:
                     errors.append([index, "needs more memory than allowed"])
                 except Exception as exc:  # noqa: BLE001 - the file's macros stay unknown
@@ -195,8 +197,15 @@ class RenderPool:
         self.reported_macro_errors = False
 
     def _start(self) -> _Child:
+        # where docgen and its libraries are; never the current folder (it may be the
+        # untrusted project, holding a `jinja2.py` of its own)
+        here = os.path.abspath(os.getcwd())
+        home = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+        paths = [home] + [
+            p for p in sys.path if p and os.path.isdir(p) and os.path.abspath(p) != here
+        ]
         env = {
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
+            "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
             "PATH": os.defpath,
             "LC_ALL": "C.UTF-8",
             "PYTHONIOENCODING": "utf-8",
@@ -212,10 +221,8 @@ class RenderPool:
         )
         child = _Child(process)
         files = [
-            {"package": f["package"], "text": f["text"]} if i not in self.bad_macros else
-            {"package": f["package"], "text": ""}
-            for i, f in enumerate(self.macro_files)
-        ]  # fmt: skip
+            {**f, "text": ""} if i in self.bad_macros else f for i, f in enumerate(self.macro_files)
+        ]
         child.deadline = time.monotonic() + self.limits.timeout_seconds + 5  # start-up
         try:
             child.send({"op": "init", "spec": self.spec, "macro_files": files})
@@ -229,7 +236,8 @@ class RenderPool:
         queue = deque(requests)
         if not queue:
             return results
-        count = max(1, min(self.limits.workers, len(queue)))
+        # one child per 500 models at most: each compiles the macros it uses again
+        count = max(1, min(self.limits.workers, 1 + len(queue) // 500))
         children = [self._start() for _ in range(count)]
         try:
             while queue or any(c.phase == "busy" for c in children):

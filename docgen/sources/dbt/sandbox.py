@@ -25,8 +25,6 @@ from __future__ import annotations
 import copy
 import datetime
 import hashlib
-import itertools
-import json
 import re
 import types
 from collections import ChainMap
@@ -44,9 +42,16 @@ from docgen.sources.dbt.context import (
     Namespace,
     Relation,
     adapter_prefixes,
+    as_bool,
+    as_number,
     column,
     column_api,
     dbt_exceptions,
+    fromjson,
+    fromyaml,
+    jsonable,
+    modules,
+    tojson,
 )
 
 #: longest rendered model (characters) and biggest `*` / `**` result the sandbox allows
@@ -69,53 +74,6 @@ class MacroReturn(Exception):  # noqa: N818 - control flow, as in dbt
 
     def __init__(self, value: Any) -> None:
         self.value = value
-
-
-def _modules() -> Namespace:
-    """dbt's `modules`, as namespaces of plain functions and classes."""
-    dt = Namespace(
-        "modules.datetime",
-        {
-            "datetime": datetime.datetime,
-            "date": datetime.date,
-            "time": datetime.time,
-            "timedelta": datetime.timedelta,
-            "timezone": datetime.timezone,
-            "tzinfo": datetime.tzinfo,
-            "MINYEAR": datetime.MINYEAR,
-            "MAXYEAR": datetime.MAXYEAR,
-        },
-    )
-    regex_names = (
-        "match fullmatch search sub subn split findall finditer compile escape purge "
-        "IGNORECASE I MULTILINE M DOTALL S VERBOSE X ASCII A UNICODE U"
-    ).split()
-    regex = Namespace("modules.re", {n: getattr(re, n) for n in regex_names})
-    iter_names = (
-        "accumulate batched chain combinations combinations_with_replacement compress count "
-        "cycle dropwhile filterfalse groupby islice pairwise permutations product repeat "
-        "starmap takewhile tee zip_longest"
-    ).split()
-    tools = Namespace(
-        "modules.itertools", {n: getattr(itertools, n) for n in iter_names if hasattr(itertools, n)}
-    )
-    items: dict[str, Any] = {"datetime": dt, "re": regex, "itertools": tools}
-    try:
-        import pytz
-    except ImportError:  # pragma: no cover - pandas brings pytz
-        pass
-    else:
-        items["pytz"] = Namespace(
-            "modules.pytz",
-            {
-                "timezone": pytz.timezone,
-                "utc": pytz.utc,
-                "UTC": pytz.UTC,
-                "all_timezones": list(pytz.all_timezones),
-                "common_timezones": list(pytz.common_timezones),
-            },
-        )
-    return Namespace("modules", items)
 
 
 class DbtSandbox(jinja2.sandbox.SandboxedEnvironment):
@@ -163,11 +121,11 @@ class Unknown(jinja2.ChainableUndefined):
     `ref()` calls, but such a model is not counted as rendered."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Unknown:  # type: ignore[override]
-        _STATE.unknown.add(self._undefined_name or "?")
+        _STATE.unknown.add(self._undefined_name or "an item of an empty value")
         return self
 
     def __str__(self) -> str:
-        _STATE.unknown.add(self._undefined_name or "?")
+        _STATE.unknown.add(self._undefined_name or "an item of an empty value")
         return ""
 
     __iter__ = jinja2.Undefined.__iter__
@@ -183,6 +141,8 @@ class RenderState:
     unknown: set[str] = field(default_factory=set)
     #: what the render asked of the warehouse, which dbt answers only when it runs
     warehouse: set[str] = field(default_factory=set)
+    #: relations whose columns it asked for and nobody declared
+    asked: set[str] = field(default_factory=set)
 
 
 _STATE = RenderState()
@@ -259,32 +219,52 @@ class Renderer:
             undefined=Unknown, extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"]
         )
         self.env.filters.update(
-            as_bool=_as_bool, as_number=_as_number, as_text=str, as_native=lambda value: value
+            as_bool=as_bool, as_number=as_number, as_text=str, as_native=lambda value: value
         )
         self.base: dict[str, Any] = self._context()
         self.env.globals.update(self.base)
         self.package_globals: dict[str, ChainMap[str, Any]] = {}
+        self._files: list[tuple[str, str, str]] = []
+        self._modules: dict[int, dict[str, Any]] = {}
+        self._broken: dict[int, str] = {}
 
     # macros ----------------------------------------------------------------------------------
-    def load_macro_file(self, package: str, text: str) -> list[str]:
-        """Define a file's macros under its package; returns their names."""
+    def load_macro_file(self, package: str, text: str, path: str = "") -> list[str]:
+        """Declare a file's macros under its package; the file is compiled when one of them
+        is first called (a project with packages has hundreds of macro files, few used)."""
         text = _SPECIAL_BLOCK.sub("", text)
         names = _MACRO_NAME.findall(text)
         if not names:
             return []
-        scope = self._package_scope(package)
-        template = self.env.from_string(text)
-        # what make_module() does, keeping the `_private` macros it would not export
-        context = template.new_context(vars=scope, shared=True)  # type: ignore[arg-type]
-        for _ in template.root_render_func(context):
-            pass
-        found = []
+        index = len(self._files)
+        self._files.append((package, text, path or f"a macro file of {package}"))
         for name in names:
-            macro = context.vars.get(name)
-            if isinstance(macro, jinja2.runtime.Macro):
-                self.macros.setdefault(package, {})[name] = macro
-                found.append(name)
-        return found
+            self.macros.setdefault(package, {})[name] = LazyMacro(self, index, name)
+        return names
+
+    def compiled(self, index: int, name: str) -> Any:
+        """The macro `name` of macro file `index`, compiling the file the first time."""
+        if index not in self._modules:
+            package, text, path = self._files[index]
+            self._modules[index] = {}
+            try:
+                template = self.env.from_string(text)
+                # what make_module() does, keeping the `_private` macros it does not export
+                context = template.new_context(vars=self._package_scope(package), shared=True)  # type: ignore[arg-type]
+                for _ in template.root_render_func(context):
+                    pass
+            except jinja2.TemplateSyntaxError as exc:
+                self._broken[index] = f"{path} has a Jinja syntax error at line {exc.lineno}"
+            else:
+                self._modules[index] = {
+                    k: v for k, v in context.vars.items() if isinstance(v, jinja2.runtime.Macro)
+                }
+        if index in self._broken:
+            raise RenderError(self._broken[index])
+        macro = self._modules[index].get(name)
+        if macro is None:
+            raise RenderError(f"macro {name!r} is not defined where its file says")
+        return macro
 
     def _package_scope(self, package: str) -> ChainMap[str, Any]:
         """Names a macro of `package` sees: its own package's macros, then the global ones."""
@@ -301,7 +281,7 @@ class Renderer:
         glob.update(self.macros.get("dbt", {}))
         glob.update(self.base)
         for package, macros in self.macros.items():
-            glob[package] = Namespace(package, {n: _returning(m) for n, m in macros.items()})
+            glob[package] = Namespace(package, macros)
         for package in self.spec.get("packages") or []:
             glob.setdefault(package, Namespace(package, {}))
         glob.update(self.macros.get(self.root, {}))
@@ -334,13 +314,14 @@ class Renderer:
             for prefix in adapter_prefixes(self.dialect):
                 macro = self.lookup(package, f"{prefix}__{macro_name}")
                 if macro is not None:
-                    return _returning(macro)
+                    return macro
         tried = ", ".join(str(p) for p in search)
         raise RenderError(f"adapter.dispatch found no {macro_name!r} macro in {tried}")
 
     def _columns_of(self, relation: str) -> list[Any] | None:
         declared = (self.spec.get("columns") or {}).get(relation)
         if declared is None:
+            _STATE.asked.add(relation)
             return None
         return [column(name, data_type) for name, data_type in declared]
 
@@ -415,7 +396,7 @@ class Renderer:
             "run_started_at": datetime.datetime.fromisoformat(self.spec["run_started_at"]),
             "invocation_id": "00000000-0000-0000-0000-000000000000",
             "dbt_version": "1.10.13",
-            "modules": _modules(),
+            "modules": modules(),
             "project_name": self.root,
             "ref": ref,
             "source": source,
@@ -447,10 +428,10 @@ class Renderer:
             "log": lambda *a, **k: "",
             "print": lambda *a, **k: "",
             "doc": lambda name: self.docs.get(str(name), ""),
-            "tojson": _tojson,
-            "fromjson": _fromjson,
+            "tojson": tojson,
+            "fromjson": fromjson,
             "toyaml": lambda value, *a, **k: yaml.safe_dump(value),
-            "fromyaml": _fromyaml,
+            "fromyaml": fromyaml,
             "local_md5": lambda value: hashlib.md5(str(value).encode()).hexdigest(),  # noqa: S324
             "zip": zip,
             "zip_strict": lambda *a: list(zip(*a, strict=True)),
@@ -515,9 +496,30 @@ class Renderer:
             "line": line,
             "refs": state.refs,
             "sources": [list(s) for s in state.sources],
-            "config": _jsonable(state.config),
+            "config": jsonable(state.config),
             "unknown": sorted(state.unknown),
+            "asked": sorted(state.asked),
         }
+
+
+class LazyMacro:
+    """A project or package macro: compiled on its first call; a `return()` inside it ends
+    this call (as a call of a dbt macro does)."""
+
+    def __init__(self, renderer: Renderer, index: int, name: str) -> None:
+        self._renderer = renderer
+        self._index = index
+        self.name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        macro = self._renderer.compiled(self._index, self.name)
+        try:
+            return macro(*args, **kwargs)
+        except MacroReturn as returned:
+            return returned.value
+
+    def __repr__(self) -> str:
+        return f"<macro {self.name}>"
 
 
 class _WithConfig:
@@ -537,60 +539,6 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
-
-
-def _returning(macro: Any) -> Callable[..., Any]:
-    """A macro called from Python: its `return()` value, else its output."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return macro(*args, **kwargs)
-        except MacroReturn as returned:
-            return returned.value
-
-    return call
-
-
-def _as_bool(value: Any) -> Any:
-    """dbt's `as_bool` filter: 'true'/'false' strings become booleans."""
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return value
-
-
-def _as_number(value: Any) -> Any:
-    try:
-        return float(value) if "." in str(value) else int(value)
-    except (TypeError, ValueError):
-        return value
-
-
-def _tojson(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
-    try:
-        return json.dumps(value, sort_keys=sort_keys)
-    except (TypeError, ValueError):
-        return default
-
-
-def _fromjson(text: Any, default: Any = None) -> Any:
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return default
-
-
-def _fromyaml(text: Any, default: Any = None) -> Any:
-    try:
-        return yaml.safe_load(str(text))
-    except yaml.YAMLError:
-        return default
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        return json.loads(json.dumps(value, default=str))
-    except (TypeError, ValueError, RecursionError):
-        return {}
 
 
 def _one_line(text: str) -> str:

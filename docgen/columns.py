@@ -17,8 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from docgen.db.documentation import Documentation
-from docgen.db.objects import DataObject
+from docgen.model import DataObject, Documentation
 
 
 @dataclass(frozen=True)

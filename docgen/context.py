@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from docgen.db import documentation
-from docgen.db.objects import Column, DataObject, get_object, get_objects
+from docgen.db.objects import get_object, get_objects
 from docgen.db.policies import PrivacySettings, prompt_policies
+from docgen.model import Column, DataObject
 from docgen.privacy import mask_code
 from docgen.style import HouseStyle
 

@@ -16,13 +16,18 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
+import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from docgen.config import DatabaseSettings, SecuritySettings
 from docgen.errors import ConfigError, KeyDecryptionError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 KEY_FILE_NAME = "master.key"
 NONCE_BYTES = 12
@@ -77,14 +82,28 @@ def master_key_source(security: SecuritySettings | None = None) -> str:
 def _encrypted_keys_stored(home: Path) -> int:
     """How many API keys the embedded database under `home` holds encrypted with a master
     key (0 without a database there yet: nothing to check, nothing started)."""
-    from docgen.db import embedded, orgs
+    from docgen.db import embedded
     from docgen.db.engine import get_engine, transaction
 
     if not embedded.pgdata_path(home).exists():
         return 0
 
     with transaction(get_engine()) as conn:
-        return orgs.count_encrypted_keys(conn)
+        return count_encrypted_keys(conn)
+
+
+def count_encrypted_keys(conn: Connection) -> int:
+    """How many organizations have an API key encrypted with the master key (the ciphertexts
+    a new master key would orphan). Here rather than in `docgen.db.orgs`, which imports this
+    module for the cipher."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM enterprise.organization_llm_settings"
+                " WHERE api_key_ciphertext IS NOT NULL"
+            )
+        ).scalar_one()
+    )
 
 
 def _key_file(home: Path) -> bytes:

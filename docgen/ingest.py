@@ -30,8 +30,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from docgen.db import orgs
 from docgen.db.engine import transaction
-from docgen.db.objects import DataObject, list_objects
+from docgen.db.objects import list_objects
 from docgen.errors import InvalidInput
+from docgen.model import DataObject
 from docgen.sources.base import IngestWarning, SourceKind, SourceObject, SourceResult
 
 SOURCE_KINDS: tuple[SourceKind, ...] = ("dbt", "sql", "postgres", "python")

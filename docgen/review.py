@@ -34,10 +34,10 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from docgen.db import documentation
-from docgen.db.documentation import LAYER_COLUMNS, Documentation
-from docgen.db.objects import DataObject, get_objects
+from docgen.db.objects import get_objects
 from docgen.errors import InvalidInput, NotFound
 from docgen.layers import LAYERS, LayerName
+from docgen.model import LAYER_COLUMNS, DataObject, Documentation
 
 
 def _now() -> datetime:

@@ -105,4 +105,14 @@ def main(argv: list[str] | None = None) -> None:
         _fail(message, code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    finally:
+        _dispose_engines()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _dispose_engines() -> None:
+    """The command is over: close the process's pooled database connections (see
+    `docgen.db.engine`), unless it never opened one (then docgen.db is not even imported)."""
+    engine_module = sys.modules.get("docgen.db.engine")
+    if engine_module is not None:
+        engine_module.dispose_engines()

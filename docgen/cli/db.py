@@ -16,9 +16,15 @@ app = typer.Typer(help="The PostgreSQL database docgen uses.", no_args_is_help=T
 def upgrade() -> None:
     """Apply pending sql/ migrations (idempotent; refuses edited migrations)."""
     from docgen.db import migrate
-    from docgen.db.engine import get_engine
+    from docgen.db.engine import create_engine, resolve_url
 
-    applied = migrate.upgrade(get_engine(migrate=False))
+    # this command's own engine, for one job, closed when it is done (not the shared cache)
+    settings = DatabaseSettings()
+    engine = create_engine(resolve_url(settings), settings)
+    try:
+        applied = migrate.upgrade(engine)
+    finally:
+        engine.dispose()
     if applied:
         for migration in applied:
             err.print(f"applied {migration.path.name}")
@@ -33,7 +39,8 @@ def url(
     ),
 ) -> None:
     """Print the PostgreSQL URL in use (starting the embedded server if that is the one)."""
-    from docgen.db.engine import mask_url, resolve_url
+    from docgen.database_url import mask_url
+    from docgen.db.engine import resolve_url
 
     resolved = resolve_url(DatabaseSettings())
     out.print(resolved if show_password else mask_url(resolved))
@@ -61,7 +68,7 @@ def prefect_url(
     """Print the URL of Prefect's own PostgreSQL database for PREFECT_API_DATABASE_CONNECTION_URL:
     NAME_prefect beside DOCGEN_DATABASE_URL's NAME (`prefect` on the embedded server),
     created with pg_trgm if missing."""
-    from docgen.db.engine import mask_url
+    from docgen.database_url import mask_url
     from docgen.db.prefect_database import prefect_database
     from docgen.errors import ConfigError
 

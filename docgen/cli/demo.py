@@ -35,9 +35,9 @@ def demo_command(
 ) -> None:
     """Ingest the example dbt project, document it offline through the real flows, export HTML."""
     from docgen.config import DatabaseSettings
-    from docgen.db.objects import Selection
     from docgen.ingest import ingest_source
     from docgen.jobs import JobOptions, create_job
+    from docgen.model import Selection
     from docgen.render.data import load_catalog
     from docgen.render.html import write_html
     from docgen.resources import examples_dir
@@ -103,9 +103,9 @@ def demo_command(
 
 
 def _stop_embedded(home: Path) -> None:
-    from docgen.db.engine import dispose_all
+    from docgen.db.engine import dispose_engines
 
-    dispose_all()
+    dispose_engines()
     try:
         embedded.stop(home)
     except Exception:  # noqa: BLE001 - exiting anyway; `docgen db stop` stops it later

@@ -31,8 +31,8 @@ from docgen.cli._common import (
 from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import transaction
-from docgen.db.objects import Selection
 from docgen.errors import InvalidInput
+from docgen.model import Selection
 
 app = typer.Typer(
     help="Documentation jobs: create, run, status, list, pause, resume, cancel.",

@@ -8,70 +8,20 @@ makes a second current row impossible even for code that forgets this module.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection
 
 from docgen.errors import NotFound
 
-LAYER_COLUMNS = (
-    "executive_summary",
-    "business_narrative",
-    "transformation_cards",
-    "code_explanations",
-    "business_rules",
-    "impact_analysis",
-)
+# the domain types live in docgen.model; re-exported for older imports
+from docgen.model import LAYER_COLUMNS as LAYER_COLUMNS
+from docgen.model import REVIEW_STATES as REVIEW_STATES
+from docgen.model import Documentation as Documentation
+
 _JSON_COLUMNS = set(LAYER_COLUMNS[1:]) | {"generation_metadata", "layer_reviews"}
-#: draft -> approved | rejected; proposed (beside a protected current version) -> approved
-#: (made current) | rejected | superseded (a newer proposal replaced it)
-REVIEW_STATES = ("draft", "approved", "rejected", "proposed", "superseded")
-
-
-class Documentation(BaseModel):
-    """One version of an object's documentation (layers as stored JSON)."""
-
-    id: UUID
-    object_id: UUID
-    organization_id: UUID
-    executive_summary: str | None = None
-    business_narrative: dict[str, Any] | None = None
-    transformation_cards: list[dict[str, Any]] = Field(default_factory=list)
-    code_explanations: list[dict[str, Any]] = Field(default_factory=list)
-    business_rules: list[dict[str, Any]] = Field(default_factory=list)
-    impact_analysis: dict[str, Any] | None = None
-    complexity_score: int | None = None
-    version: int
-    is_current: bool
-    generation_status: str
-    generated_by_model: str | None = None
-    generation_metadata: dict[str, Any] = Field(default_factory=dict)
-    job_id: UUID | None = None
-    input_hash: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    # review (issue 19, sql/051): see docgen/review.py
-    review_state: str = "draft"
-    reviewed_by: str | None = None
-    reviewed_at: datetime | None = None
-    review_reason: str | None = None
-    layer_reviews: dict[str, Any] = Field(default_factory=dict)
-    edited_layers: list[str] = Field(default_factory=list)
-    proposed_for: int | None = None
-    source_code: str | None = None
-
-    def protected_layers(self) -> list[str]:
-        """Layers a regeneration must not replace silently: all of an approved version, the
-        ones a person edited, and the ones approved one by one."""
-        if self.review_state == "approved":
-            return list(LAYER_COLUMNS)
-        approved = {k for k, v in self.layer_reviews.items() if v.get("state") == "approved"}
-        return [c for c in LAYER_COLUMNS if c in approved or c in self.edited_layers]
-
 
 _SELECT = (
     "SELECT id, object_id, organization_id, executive_summary, business_narrative,"

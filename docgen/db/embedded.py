@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from docgen.database_url import async_url, with_database
 from docgen.errors import DatabaseUnavailable
 
 DATABASE_NAME = "docgen"
@@ -63,8 +64,6 @@ def ensure_database(admin_uri: str, name: str, extensions: tuple[str, ...] = ())
             except psycopg.errors.DuplicateDatabase:
                 pass  # another process created it first
     if extensions:
-        from docgen.db.engine import with_database
-
         with psycopg.connect(with_database(admin_uri, name), autocommit=True) as conn:
             for ext in extensions:
                 conn.execute(
@@ -115,4 +114,4 @@ def prefect_database_url(home: Path) -> str:
     server = _server(home)
     ensure_database(server.get_uri("postgres"), PREFECT_DATABASE_NAME, ("pg_trgm",))
     uri = str(server.get_uri(PREFECT_DATABASE_NAME))
-    return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+    return async_url(uri)

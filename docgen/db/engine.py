@@ -1,74 +1,81 @@
-"""Engines and transactions, and the one place where database errors become docgen errors.
+"""Engines: which database, schema checked, and how long an engine lives.
 
 `get_engine()` resolves the URL (DOCGEN_DATABASE_URL, or the embedded server started on
 demand), checks the schema is current (applying migrations automatically only on the
-embedded server, which docgen owns) and caches one engine per URL and process.
+embedded server, which docgen owns) and hands back the process's engine for that URL.
 
-`transaction(engine)` is `engine.begin()` with SQLAlchemy/psycopg errors translated:
-connection failures -> DatabaseUnavailable, our plpgsql functions' own SQLSTATEs -> the
-matching docgen error, anything else -> RepositoryError with a one-line message.
+Engine lifetime. An engine is a connection pool; SQLAlchemy's advice is one engine per
+database URL per process, shared by its threads. In one docgen process the CLI command, the
+flows it runs in Prefect's in-process runner, their tasks (worker threads) and the crypto
+module all need the same database, and none of them owns the others' lifetime, so the pool
+is kept in an explicit cache, `ENGINES`, with the schema checked once when an engine enters
+it. Whoever owns the process ends it: the CLI's `main()` calls `dispose_engines()` when the
+command returns (so no command leaves connections to close at interpreter exit), tests call
+it between databases, and a command that needs an engine for a single job only
+(`docgen db upgrade`) builds its own with `create_engine()` and disposes it. After a fork
+the child must not reuse the parent's connections: `dispose_engines()` there too.
+
+Errors: `transaction()` and the translation of database errors live in `docgen.db.translate`
+and are re-exported here for callers.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import psycopg
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Engine
 
 from docgen.config import DatabaseSettings
+from docgen.database_url import mask_url as mask_url
+from docgen.database_url import psycopg_url
+from docgen.database_url import with_database as with_database
 from docgen.db import embedded
-from docgen.errors import (
-    DatabaseUnavailable,
-    DocgenError,
-    InvalidInput,
-    InvalidJobState,
-    NotFound,
-    PermissionDenied,
-    RepositoryError,
-)
-
-#: SQLSTATEs raised by sql/ functions (RAISE ... USING ERRCODE) and the error each becomes.
-SQLSTATE_ERRORS: dict[str, type[DocgenError]] = {
-    "DGN01": NotFound,
-    "DGJ01": InvalidJobState,
-    "DGP01": PermissionDenied,
-    "DGI01": InvalidInput,
-}
-
-#: SQLSTATE classes that mean "the server is not there (any more)".
-_UNAVAILABLE_CLASSES = ("08", "57")  # connection exception, operator intervention (shutdown)
-
-_engines: dict[str, Engine] = {}
-_lock = threading.Lock()
+from docgen.db.migrate import ensure_current
+from docgen.db.translate import SQLSTATE_ERRORS as SQLSTATE_ERRORS
+from docgen.db.translate import transaction as transaction
+from docgen.db.translate import translate as translate
+from docgen.db.translate import translate_errors as translate_errors
+from docgen.errors import DatabaseUnavailable
 
 
-def _sqlalchemy_url(url: str) -> str:
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+class EngineCache:
+    """One engine per resolved URL in this process (see the module doc for why), guarded by
+    a lock so that concurrent first uses build and migrate once."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str, settings: DatabaseSettings, *, migrate: bool) -> Engine:
+        with self._lock:
+            engine = self._engines.get(url)
+            if engine is None:
+                engine = create_engine(url, settings)
+                if migrate:
+                    try:
+                        ensure_current(engine, apply=settings.embedded)
+                    except BaseException:
+                        engine.dispose()
+                        raise
+                self._engines[url] = engine
+        return engine
+
+    def dispose(self) -> int:
+        """Close every engine's pooled connections and forget the engines; returns how many."""
+        with self._lock:
+            engines = list(self._engines.values())
+            self._engines.clear()
+        for engine in engines:
+            engine.dispose()
+        return len(engines)
+
+    def __len__(self) -> int:
+        return len(self._engines)
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password (if any) replaced by ***, safe for messages and logs."""
-    try:
-        password = make_url(_sqlalchemy_url(url)).password
-    except Exception:  # noqa: BLE001 - a malformed URL must not leak through an error
-        return "<malformed URL>"
-    if not password:
-        return url
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url, count=1)
-
-
-def with_database(url: str, database: str) -> str:
-    """The same server URL pointing at another database."""
-    sa_url = make_url(_sqlalchemy_url(url)).set(database=database)
-    return sa_url.set(drivername="postgresql").render_as_string(hide_password=False)
+#: the process's engines (the only module-level state in docgen.db)
+ENGINES = EngineCache()
 
 
 def resolve_url(settings: DatabaseSettings | None = None) -> str:
@@ -83,24 +90,15 @@ def resolve_url(settings: DatabaseSettings | None = None) -> str:
 def get_engine(settings: DatabaseSettings | None = None, *, migrate: bool = True) -> Engine:
     """The process's engine for the configured database, schema checked (see module doc)."""
     settings = settings or DatabaseSettings()
-    url = resolve_url(settings)
-    with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = create_engine(url, settings)
-            _engines[url] = engine
-            if migrate:
-                from docgen.db.migrate import ensure_current
-
-                ensure_current(engine, apply=settings.embedded)
-    return engine
+    return ENGINES.get(resolve_url(settings), settings, migrate=migrate)
 
 
 def create_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:
+    """A new engine the caller owns (and disposes); `get_engine()` for the shared one."""
     settings = settings or DatabaseSettings()
     try:
-        sa_url = make_url(_sqlalchemy_url(url))
-    except sa.exc.ArgumentError as exc:
+        sa_url = psycopg_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
         raise DatabaseUnavailable(f"DOCGEN_DATABASE_URL is not a database URL: {exc}") from None
     if sa_url.get_backend_name() != "postgresql":
         raise DatabaseUnavailable(
@@ -115,48 +113,10 @@ def create_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:
     )
 
 
-def dispose_all() -> None:
-    """Close every cached engine (tests, and after a fork)."""
-    with _lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
+def dispose_engines() -> int:
+    """Close every cached engine (end of a CLI command, tests, after a fork)."""
+    return ENGINES.dispose()
 
 
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """`engine.begin()` with database errors translated into docgen errors."""
-    with translate_errors(engine):
-        with engine.begin() as conn:
-            yield conn
-
-
-@contextmanager
-def translate_errors(engine: Engine | None = None) -> Iterator[None]:
-    try:
-        yield
-    except sa.exc.DBAPIError as exc:
-        raise translate(exc, engine) from exc
-
-
-def translate(exc: sa.exc.DBAPIError, engine: Engine | None = None) -> DocgenError:
-    """The docgen error for one SQLAlchemy/psycopg error (see SQLSTATE_ERRORS)."""
-    orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None) or ""
-    diag = getattr(orig, "diag", None)
-    primary = (getattr(diag, "message_primary", None) or str(orig)).strip().splitlines()
-    message = primary[0] if primary else type(orig).__name__
-    if sqlstate in SQLSTATE_ERRORS:
-        return SQLSTATE_ERRORS[sqlstate](message)
-    where = (
-        engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
-        if engine
-        else "PostgreSQL"
-    )
-    if (
-        (isinstance(orig, psycopg.OperationalError) and not sqlstate)
-        or sqlstate[:2] in _UNAVAILABLE_CLASSES
-        or exc.connection_invalidated
-    ):
-        return DatabaseUnavailable(f"cannot reach PostgreSQL at {where}: {message}")
-    return RepositoryError(f"database error ({sqlstate or type(orig).__name__}): {message}")
+#: the older name, kept for callers outside docgen.db (tests, demo)
+dispose_all = dispose_engines

@@ -18,7 +18,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from docgen.db.engine import transaction, translate_errors
+from docgen.db.translate import transaction, translate_errors
 from docgen.errors import MigrationError
 from docgen.resources import sql_dir
 

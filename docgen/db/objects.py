@@ -8,78 +8,29 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel
 from sqlalchemy.engine import Connection
 
 from docgen.errors import InvalidInput, NotFound, PermissionDenied
+from docgen.model import OBJECT_TYPES, Column, DataObject, ObjectType, Selection
 
-ObjectType = Literal["table", "view", "dbt_model", "cte", "dataframe"]
-OBJECT_TYPES: tuple[ObjectType, ...] = ("table", "view", "dbt_model", "cte", "dataframe")
-
-
-class Column(BaseModel):
-    name: str
-    data_type: str | None = None
-    description: str | None = None
-
-
-class DataObject(BaseModel):
-    """One row of metadata.objects."""
-
-    id: UUID
-    organization_id: UUID
-    object_type: ObjectType
-    name: str
-    unique_key: str
-    code: str = ""
-    compiled_code: str | None = None
-    language: Literal["sql", "python"] = "sql"
-    dialect: str | None = None
-    columns: list[Column] = Field(default_factory=list)
-    upstream_object_ids: list[UUID] = Field(default_factory=list)
-    source_path: str | None = None
-    source_kind: str | None = None
-    database_name: str | None = None
-    schema_name: str | None = None
-    description: str | None = None
-    materialization: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    properties: dict[str, Any] = Field(default_factory=dict)
-    content_hash: str
-    removed_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @property
-    def effective_code(self) -> str:
-        """The code the LLM should read: compiled SQL when known, else the source."""
-        return self.compiled_code or self.code
-
-
-class Selection(BaseModel):
-    """Which objects a job covers: explicit ids, name globs, or all (not removed) objects."""
-
-    object_ids: list[UUID] = Field(default_factory=list, description="Object ids to document.")
-    select: list[str] = Field(
-        default_factory=list, description="Glob patterns on object names, e.g. 'fct_*'."
-    )
-    all: bool = Field(
-        default=False,
-        description="Every current object of the organization, except models disabled in "
-        "their dbt project (choose those by id or --select).",
-    )
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Selection:
-        if not (self.object_ids or self.select or self.all):
-            raise ValueError("give --object ID, --select GLOB or --all")
-        return self
-
+__all__ = [
+    "OBJECT_TYPES",
+    "Column",
+    "DataObject",
+    "ObjectType",
+    "Selection",
+    "downstream_ids",
+    "get_object",
+    "get_objects",
+    "insert_object",
+    "list_objects",
+    "resolve_selection",
+]
 
 _COLUMNS = (
     "id, organization_id, object_type, name, unique_key, code, compiled_code, language, dialect,"

@@ -406,16 +406,8 @@ def set_api_key(conn: Connection, organization_id: UUID, api_key: str, master_ke
     )
 
 
-def count_encrypted_keys(conn: Connection) -> int:
-    """How many organizations have an API key encrypted with the master key."""
-    return int(
-        conn.execute(
-            sa.text(
-                "SELECT count(*) FROM enterprise.organization_llm_settings"
-                " WHERE api_key_ciphertext IS NOT NULL"
-            )
-        ).scalar_one()
-    )
+#: moved to docgen.crypto (the key it counts ciphertexts of); kept for callers here
+count_encrypted_keys = crypto.count_encrypted_keys
 
 
 def check_provider_ready(organization: Organization, settings: OrgLLMSettings) -> None:

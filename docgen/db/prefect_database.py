@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 from docgen.config import DatabaseSettings
+from docgen.database_url import async_url, mask_url, parse, with_database
 from docgen.db import embedded
 
 #: suffix of Prefect's database name next to the user's own docgen database
@@ -43,20 +43,8 @@ class PrefectDatabase:
         return async_url(self.libpq_url) if self.libpq_url else None
 
 
-def async_url(url: str) -> str:
-    """`postgresql://...` (any psycopg driver spelling) as `postgresql+asyncpg://...`."""
-    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    if url.startswith("postgres://"):
-        return "postgresql+asyncpg://" + url[len("postgres://") :]
-    return url
-
-
 def prefect_database(settings: DatabaseSettings | None = None) -> PrefectDatabase:
     """Prefect's own PostgreSQL database on docgen's server (created if it can be)."""
-    from docgen.db.engine import mask_url, with_database
-
     settings = settings or DatabaseSettings()
     if settings.embedded:
         embedded.prefect_database_url(settings.home)  # created, with pg_trgm
@@ -64,7 +52,7 @@ def prefect_database(settings: DatabaseSettings | None = None) -> PrefectDatabas
         return PrefectDatabase(url, "Prefect's database: `prefect` on the embedded PostgreSQL")
     assert settings.database_url is not None
     docgen_url = settings.database_url.get_secret_value().strip()
-    database = make_url(docgen_url.replace("postgres://", "postgresql://", 1)).database
+    database = parse(docgen_url).database
     name = f"{database or 'docgen'}{SUFFIX}"
     target = with_database(docgen_url, name)
     try:

@@ -21,9 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from docgen.db import documentation, objects, orgs
-from docgen.db.documentation import Documentation
-from docgen.db.objects import DataObject
 from docgen.errors import InvalidInput, NotFound, PermissionDenied
+from docgen.model import DataObject, Documentation
 
 COMPLEXITY_LABELS = {
     1: "Very simple",

@@ -51,9 +51,8 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from docgen.columns import column_rows
-from docgen.db.documentation import Documentation
-from docgen.db.objects import DataObject
 from docgen.errors import InvalidInput
+from docgen.model import DataObject, Documentation
 
 Action = Literal["filled", "updated", "overwritten", "unchanged", "kept_human", "no_documentation"]
 #: actions that change the file

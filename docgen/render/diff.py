@@ -19,7 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from docgen.db.documentation import LAYER_COLUMNS, Documentation
+from docgen.model import LAYER_COLUMNS, Documentation
 from docgen.render.data import version_facts
 
 

@@ -27,8 +27,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from docgen.columns import column_rows
-from docgen.db.documentation import Documentation
-from docgen.db.objects import OBJECT_TYPES
+from docgen.model import OBJECT_TYPES, Documentation
 from docgen.render.data import COMPLEXITY_LABELS, Catalog, Entry, version_facts
 from docgen.render.files import open_export_dir
 from docgen.render.lineage import Graph, lineage_graph, object_lineage, project_lineage

@@ -13,8 +13,7 @@ import re
 from pathlib import Path
 
 from docgen.columns import ColumnRow, column_rows
-from docgen.db.documentation import Documentation
-from docgen.db.objects import DataObject
+from docgen.model import DataObject, Documentation
 from docgen.render.data import Catalog, Entry, Link, complexity_label, version_facts
 from docgen.render.files import open_export_dir
 

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from docgen.db.objects import Column, ObjectType
 from docgen.errors import SourceError
+from docgen.model import Column, ObjectType
 
 SourceKind = Literal["dbt", "sql", "postgres", "python"]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from docgen.db.engine import _sqlalchemy_url, mask_url
-from docgen.db.objects import Column, ObjectType
+from docgen.database_url import has_password, mask_url, psycopg_url
 from docgen.errors import SourceError
+from docgen.model import Column, ObjectType
 from docgen.sources.base import SourceObject, SourceResult
 
 _RELATIONS = sa.text(
@@ -66,10 +66,7 @@ _MATERIALIZATION = {
 
 
 def password_in_url(url: str) -> bool:
-    try:
-        return bool(sa.engine.make_url(_sqlalchemy_url(url)).password)
-    except sa.exc.ArgumentError:
-        return False
+    return has_password(url)
 
 
 def read_postgres(url: str, *, schemas: list[str] | None = None) -> SourceResult:
@@ -83,7 +80,10 @@ def read_postgres(url: str, *, schemas: list[str] | None = None) -> SourceResult
         url = os.environ[variable]
     if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         raise SourceError("a PostgreSQL source must be a postgresql:// URL")
-    engine = sa.create_engine(_sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    try:
+        engine = sa.create_engine(psycopg_url(url), poolclass=sa.pool.NullPool)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise SourceError(f"malformed PostgreSQL URL {mask_url(url)}") from exc
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SET TRANSACTION READ ONLY"))
@@ -145,7 +145,7 @@ def read_postgres(url: str, *, schemas: list[str] | None = None) -> SourceResult
                 properties={"relkind": r.relkind},
             )
         )
-    host = sa.engine.make_url(_sqlalchemy_url(url))
+    host = psycopg_url(url)
     server = f"{host.host or 'localhost'}:{host.port or 5432}"
     scope = f"postgres:{server}/{database}/{','.join(sorted(schemas))}"
     return SourceResult(kind="postgres", scope=scope, objects=objects)

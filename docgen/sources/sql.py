@@ -207,7 +207,7 @@ class SqlFolder:
         columns = []
         schema = statement.this if isinstance(statement.this, exp.Schema) else None
         if schema is not None:
-            from docgen.db.objects import Column
+            from docgen.model import Column
 
             for column in schema.expressions:
                 if isinstance(column, exp.ColumnDef):

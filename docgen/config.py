@@ -1,17 +1,35 @@
-"""docgen's settings, one `BaseSettings` per concern, all read from the environment.
+"""docgen's settings, one `BaseSettings` per concern, read from the environment.
 
 Nothing else in docgen reads `os.environ`: it asks one of these classes. They are cheap to
 build, so callers build them when needed (tests change the environment between cases).
+
+Secrets may instead come from Prefect Secret blocks, for workers whose environment should not
+hold them: DOCGEN_DATABASE_URL_SECRET_BLOCK and DOCGEN_MASTER_KEY_SECRET_BLOCK name a block
+(names, not secrets, so they may sit in prefect.yaml's job variables) and
+`SecretBlockSettingsSource` reads it when the variable itself is unset or empty. Nothing is
+copied into `os.environ`. Prefect is imported only when a block is named.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Any, ClassVar
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from docgen.errors import InvalidInput
+
+#: suffix of the variable that names a field's Secret block (DOCGEN_MASTER_KEY_SECRET_BLOCK)
+BLOCK_SUFFIX = "_SECRET_BLOCK"
 
 
 def default_home() -> Path:
@@ -34,8 +52,110 @@ class HomeSettings(BaseSettings):
         return value.expanduser().resolve()
 
 
-class DatabaseSettings(HomeSettings):
+def read_secret_block(block: str, what: str) -> str:
+    """The text in the Prefect Secret block `block` (stripped); a one-line InvalidInput naming
+    `what` when it is missing, not a Secret, or empty. Values are kept for the process's
+    life (`clear_secret_blocks()` forgets them), as an environment variable would be: a
+    rotated secret reaches workers when they restart, and a flow's many settings objects
+    cost one API call per block, not one each."""
+    with _blocks_lock:
+        if block in _blocks:
+            return _blocks[block]
+    from prefect.blocks.system import Secret
+
+    try:
+        # _sync: a plain call also from a flow's event loop (settings are built anywhere)
+        secret: Any = Secret.load(block, _sync=True)  # type: ignore[call-arg]
+    except (ValueError, TypeError) as exc:  # Prefect: no block of that name / not a Secret
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInput(f"{what}: Prefect Secret block {block!r} not found ({reason})") from None
+    value = secret.get()
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{what}: Prefect Secret block {block!r} holds no text")
+    with _blocks_lock:
+        _blocks[block] = value.strip()
+    return value.strip()
+
+
+#: Secret block values read in this process, by block name (see read_secret_block)
+_blocks: dict[str, str] = {}
+_blocks_lock = threading.Lock()
+
+
+def clear_secret_blocks() -> None:
+    """Forget the Secret block values read so far (tests; a long process after a rotation)."""
+    with _blocks_lock:
+        _blocks.clear()
+
+
+class SecretBlockSettingsSource(PydanticBaseSettingsSource):
+    """Fields of `secret_block_fields` from the Prefect Secret block named by
+    `<ENV_PREFIX><FIELD>_SECRET_BLOCK`, unless `<ENV_PREFIX><FIELD>` itself is set (and not
+    empty) or the field is passed as an argument (`given`): those win, as the variable did
+    when the blocks were copied into the environment."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        fields: tuple[str, ...],
+        given: frozenset[str] = frozenset(),
+    ) -> None:
+        super().__init__(settings_cls)
+        self.prefix = str(settings_cls.model_config.get("env_prefix") or "").upper()
+        self.fields = tuple(f for f in fields if f not in given)
+
+    def block_variables(self) -> dict[str, tuple[str, str]]:
+        """field -> (its variable, the variable naming its block), for the fields whose value
+        this source supplies now."""
+        chosen = {}
+        for field in self.fields:
+            variable = f"{self.prefix}{field.upper()}"
+            if os.environ.get(variable, "").strip():
+                continue
+            if os.environ.get(variable + BLOCK_SUFFIX, "").strip():
+                chosen[field] = (variable, variable + BLOCK_SUFFIX)
+        return chosen
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        chosen = self.block_variables().get(field_name)
+        if chosen is None:
+            return None, field_name, False
+        block = os.environ[chosen[1]].strip()
+        return read_secret_block(block, chosen[1]), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for field, (_, block_variable) in self.block_variables().items():
+            block = os.environ[block_variable].strip()
+            values[field] = read_secret_block(block, block_variable)
+        return values
+
+
+class SecretBlockSettings(BaseSettings):
+    """Settings whose `secret_block_fields` may come from Prefect Secret blocks."""
+
+    secret_block_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # before env_settings: an empty DOCGEN_DATABASE_URL= counts as unset, so the block
+        # fills it; the block source itself steps aside when the variable holds a value
+        given = frozenset(getattr(init_settings, "init_kwargs", None) or ())
+        blocks = SecretBlockSettingsSource(settings_cls, cls.secret_block_fields, given)
+        return init_settings, blocks, env_settings, dotenv_settings, file_secret_settings
+
+
+class DatabaseSettings(SecretBlockSettings, HomeSettings):
     """Which PostgreSQL docgen uses."""
+
+    secret_block_fields: ClassVar[tuple[str, ...]] = ("database_url",)
 
     database_url: SecretStr | None = Field(
         default=None,
@@ -50,14 +170,21 @@ class DatabaseSettings(HomeSettings):
     pool_size: int = Field(
         default=10, ge=1, description="Connections kept open per process (jobs use one each)."
     )
+    database_url_secret_block: str | None = Field(
+        default=None,
+        description="Name of a Prefect Secret block holding the database URL, read when "
+        "DOCGEN_DATABASE_URL is unset (workers whose environment should not hold it).",
+    )
 
     @property
     def embedded(self) -> bool:
         return self.database_url is None or not self.database_url.get_secret_value().strip()
 
 
-class SecuritySettings(HomeSettings):
+class SecuritySettings(SecretBlockSettings, HomeSettings):
     """The master key that encrypts organizations' API keys at rest."""
+
+    secret_block_fields: ClassVar[tuple[str, ...]] = ("master_key",)
 
     master_key: SecretStr | None = Field(
         default=None,
@@ -65,6 +192,11 @@ class SecuritySettings(HomeSettings):
             "Base64 of 32 random bytes: the AES-256-GCM key for stored API keys. Unset with the "
             "embedded database: generated once into DOCGEN_HOME/master.key (mode 0600)."
         ),
+    )
+    master_key_secret_block: str | None = Field(
+        default=None,
+        description="Name of a Prefect Secret block holding the master key, read when "
+        "DOCGEN_MASTER_KEY is unset.",
     )
 
 

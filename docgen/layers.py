@@ -1,4 +1,4 @@
-"""The six documentation layers: pydantic models, their counts, and strict JSON schemas.
+"""The six documentation layers: pydantic models, their counts, and the response envelope.
 
 Field names follow the brief (camelCase), because they are the stored JSON and the words the
 LLM sees. OpenAI structured outputs need an object at the top, so the three list layers are
@@ -15,11 +15,11 @@ requested wrapped (`{"cards": [...]}`) and stored unwrapped (the column holds th
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
+from openai.lib._parsing import type_to_response_format_param
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 LayerName = Literal[
@@ -41,8 +41,17 @@ LAYER_NAMES: tuple[LayerName, ...] = (
 CRITICAL_LAYERS: frozenset[str] = frozenset({"executive_summary", "business_narrative"})
 
 
+def _no_titles(schema: dict[str, Any]) -> None:
+    """Titles in a structured-output schema only cost prompt tokens (about 200 a call)."""
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=_no_titles
+    )
 
 
 def _not_blank(value: str) -> str:
@@ -180,29 +189,6 @@ LAYERS: dict[LayerName, LayerSpec] = {
 }
 
 
-def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema in the form OpenAI structured outputs accept with strict=true:
-    every object closed (additionalProperties false) and every property required."""
-    schema = copy.deepcopy(model.model_json_schema())
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node:
-                node["additionalProperties"] = False
-                node["required"] = list(node["properties"])
-            node.pop("default", None)
-            if isinstance(node.get("title"), str) and ("type" in node or "anyOf" in node):
-                node.pop("title")  # titles only cost prompt tokens
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for item in node:
-                visit(item)
-
-    visit(schema)
-    return schema
-
-
 # --- the response envelope -----------------------------------------------------------------
 # One schema for all six calls of an object. OpenAI places a structured-output schema in
 # front of the system message, so per-layer schemas would give each call a different prefix
@@ -236,13 +222,22 @@ class LayerEnvelope(_Strict):
     impactAnalysis: ImpactAnalysis | None
 
 
-ENVELOPE_SCHEMA_NAME = "docgen_layer"
+#: the json_schema name the SDK gives the envelope (the model's class name)
+ENVELOPE_SCHEMA_NAME = LayerEnvelope.__name__
 
 
 @lru_cache(maxsize=1)
+def envelope_response_format() -> dict[str, Any]:
+    """The `response_format` that `client.chat.completions.parse(response_format=LayerEnvelope)`
+    sends: the openai SDK turns the model into the strict JSON schema (every object closed,
+    every property required). Built once; treat it as read-only. Request bodies the SDK does
+    not send itself (Batch API files) carry this same dict."""
+    return cast(dict[str, Any], type_to_response_format_param(LayerEnvelope))
+
+
 def envelope_schema() -> dict[str, Any]:
-    """The envelope's strict JSON schema (built once; treat it as read-only)."""
-    return strict_json_schema(LayerEnvelope)
+    """The envelope's strict JSON schema (see envelope_response_format)."""
+    return cast(dict[str, Any], envelope_response_format()["json_schema"]["schema"])
 
 
 def parse_layer(layer: LayerName, data: Any) -> BaseModel:

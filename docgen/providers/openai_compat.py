@@ -49,7 +49,13 @@ from docgen.errors import (
     RateLimited,
     StructuredOutputsRefused,
 )
-from docgen.layers import ENVELOPE_KEYS, ENVELOPE_SCHEMA_NAME, LAYERS, LayerName, envelope_schema
+from docgen.layers import (
+    ENVELOPE_KEYS,
+    LAYERS,
+    LayerEnvelope,
+    LayerName,
+    envelope_response_format,
+)
 from docgen.layers import parse_layer as parse_envelope
 from docgen.pricing import Usage
 from docgen.providers.base import LayerRequest, LayerResult
@@ -334,16 +340,8 @@ class OpenAICompatibleProvider:
     # -- request shape -------------------------------------------------------------------
 
     def _response_format(self, structured: bool) -> dict[str, Any]:
-        if structured:
-            return {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": ENVELOPE_SCHEMA_NAME,
-                    "strict": True,
-                    "schema": envelope_schema(),
-                },
-            }
-        return {"type": "json_object"}
+        # json_schema: what the SDK's parse(response_format=LayerEnvelope) sends
+        return envelope_response_format() if structured else {"type": "json_object"}
 
     def timeout_for(self, max_tokens: int) -> float:
         """Seconds to wait for an answer of up to `max_tokens`: the configured timeout for
@@ -385,14 +383,25 @@ class OpenAICompatibleProvider:
             body["prompt_cache_key"] = request.cache_key[:64]
         return body
 
+    def _send(self, request: LayerRequest, structured: bool) -> Any:
+        """One request: structured outputs through the SDK's `parse` with the envelope model
+        (the SDK builds the strict schema and validates the answer), json_object through
+        `create` (docgen validates)."""
+        cap = LAYERS[request.layer].max_completion_tokens
+        body = self.chat_request(request, structured)
+        timeout = openai.Timeout(self.timeout_for(cap), connect=CONNECT_TIMEOUT)
+        if not structured:
+            return self._client.chat.completions.create(**body, timeout=timeout)
+        body.pop("response_format")
+        raw = self._client.chat.completions.with_raw_response.parse(
+            **body, response_format=LayerEnvelope, timeout=timeout
+        )
+        return parsed_completion(raw, request.layer)
+
     def _create(self, request: LayerRequest, structured: bool) -> Any:
         layer = request.layer
-        cap = LAYERS[layer].max_completion_tokens
         try:
-            response = self._client.chat.completions.create(
-                **self.chat_request(request, structured),
-                timeout=openai.Timeout(self.timeout_for(cap), connect=CONNECT_TIMEOUT),
-            )
+            response = self._send(request, structured)
         except openai.OpenAIError as exc:
             if is_connection_failure(exc):
                 if self.breaker.record(exc):
@@ -518,8 +527,14 @@ class OpenAICompatibleProvider:
                 layer=layer,
                 usage=usage,
             )
+        envelope = getattr(choice.message, "parsed", None)
         try:
-            data = json.loads(content)
+            # the SDK validated the envelope (structured outputs); else the text is decoded
+            # here, and parse_answer validates the layer (or a bare answer) with its messages
+            if isinstance(envelope, LayerEnvelope):
+                data: Any = envelope.model_dump()
+            else:
+                data = json.loads(content)
         except json.JSONDecodeError as exc:
             raise InvalidLLMResponse(
                 f"{layer}: the answer is not valid JSON ({exc.msg} at char {exc.pos})",
@@ -589,22 +604,16 @@ class OpenAICompatibleProvider:
             "timeout": openai.Timeout(60.0, connect=CONNECT_TIMEOUT),
             **self._limits(16),
         }
-        schema: dict[str, Any] = {
-            "type": "json_schema",
-            "json_schema": {
-                "name": "docgen_verify",
-                "strict": True,
-                "schema": {
-                    "type": "object",
-                    "properties": {"ok": {"type": "boolean"}},
-                    "required": ["ok"],
-                    "additionalProperties": False,
-                },
-            },
-        }
         structured: Check | None = None
         try:
-            self._client.chat.completions.create(response_format=schema, **request)  # type: ignore[call-overload]
+            try:
+                self._client.chat.completions.parse(response_format=VerifyAnswer, **request)
+            except (
+                openai.LengthFinishReasonError,
+                openai.ContentFilterFinishReasonError,
+                pydantic.ValidationError,
+            ):
+                pass  # it answered, under the schema: what this check asks
             structured = Check("structured outputs", True, "json_schema accepted")
         except openai.OpenAIError as exc:
             error = self.translate(exc, "")
@@ -628,6 +637,14 @@ class OpenAICompatibleProvider:
         return [*checks, Check("model", True, f"{self.model} {where}"), structured]
 
 
+class VerifyAnswer(BaseModel):
+    """The 1-token structured answer `verify` asks for ({"ok": true})."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    ok: bool
+
+
 @dataclass(frozen=True)
 class Check:
     """One line of `docgen org verify-key`: ok True, False (a failure), None (a warning)."""
@@ -644,6 +661,31 @@ def _failed_call(error: ProviderError, model: str, listed: list[str]) -> Check:
     if "not found (404)" in str(error):
         return Check("model", False, f"{model} does not exist here{hint}")
     return Check("model", False, f"{model} did not answer: {error}{hint}")
+
+
+def parsed_completion(raw: Any, layer: str) -> Any:
+    """The completion out of the SDK's raw `parse` response.
+
+    `parse` validates the answer against the envelope and raises when it cannot. docgen
+    keeps what such answers cost and says why in its own words (`_result`), so they come
+    back as plain completions: a cut-off (LengthFinishReasonError) or filtered
+    (ContentFilterFinishReasonError) answer carries its completion; one that does not fit
+    the envelope (a bare layer from a local server, a missing field), or a body that is no
+    completion at all, is read from the HTTP body again, without the SDK's validation."""
+    try:
+        return raw.parse()
+    except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
+        if exc.completion is not None:
+            return exc.completion
+    except (ValueError, AttributeError, TypeError):  # pydantic's ValidationError included
+        pass
+    try:
+        data = raw.http_response.json()
+    except ValueError as exc:  # json.JSONDecodeError: HTTP 200 with a broken JSON body
+        raise _not_a_completion(layer, f"a body that is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise _not_a_completion(layer, f"{type(data).__name__} instead of a completion")
+    return ChatCompletion.construct(**data)
 
 
 def _not_a_completion(layer: str, what: str) -> ProviderUnavailable:

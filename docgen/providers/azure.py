@@ -20,7 +20,9 @@ from typing import Any
 import openai
 
 from docgen.errors import ContentFiltered, ProviderError
-from docgen.providers.openai_compat import CONNECT_TIMEOUT, OpenAICompatibleProvider, _detail
+from docgen.providers.breaker import CONNECT_TIMEOUT
+from docgen.providers.openai_compat import OpenAICompatibleProvider
+from docgen.providers.openai_errors import _detail
 
 #: Azure error code -> (docgen error, what it means); checked before the OpenAI mapping
 AZURE_ERRORS: dict[str, tuple[type[ProviderError], str]] = {

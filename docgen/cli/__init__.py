@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from typer.exceptions import TyperException
 
-from docgen.cli import db, demo, docs, export, ingest, jobs, org, serve
+from docgen.cli import db, demo, docs, estimate, export, ingest, jobs, org, serve
 from docgen.cli._common import EXIT_CODES_HELP
 from docgen.errors import DocgenError
 
@@ -34,7 +34,7 @@ app.add_typer(ingest.objects_app, name="objects")
 app.command("ingest")(ingest.ingest_command)
 app.command("export")(export.export_command)
 app.command("run", epilog=EXIT_CODES_HELP)(jobs.run_command)
-app.command("estimate")(jobs.estimate_command)
+app.command("estimate")(estimate.estimate_command)
 app.command("serve")(serve.serve_command)
 app.command("demo", epilog=EXIT_CODES_HELP)(demo.demo_command)
 

@@ -73,7 +73,7 @@ def demo_command(
     err.print(f"job {job.id}: {job.total_objects} objects with the offline provider")
 
     prepare_prefect(verbose)
-    from docgen.cli.jobs import print_job_summary, report_outcome
+    from docgen.cli.job_run import print_job_summary, report_outcome
     from flows.orchestrator import DocumentationJobOrchestrator
 
     done = DocumentationJobOrchestrator(organization.id, eng).process_job(job.id)

@@ -107,7 +107,7 @@ async def fan_out(job_id: UUID, runs: int, logger: Any) -> None:
 
     for _ in range(runs):
         try:
-            flow_run = await run_deployment(
+            flow_run = await run_deployment(  # type: ignore[misc]
                 EXISTING_JOB_DEPLOYMENT,
                 parameters={"job_id": str(job_id)},
                 timeout=0,
@@ -125,6 +125,7 @@ async def cancelled_in_prefect() -> bool:
     """True when someone asked Prefect to cancel this flow run (UI, `prefect flow-run
     cancel`): an in-process run is not killed by Prefect, so it stops itself."""
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
+    assert flow_run is not None
     async with get_client() as client:
         current = await client.read_flow_run(flow_run.id)
     return bool(current.state and current.state.type.value in ("CANCELLING", "CANCELLED"))

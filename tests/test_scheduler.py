@@ -207,8 +207,9 @@ def test_budget_counts_objects_in_flight(engine: Engine, org: OrgFixture) -> Non
     per_object = Decimal("0.01")
     job_id = new_job(engine, org, ids, cost=per_object)
     fake = FakeObjects(engine, job_id, seconds=0.2)
-    options = {"max_cost_usd": per_object * 3, "concurrency": 4}
-    assert asyncio.run(run(scheduler(engine, job_id, fake, **options))) == "budget"
+    budget = per_object * 3
+    s = scheduler(engine, job_id, fake, max_cost_usd=budget, concurrency=4)
+    assert asyncio.run(run(s)) == "budget"
     assert fake.most_running == 3 and job_row(engine, job_id).processed_objects == 3
 
 

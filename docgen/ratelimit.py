@@ -11,9 +11,11 @@ raises JobInterrupted as soon as it is set, and a Retry-After pause longer than 
 `max_wait` (DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS) raises WaitTooLong at once instead of
 sleeping: the job pauses with that reason.
 
-It aims at 95% of the configured limits (HEADROOM). One limiter per organization and
-settings per process (`limiter_for`). Several worker
-processes each apply the whole limit; give each a share with `--rpm/--tpm` if they run at once.
+It aims at 95% of the configured limits (HEADROOM). A job's run owns one limiter, shared by
+every object of the run (flows/runtime.py builds it with the run's service); there is no
+process-wide registry. Runs that overlap (two jobs of one organization at once, or several
+worker processes) each apply the whole limit; give each a share with `--rpm/--tpm` if they
+run at the same time.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from uuid import UUID
 
 from docgen.errors import JobInterrupted, RateLimited, WaitTooLong
 
@@ -135,19 +136,3 @@ def too_long(wait: float, max_wait: float, error: RateLimited | None = None) -> 
         retry_after=wait,
         layer=error.layer if error is not None else None,
     )
-
-
-_limiters: dict[tuple[UUID, int | None, int | None], RateLimiter] = {}
-_registry_lock = threading.Lock()
-
-
-def limiter_for(
-    organization_id: UUID, requests_per_minute: int | None, tokens_per_minute: int | None
-) -> RateLimiter:
-    """The process-wide limiter of an organization (a new one when its limits change)."""
-    key = (organization_id, requests_per_minute, tokens_per_minute)
-    with _registry_lock:
-        limiter = _limiters.get(key)
-        if limiter is None:
-            limiter = _limiters[key] = RateLimiter(requests_per_minute, tokens_per_minute)
-        return limiter

@@ -6,89 +6,52 @@ options; it creates the job) and `documentation_job` (documentation-job/existing
 job id; also what nightly-redocumentation, the orchestrator and extra runners call).
 One flow name keeps every run of a job under documentation-job in the Prefect UI; two
 signatures let each form require exactly its own fields.
+
+This module is the adapter between Prefect and docgen's core: how a job walks its objects
+is docgen.scheduler (ready set, concurrency, the pause/cancel/budget gate), what happens to
+one object is the document-object subflow, and the run's state is the JobRuntime this flow
+owns (flows/runtime.py). Helpers: flows/job_setup.py (start), flows/job_finish.py (end).
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
-import time
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
-from prefect.client.orchestration import get_client
 from prefect.context import get_run_context
-from prefect.states import Cancelled, Completed, Failed
-from pydantic import BaseModel
+from prefect.states import Failed
 
 from docgen import jobs as core_jobs
-from docgen.db import jobs as jobs_repo
-from docgen.db import orgs
-from docgen.db.engine import get_engine, transaction
-from docgen.errors import (
-    APIKeyError,
-    DocgenError,
-    InvalidInput,
-    KeyDecryptionError,
-    NotFound,
-    PermissionDenied,
-)
+from docgen.db.engine import get_engine
+from docgen.errors import APIKeyError, DocgenError, KeyDecryptionError
 from docgen.jobs import JobOptions
 from docgen.redact import one_line, redact
-from docgen.render.summary import job_layer_summary, job_object_summary
+from docgen.scheduler import Item, Scheduler
 from flows import hooks
 from flows.batch import run_in_waves
 from flows.document_object import ObjectResult, document_object
-from flows.forms import (
-    Id,
-    JobOptionsForm,
-    JobSelection,
-    JobSelectionForm,
-    OrganizationRef,
-    UserRef,
-    describe_selection,
-    to_selection,
+from flows.forms import Id, JobOptionsForm, JobSelectionForm, OrganizationRef, UserRef
+from flows.job_finish import JobSummary, fail_job, finish, publish_summary
+from flows.job_setup import (
+    GENERATED_NAME,
+    ProgressArtifact,
+    cancelled_in_prefect,
+    create_from_form,
+    existing_job_run_name,
+    fan_out,
+    new_job_run_name,
+    start_job,
 )
-from flows.runtime import (
-    SIGNAL_REASON,
-    JobRuntime,
-    build_runtime,
-    forget_runtime,
-    runner_name,
-)
+from flows.runtime import JobRuntime, build_runtime, runner_name, running
 from flows.secrets import load_secret_blocks
-from tasks.artifacts import apublish_job_summary_artifact, apublish_object_summary_artifact
 from tasks.storage import run_db
 
-#: seconds between checks of this flow run's own Prefect state (cancel from the Prefect UI)
-PREFECT_STATE_CHECK_SECONDS = 2.0
-#: passes over pending objects (objects given back by a crashed subflow are tried again)
-MAX_PASSES = 3
-#: the deployment extra runners are started from (prefect.yaml, `docgen serve`): it runs an
-#: existing job by id
-EXISTING_JOB_DEPLOYMENT = "documentation-job/existing-job"
 #: the options of a job made from the form when nobody changes them
 DEFAULT_OPTIONS = JobOptions()
-
-
-class JobSummary(BaseModel):
-    job_id: UUID
-    status: str
-    total_objects: int
-    processed_objects: int
-    failed_objects: int
-    skipped_objects: int
-    total_tokens_used: int
-    actual_cost: Decimal
-    estimated_cost: Decimal
-    #: layer -> objects whose layer failed (non-critical layers degrade to empty)
-    layers_failed: dict[str, int] = {}
-    stopped_because: str | None = None
-
+#: kept for callers that test run names against it
+_GENERATED_NAME = GENERATED_NAME
 
 #: hooks both entry points share: they mirror Prefect states into the job row
 _HOOKS: dict[str, Any] = {
@@ -99,39 +62,10 @@ _HOOKS: dict[str, Any] = {
     "on_cancellation": [hooks.on_cancellation],
 }
 
-#: names Prefect makes up for a run nobody named: the UI's `alpha3-andromedae-nebula`,
-#: the server's and the SDK's `brave-tiger`; any other name was typed by someone and stays
-_GREEK = (
-    "alpha|beta|gamma|delta|epsilon|zeta|eta|theta|iota|kappa|lambda|mu|nu|xi|omicron|pi|rho"
-    "|sigma|tau|upsilon|phi|chi|psi|omega"
-)
-_GENERATED_NAME = re.compile(rf"^(?:(?:{_GREEK})\d*-[a-z]+(?:-[a-z]+)*|[a-z]+-[a-z]+)$")
-
-
-def _run_name(describe: Any) -> str:
-    """The run's typed name, else what `describe(parameters)` says the run does."""
-    from prefect.runtime import flow_run
-
-    current = flow_run.name or ""
-    if current and not _GENERATED_NAME.match(current):
-        return str(current)
-    return str(describe(flow_run.parameters or {}))
-
-
-def _new_job_run_name() -> str:
-    """`acme: fct_*, dim_*`, `acme: 3 objects` or `acme: all objects`."""
-    return _run_name(
-        lambda p: f"{p.get('organization') or '?'}: {describe_selection(p.get('selection'))}"
-    )
-
-
-def _existing_job_run_name() -> str:
-    return _run_name(lambda p: f"job {p.get('job_id')}")
-
 
 @flow(
     name="documentation-job",
-    flow_run_name=_existing_job_run_name,
+    flow_run_name=existing_job_run_name,
     persist_result=False,
     **_HOOKS,
 )
@@ -145,12 +79,15 @@ async def documentation_job(job_id: Id) -> Any:
     Steps:
     1. Join the job's runners; when no other runner is alive, objects a dead run left in
        progress go back to pending. The job becomes processing.
-    2. Build the organization's provider once: a missing or unreadable API key fails the
-       job here, before any object is tried.
-    3. Run document-object for pending objects, `concurrency` at a time. Before each one
-       starts, honour pause and cancel (from docgen or from Prefect) and the cost budget.
-    4. Finish: completed once every object is counted; paused or cancelled as asked;
-       failed on an error no object can avoid (the API key). Returns the job's summary.
+    2. Build the run's runtime: the organization's provider (a missing or unreadable API
+       key fails the job here, before any object is tried) and its rate limiter.
+    3. Run document-object for pending objects, upstream objects first, `concurrency` at a
+       time (docgen.scheduler). Before each one starts, honour pause and cancel (from
+       docgen or from Prefect) and the cost budget. Progress is an artifact.
+    4. Publish the job's summary tables.
+    5. Finish: completed once every object is counted; paused or cancelled as asked;
+       failed on an error no object can avoid (the API key); left waiting_for_batch in
+       batch mode while a batch runs. Returns the job's summary.
     """
     await load_secret_blocks()
     return await _run_job(get_engine(), job_id)
@@ -158,7 +95,7 @@ async def documentation_job(job_id: Id) -> Any:
 
 @flow(
     name="documentation-job",
-    flow_run_name=_new_job_run_name,
+    flow_run_name=new_job_run_name,
     persist_result=False,
     **_HOOKS,
 )
@@ -189,7 +126,7 @@ async def new_documentation_job(
     engine = get_engine()
     try:
         job_id = await run_db(
-            _create_from_form, engine, organization, selection, triggered_by, options
+            create_from_form, engine, organization, selection, triggered_by, options
         )
     except DocgenError as exc:
         message = redact(one_line(str(exc), 500))
@@ -200,11 +137,12 @@ async def new_documentation_job(
 
 
 async def _run_job(engine: Any, job_id: UUID) -> Any:
+    """Steps 1-5 of documentation_job."""
     logger = get_run_logger()
     flow_run_id = get_run_context().flow_run.id  # type: ignore[union-attr]
     runner = runner_name(flow_run_id)
     with core_jobs.runner_lock(engine, job_id) as sole:
-        job = await run_db(_start, engine, job_id, flow_run_id)
+        job = await run_db(start_job, engine, job_id, flow_run_id)
         logger.info(
             "job %s: %d objects, %d already counted%s",
             job_id,
@@ -215,177 +153,20 @@ async def _run_job(engine: Any, job_id: UUID) -> Any:
         try:
             runtime = await run_db(build_runtime, job_id, runner, engine)
         except (APIKeyError, KeyDecryptionError) as exc:
-            await run_db(_fail_job, engine, job_id, exc)
+            await run_db(fail_job, engine, job_id, exc)
             raise
         if sole and runtime.options.extra_runners:
-            await _fan_out(job_id, runtime.options.extra_runners, logger)
-        try:
-            stopped = await _run_objects(runtime, logger)
-        finally:
-            forget_runtime(job_id)
-        await _publish_summary(engine, job_id)
-        return await run_db(_finish, runtime, stopped)
+            await fan_out(job_id, runtime.options.extra_runners, logger)
+        with running(runtime):  # document-object subflows find the runtime here
+            stopped = await _schedule(runtime, logger)
+        await publish_summary(engine, job_id)
+        return await run_db(finish, runtime, stopped)
 
 
-def _create_from_form(
-    engine: Any,
-    organization: str,
-    selection: JobSelection,
-    triggered_by: str,
-    options: JobOptions,
-) -> UUID:
-    """Create the job the form describes; errors name the form's field."""
-    with transaction(engine) as conn:
-        try:
-            org = orgs.get_organization(conn, organization)
-        except NotFound:
-            raise InvalidInput(
-                f"organization: no organization is named or has the id {organization.strip()!r}"
-                " (docgen org list shows them)"
-            ) from None
-        try:
-            user = orgs.get_user(conn, triggered_by)
-        except NotFound:
-            raise InvalidInput(
-                f"triggered_by: no user has the email or id {triggered_by.strip()!r}"
-                f" (docgen org users {org.name} lists them)"
-            ) from None
-        try:
-            orgs.require_admin(conn, org, user)
-        except PermissionDenied as exc:
-            raise InvalidInput(f"triggered_by: {exc}") from None
-    try:
-        job = core_jobs.create_job(
-            engine, org.id, to_selection(selection), options, triggered_by_user_id=user.id
-        )
-    except (InvalidInput, NotFound, PermissionDenied) as exc:
-        raise InvalidInput(f"selection: {exc}") from None
-    return job.id
-
-
-def _start(engine: Any, job_id: UUID, flow_run_id: UUID) -> jobs_repo.Job:
-    core_jobs.reopen_for_run(engine, job_id)
-    with transaction(engine) as conn:
-        jobs_repo.set_flow_run(conn, job_id, flow_run_id)
-        return jobs_repo.update_job_status(conn, job_id, "processing")
-
-
-def _fail_job(engine: Any, job_id: UUID, error: BaseException) -> None:
-    message = redact(one_line(str(error), 1000))
-    with transaction(engine) as conn:
-        job = jobs_repo.get_job(conn, job_id)
-        if not job.is_terminal:
-            jobs_repo.update_job_status(
-                conn, job_id, "failed", {"error": message, "kind": type(error).__name__}
-            )
-
-
-class _Gate:
-    """Decides, before each object starts, whether the job may go on."""
-
-    def __init__(self, runtime: JobRuntime) -> None:
-        self.runtime = runtime
-        self.in_flight_estimate = Decimal(0)
-        self._last_prefect_check = 0.0
-        #: the objects being documented now (asyncio tasks), interrupted on cancel
-        self.running: set[asyncio.Task[None]] = set()
-
-    async def reason_to_stop(self, estimated_cost: Decimal) -> str | None:
-        runtime = self.runtime
-        if runtime.fatal is not None:
-            return "provider error"
-        if runtime.stop.is_set():
-            return runtime.stop_reason or "stopped"
-        if runtime.pause_reason is not None:
-            return "paused: " + runtime.pause_reason
-        job = await run_db(_read_job, runtime.engine, runtime.job_id)
-        if job.status in ("paused", "cancelled", "failed", "completed"):
-            return job.status
-        budget = runtime.options.max_cost_usd
-        if budget is not None and (
-            job.actual_cost + self.in_flight_estimate + estimated_cost > budget
-        ):
-            await run_db(
-                core_jobs.pause_job,
-                runtime.engine,
-                runtime.job_id,
-                f"budget: ${job.actual_cost} spent, next object estimated ${estimated_cost}, "
-                f"max_cost_usd ${budget}",
-            )
-            return "budget"
-        if time.monotonic() - self._last_prefect_check >= PREFECT_STATE_CHECK_SECONDS:
-            self._last_prefect_check = time.monotonic()
-            if await _cancelled_in_prefect():
-                await run_db(
-                    core_jobs.cancel_job,
-                    runtime.engine,
-                    runtime.job_id,
-                    "flow run cancelled in Prefect",
-                )
-                return "cancelled"
-        return None
-
-    async def watch(self, logger: Any) -> None:
-        """Until cancelled: look for a cancel (`docgen jobs cancel`, the Prefect UI, once a
-        second) or a stop of this runner (SIGTERM, `runtime.request_stop`, every 0.2 s)
-        and, when there is one, stop the run now. Waiting objects are interrupted wherever
-        they wait (rate limiter, Retry-After, HTTP call, retry backoff) and given back;
-        nothing half-done is stored."""
-        runtime = self.runtime
-        last_look = time.monotonic()
-        while True:
-            await asyncio.sleep(0.2)
-            if runtime.stop.is_set():
-                self.interrupt(runtime.stop_reason or "stopped")
-                logger.info("job %s: runner stopping (%s)", runtime.job_id, runtime.stop_reason)
-                return
-            if time.monotonic() - last_look < CANCEL_CHECK_SECONDS:
-                continue
-            last_look = time.monotonic()
-            job = await run_db(_read_job, runtime.engine, runtime.job_id)
-            if job.status == "cancelled" or (
-                time.monotonic() - self._last_prefect_check >= PREFECT_STATE_CHECK_SECONDS
-                and await self._prefect_cancel()
-            ):
-                self.interrupt("cancelled")
-                logger.info("job %s cancelled: in-flight objects interrupted", runtime.job_id)
-                return
-
-    async def _prefect_cancel(self) -> bool:
-        self._last_prefect_check = time.monotonic()
-        if not await _cancelled_in_prefect():
-            return False
-        await run_db(
-            core_jobs.cancel_job,
-            self.runtime.engine,
-            self.runtime.job_id,
-            "flow run cancelled in Prefect",
-        )
-        return True
-
-    def interrupt(self, reason: str) -> None:
-        """Stop every wait of this run and cancel the objects in flight."""
-        self.runtime.request_stop(reason)
-        for task in list(self.running):
-            task.cancel()
-
-
-#: seconds between looks at the job row for a cancel while objects are in flight
-CANCEL_CHECK_SECONDS = 1.0
-
-
-async def _cancelled_in_prefect() -> bool:
-    """True when someone asked Prefect to cancel this flow run (UI, `prefect flow-run
-    cancel`): an in-process run is not killed by Prefect, so it stops itself."""
-    flow_run = get_run_context().flow_run  # type: ignore[union-attr]
-    async with get_client() as client:
-        current = await client.read_flow_run(flow_run.id)
-    return bool(current.state and current.state.type.value in ("CANCELLING", "CANCELLED"))
-
-
-async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
-    """Run pending objects with the job's concurrency; the reason it stopped early, or None."""
-    if runtime.options.skip_existing:
+async def _schedule(runtime: JobRuntime, logger: Any) -> str | None:
+    """Step 3: the scheduler over document-object subflows; why it stopped, or None."""
+    options = runtime.options
+    if options.skip_existing:
         skipped = await run_db(
             core_jobs.skip_up_to_date,
             runtime.engine,
@@ -393,303 +174,48 @@ async def _run_objects(runtime: JobRuntime, logger: Any) -> str | None:
             runtime.service.provider.model,
         )
         logger.info("job %s: %d objects already up to date, skipped", runtime.job_id, skipped)
-    gate = _Gate(runtime)
-    progress = _Progress(runtime)
-    await progress.create()
-    watcher = asyncio.create_task(gate.watch(logger))
-    try:
-        if runtime.options.mode == "batch":
-            return await run_in_waves(
-                runtime, lambda only: _passes(runtime, gate, progress, logger, only), logger
-            )
-        return await _passes(runtime, gate, progress, logger)
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-        await progress.update(force=True)
+    progress = await ProgressArtifact.create(runtime.job_id)
+
+    async def run_object(item: Item) -> Decimal | None:
+        return await _document(runtime, item, logger)
+
+    scheduler = Scheduler(
+        runtime.engine,
+        runtime.job_id,
+        runtime.runner,
+        runtime,
+        run_object,
+        concurrency=options.concurrency,
+        max_cost_usd=options.max_cost_usd,
+        cancelled_elsewhere=cancelled_in_prefect,
+        on_progress=progress.update,
+        log=logger,
+    )
+    async with scheduler.watching():
+        if options.mode == "batch":
+            return await run_in_waves(runtime, scheduler.run, logger)
+        return await scheduler.run()
 
 
-async def _passes(
-    runtime: JobRuntime,
-    gate: _Gate,
-    progress: _Progress,
-    logger: Any,
-    only: set[UUID] | None = None,
-) -> str | None:
-    """Passes over the pending objects (`only`: those of them, a batch-mode wave)."""
-    for _ in range(MAX_PASSES):
-        work = await run_db(_pending, runtime)
-        if only is not None:
-            work.pending = [p for p in work.pending if p.object_id in only]
-        if not work.pending:
-            # other runners may still hold objects: wait for them, then take over any they
-            # gave back (a crashed subflow releases its object)
-            if not await _wait_for_other_runners(runtime, logger):
-                return None
-            continue
-        stopped = await _run_pass(runtime, gate, work, progress, logger)
-        if stopped:
-            logger.info("job %s stops starting objects: %s", runtime.job_id, stopped)
-            return stopped
-        if runtime.halted:
-            return await _gate_reason(gate)
-    return None
+class ObjectNotFinished(Exception):
+    """The document-object subflow ended without a result (crashed): the scheduler gives
+    the object back and tries it again in its next pass."""
 
 
-async def _gate_reason(gate: _Gate) -> str | None:
-    return await gate.reason_to_stop(Decimal(0))
-
-
-#: stop waiting for other runners after this long without any object finishing
-OTHERS_STALL_SECONDS = 900.0
-
-
-async def _wait_for_other_runners(runtime: JobRuntime, logger: Any) -> bool:
-    """Wait while other runners document objects of this job; True if objects came back
-    to pending (so another pass is needed)."""
-    last_progress, last_count = time.monotonic(), -1
-    while True:
-        held, pending, processed = await run_db(_others, runtime)
-        if pending:
-            return True
-        if not held:
-            return False
-        if processed != last_count:
-            last_progress, last_count = time.monotonic(), processed
-        elif time.monotonic() - last_progress > OTHERS_STALL_SECONDS:
-            logger.warning(
-                "job %s: other runners made no progress for %d s; stopping",
-                runtime.job_id,
-                OTHERS_STALL_SECONDS,
-            )
-            return False
-        await asyncio.sleep(1.0)
-
-
-def _others(runtime: JobRuntime) -> tuple[int, int, int]:
-    """Objects held by other runners, pending objects, and processed objects of the job."""
-    with transaction(runtime.engine) as conn:
-        objects = jobs_repo.job_objects(conn, runtime.job_id)
-        processed = jobs_repo.get_job(conn, runtime.job_id).processed_objects
-    held = sum(1 for o in objects if o.status == "processing" and o.claimed_by != runtime.runner)
-    pending = sum(1 for o in objects if o.status == "pending")
-    return held, pending, processed
-
-
-async def _fan_out(job_id: UUID, runs: int, logger: Any) -> None:
-    """Start `runs` more flow runs of the existing-job deployment for this job, without waiting:
-    any worker of the deployment's pool picks them up and they join the job."""
-    from prefect.deployments import run_deployment
-
-    for _ in range(runs):
-        try:
-            flow_run = await run_deployment(
-                EXISTING_JOB_DEPLOYMENT,
-                parameters={"job_id": str(job_id)},
-                timeout=0,
-                as_subflow=False,
-            )
-        except Exception as exc:  # noqa: BLE001 - no deployment: this run works alone
-            logger.warning(
-                "job %s: cannot start extra runners (%s); running alone", job_id, one_line(str(exc))
-            )
-            return
-        logger.info("job %s: extra runner %s submitted", job_id, flow_run.id)
-
-
-async def _run_pass(
-    runtime: JobRuntime, gate: _Gate, work: _Work, progress: _Progress, logger: Any
-) -> str | None:
-    """One pass over the pending objects, at most `concurrency` at a time, each one started
-    only after its upstream objects in this job are finished (their fresh documentation is
-    part of its context)."""
-    slots = asyncio.Semaphore(runtime.options.concurrency)
-    unfinished = set(work.unfinished)
-    waiting = list(work.pending)
-    running: dict[asyncio.Task[None], UUID] = {}
-
-    async def guarded(item: jobs_repo.JobObject) -> None:
-        try:
-            await _one(runtime, item, work.names.get(item.object_id, ""), progress, logger)
-        except asyncio.CancelledError:
-            logger.info(
-                "object %s interrupted: %s",
-                work.names.get(item.object_id, ""),
-                runtime.halted or "cancelled",
-            )
-            raise
-        finally:
-            gate.in_flight_estimate -= item.estimated_cost
-            unfinished.discard(item.object_id)
-            slots.release()
-
-    stopped: str | None = None
-    while waiting:
-        ready = next(
-            (i for i in waiting if not (work.upstream.get(i.object_id, set()) & unfinished)),
-            None,
-        )
-        if ready is None and running:
-            await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
-            for task in [t for t in running if t.done()]:
-                running.pop(task)
-            continue
-        item = ready or waiting[0]  # nothing runs and nothing is ready: a cycle, break it
-        await slots.acquire()
-        stopped = await gate.reason_to_stop(item.estimated_cost)
-        if stopped:
-            slots.release()
-            break
-        waiting.remove(item)
-        gate.in_flight_estimate += item.estimated_cost
-        started = asyncio.create_task(guarded(item))
-        running[started] = item.object_id
-        gate.running.add(started)
-        started.add_done_callback(gate.running.discard)
-    if running:
-        await asyncio.gather(*running, return_exceptions=True)
-    return stopped
-
-
-async def _one(
-    runtime: JobRuntime, item: jobs_repo.JobObject, name: str, progress: Any, logger: Any
-) -> None:
+async def _document(runtime: JobRuntime, item: Item, logger: Any) -> Decimal | None:
+    """One document-object subflow; the cost it recorded."""
     state = await document_object(
         job_id=runtime.job_id,
         object_id=item.object_id,
-        object_name=name or str(item.object_id),
+        object_name=item.name,
         return_state=True,
     )
     result = await state.aresult(raise_on_failure=False)
-    if isinstance(result, ObjectResult) and result.status == "failed":
-        logger.warning("object %s failed: %s", name, result.error)
-    elif not isinstance(result, ObjectResult):
-        logger.warning("object %s did not finish: %s", name, redact(one_line(str(result))))
-    await progress.update()
-
-
-class _Progress:
-    """The job's Prefect progress artifact, updated at most once a second (and at the end)."""
-
-    INTERVAL = 1.0
-
-    def __init__(self, runtime: JobRuntime) -> None:
-        self.runtime = runtime
-        self.artifact_id: Any = None
-        self._last = 0.0
-
-    async def create(self) -> None:
-        self.artifact_id = await acreate_progress_artifact(
-            progress=0.0, description=f"documentation job {self.runtime.job_id}"
-        )
-
-    async def update(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._last < self.INTERVAL:
-            return
-        self._last = time.monotonic()
-        job = await run_db(_read_job, self.runtime.engine, self.runtime.job_id)
-        await aupdate_progress_artifact(
-            artifact_id=self.artifact_id,
-            progress=float(job.progress_percentage),
-            description=f"{job.processed_objects}/{job.total_objects} objects, "
-            f"{job.failed_objects} failed, ${job.actual_cost:.4f}",
-        )
-
-
-@dataclass
-class _Work:
-    pending: list[jobs_repo.JobObject]
-    names: dict[UUID, str]
-    #: upstream objects of each pending object that are part of this job
-    upstream: dict[UUID, set[UUID]]
-    #: objects of the job not finished yet (pending or being documented)
-    unfinished: set[UUID]
-
-
-def _pending(runtime: JobRuntime) -> _Work:
-    from docgen.db.objects import get_objects
-
-    with transaction(runtime.engine) as conn:
-        everything = jobs_repo.job_objects(conn, runtime.job_id)
-        pending = [o for o in everything if o.status == "pending"]
-        found = get_objects(conn, [p.object_id for p in pending])
-    in_job = {o.object_id for o in everything}
-    return _Work(
-        pending=pending,
-        names={i: o.name for i, o in found.items()},
-        upstream={i: set(o.upstream_object_ids) & in_job for i, o in found.items()},
-        unfinished={o.object_id for o in everything if o.status in ("pending", "processing")},
-    )
-
-
-def _finish(runtime: JobRuntime, stopped: str | None) -> Any:
-    engine, job_id = runtime.engine, runtime.job_id
-    if runtime.fatal is not None:
-        _fail_job(engine, job_id, runtime.fatal)
-        raise runtime.fatal
-    if runtime.stop_reason == SIGNAL_REASON:
-        _pause_for(
-            engine, job_id, "its runner was stopped (SIGTERM); objects in flight were given back"
-        )
-    elif runtime.pause_reason is not None and not runtime.stop.is_set():
-        _pause_for(engine, job_id, runtime.pause_reason)
-    with transaction(engine) as conn:
-        job = jobs_repo.get_job(conn, job_id)
-        if job.status == "processing" and job.processed_objects == job.total_objects:
-            failure = core_jobs.all_failed(job)
-            job = jobs_repo.update_job_status(
-                conn, job_id, "failed" if failure else "completed", failure
-            )
-    summary = JobSummary(
-        job_id=job.id,
-        status=job.status,
-        total_objects=job.total_objects,
-        processed_objects=job.processed_objects,
-        failed_objects=job.failed_objects,
-        skipped_objects=job.skipped_objects,
-        total_tokens_used=job.total_tokens_used,
-        actual_cost=job.actual_cost,
-        estimated_cost=job.estimated_cost,
-        layers_failed=job.layers_failed,
-        stopped_because=runtime.stop_reason if runtime.stop_reason == SIGNAL_REASON else stopped,
-    )
-    if job.status == "cancelled":
-        return Cancelled(message=f"job {job_id} cancelled", data=summary)
-    if job.status == "failed":
-        return Failed(message=str(job.error_log[-1].get("error")), data=summary)
-    if job.status == "paused":
-        return Completed(message=f"job {job_id} paused ({stopped or 'by user'})", data=summary)
-    return Completed(
-        message=f"job {job_id} {job.status}: {job.processed_objects}/{job.total_objects} "
-        f"objects, {job.failed_objects} failed",
-        data=summary,
-    )
-
-
-def _pause_for(engine: Any, job_id: UUID, reason: str) -> None:
-    """Pause the job for a reason found while running (a Retry-After over the cap)."""
-    with transaction(engine) as conn:
-        job = jobs_repo.get_job(conn, job_id)
-        if job.status in ("queued", "processing"):
-            jobs_repo.update_job_status(conn, job_id, "paused", {"reason": redact(reason)})
-
-
-async def _publish_summary(engine: Any, job_id: UUID) -> None:
-    """The job's tables as Prefect table artifacts: per layer (tokens, cost) and per object
-    (status, tokens, cost, duration)."""
-
-    def rows() -> Any:
-        with transaction(engine) as conn:
-            return job_layer_summary(conn, job_id), job_object_summary(conn, job_id)
-
-    per_layer, per_object = await run_db(rows)
-    await apublish_object_summary_artifact(job_id, per_object)
-    await apublish_job_summary_artifact(job_id, per_layer)
-
-
-def _read_job(engine: Any, job_id: UUID) -> jobs_repo.Job:
-    with transaction(engine) as conn:
-        return jobs_repo.get_job(conn, job_id)
+    if not isinstance(result, ObjectResult):
+        raise ObjectNotFinished(redact(one_line(str(result))))
+    if result.status == "failed":
+        logger.warning("object %s failed: %s", item.name, result.error)
+    return result.cost_usd
 
 
 __all__ = ["JobSummary", "documentation_job", "new_documentation_job"]

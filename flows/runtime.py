@@ -1,9 +1,15 @@
-"""What one process needs to work on a job: engine, options, the organization's service
-(provider with its decrypted key) and rate limiter, and this runner's name.
+"""What one run of a job needs: engine, options, the organization's service (provider with
+its decrypted key, and the run's rate limiter, shared by every object of the run), this
+runner's name, and the run's control state (docgen.scheduler.RunControl).
 
-The parent flow builds it once per job; each document-object subflow looks it up by job id,
-or builds its own when it runs in another process (a subflow started on another worker).
-The decrypted key stays inside the provider object in memory; it is never a flow parameter.
+The parent flow builds the runtime, owns it for the run, and makes it the current one
+(`current_runtime`, a ContextVar): its document-object subflows run in its task context and
+find it there (`runtime_for`). A subflow in another process (started on another worker)
+builds its own. Nothing is kept in module globals but the process's stop event: the CLI's
+SIGTERM handler calls `stop_all()`, which sets it, and every runtime of the process
+observes it (its scheduler's watcher looks every 0.2 s; a runtime built afterwards starts
+stopped). The decrypted key stays inside the provider object in memory; it is never a flow
+parameter.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -22,16 +31,19 @@ from docgen.config import LLMSettings
 from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
-from docgen.errors import ProviderError
 from docgen.jobs import JobOptions, job_options
 from docgen.one_call import with_one_call
 from docgen.pricing import org_pricing
-from docgen.ratelimit import limiter_for
+from docgen.ratelimit import RateLimiter
+from docgen.scheduler import SIGNAL_REASON, RunControl
 from docgen.service import DocumentationGenerationService, build_provider
 
+#: set once this process was told to stop (SIGTERM, SIGINT): see the module doc
+PROCESS_STOP = threading.Event()
 
-@dataclass
-class JobRuntime:
+
+@dataclass(eq=False)
+class JobRuntime(RunControl):
     job_id: UUID
     organization_id: UUID
     engine: Engine
@@ -41,59 +53,25 @@ class JobRuntime:
     runner: str
     #: base of the exponential backoff between layer retries (DOCGEN_LLM_RETRY_BACKOFF_SECONDS)
     retry_backoff_seconds: float = 1.0
-    #: set by the first object that hits an error no other object can avoid (bad API key)
-    fatal: ProviderError | None = None
-    #: why the job must pause although nobody asked (a Retry-After over the cap)
-    pause_reason: str | None = None
     #: set when this run must stop now (cancelled, SIGTERM): every wait of the run's LLM
     #: calls ends at once (the service and its rate limiter wait on it)
     stop: threading.Event = field(default_factory=threading.Event)
-    stop_reason: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def set_fatal(self, error: ProviderError) -> None:
-        with self.lock:
-            if self.fatal is None:
-                self.fatal = error
+    def __post_init__(self) -> None:
+        RunControl.__init__(self, self.stop, PROCESS_STOP)
 
-    def request_pause(self, reason: str) -> None:
-        with self.lock:
-            if self.pause_reason is None:
-                self.pause_reason = reason
-
-    def request_stop(self, reason: str) -> None:
-        with self.lock:
-            if self.stop_reason is None:
-                self.stop_reason = reason
-        self.stop.set()
-
-    @property
-    def halted(self) -> str | None:
-        """Why objects of this run must be given back unfinished, or None to go on."""
-        if self.fatal is not None:
-            return str(self.fatal)
-        if self.stop.is_set():
-            return self.stop_reason or "stopped"
-        return self.pause_reason
+    def close(self) -> None:
+        self.service.close()
 
 
-_runtimes: dict[UUID, JobRuntime] = {}
-_registry_lock = threading.Lock()
-#: set once this process was told to stop (SIGTERM): runtimes built later start stopped
-_process_stop: list[str] = []
-
-#: the stop reason of a runner whose process received SIGTERM (or SIGINT)
-SIGNAL_REASON = "signal"
+#: the runtime of the job run this task context belongs to (set by documentation-job)
+current_runtime: ContextVar[JobRuntime | None] = ContextVar("docgen_job_runtime", default=None)
 
 
 def stop_all(reason: str = SIGNAL_REASON) -> None:
     """Stop every job this process runs, now and later (the CLI's SIGTERM handler)."""
-    with _registry_lock:
-        if not _process_stop:
-            _process_stop.append(reason)
-        runtimes = list(_runtimes.values())
-    for runtime in runtimes:
-        runtime.request_stop(reason)
+    del reason  # one reason only: the runs stop as SIGNAL_REASON
+    PROCESS_STOP.set()
 
 
 def runner_name(flow_run_id: UUID | None) -> str:
@@ -103,7 +81,8 @@ def runner_name(flow_run_id: UUID | None) -> str:
 
 
 def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> JobRuntime:
-    """Load the job and its organization's settings, and build the provider.
+    """Load the job and its organization's settings, and build the provider and the
+    run's rate limiter.
 
     Raises APIKeyError ("No OpenAI API key configured for organization") or
     KeyDecryptionError before any object is tried when the key is missing or unreadable.
@@ -124,12 +103,10 @@ def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> Jo
         provider=provider,
         pricing=org_pricing(settings),
         concurrent_layers=options.concurrent_layers,
-        rate_limiter=limiter_for(
-            job.organization_id, settings.requests_per_minute, settings.tokens_per_minute
-        ),
+        rate_limiter=RateLimiter(settings.requests_per_minute, settings.tokens_per_minute),
         stop=stop,
     )
-    runtime = JobRuntime(
+    return JobRuntime(
         job_id,
         job.organization_id,
         engine,
@@ -139,30 +116,45 @@ def build_runtime(job_id: UUID, runner: str, engine: Engine | None = None) -> Jo
         retry_backoff_seconds=LLMSettings().retry_backoff_seconds,
         stop=stop,
     )
-    with _registry_lock:
-        _runtimes[job_id] = runtime
-        stopping = list(_process_stop)
-    if stopping:
-        runtime.request_stop(stopping[0])
-    return runtime
+
+
+@contextmanager
+def running(runtime: JobRuntime) -> Iterator[JobRuntime]:
+    """Make `runtime` the current one for the block (its subflows find it), then close it."""
+    token = current_runtime.set(runtime)
+    try:
+        yield runtime
+    finally:
+        current_runtime.reset(token)
+        runtime.close()
 
 
 def runtime_for(job_id: UUID, runner: str | None = None) -> JobRuntime:
-    """This process's runtime for the job (built on first use in a new process)."""
-    with _registry_lock:
-        runtime = _runtimes.get(job_id)
+    """The runtime of this run of the job: the parent flow's, or, for a subflow running
+    without it (another process), one built here and made current for the subflow."""
+    runtime = runtime_if_any(job_id)
     if runtime is not None:
         return runtime
-    return build_runtime(job_id, runner or runner_name(None))
+    runtime = build_runtime(job_id, runner or runner_name(None))
+    current_runtime.set(runtime)  # the subflow's own context: its state hooks find it
+    return runtime
 
 
 def runtime_if_any(job_id: UUID) -> JobRuntime | None:
-    with _registry_lock:
-        return _runtimes.get(job_id)
+    """The current runtime, if it is this job's."""
+    runtime = current_runtime.get()
+    return runtime if runtime is not None and runtime.job_id == job_id else None
 
 
-def forget_runtime(job_id: UUID) -> None:
-    with _registry_lock:
-        runtime = _runtimes.pop(job_id, None)
-    if runtime is not None:
-        runtime.service.close()
+__all__ = [
+    "PROCESS_STOP",
+    "SIGNAL_REASON",
+    "JobRuntime",
+    "build_runtime",
+    "current_runtime",
+    "runner_name",
+    "running",
+    "runtime_for",
+    "runtime_if_any",
+    "stop_all",
+]

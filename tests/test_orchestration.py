@@ -359,3 +359,44 @@ def test_artifacts_per_object_and_job_summary(
     table = asyncio.run(latest(job_artifact_key(job.id)))
     assert table and table[0].type == "table"
     assert "executive_summary" in json.dumps(table[0].data)
+
+
+def test_the_run_owns_its_runtime(
+    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    """No process-wide registry: a runtime is found only inside the run that made it
+    current, and each run has its own rate limiter, shared by the objects of the run."""
+    from flows.runtime import build_runtime, running, runtime_for, runtime_if_any
+
+    use_openai(engine, org, fake_openai, requests_per_minute=60)
+    job_id, _ = new_job(engine, org, 1)
+    first = build_runtime(job_id, "runner-a", engine)
+    second = build_runtime(job_id, "runner-b", engine)
+    assert first.service.rate_limiter is not second.service.rate_limiter
+    assert runtime_if_any(job_id) is None
+    with running(first):
+        assert runtime_for(job_id) is first
+        with running(second):
+            assert runtime_for(job_id) is second
+        assert runtime_if_any(job_id) is first
+    assert runtime_if_any(job_id) is None
+
+
+def test_a_job_waiting_for_its_batch_is_left_waiting(
+    engine: Engine, org: OrgFixture, env: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    """flows/batch.py set the job waiting_for_batch and returned "waiting_for_batch": the
+    run ends Completed, saying so, and leaves the job's status alone."""
+    from flows.job_finish import WAITING_FOR_BATCH, finish
+    from flows.runtime import build_runtime
+
+    use_openai(engine, org, fake_openai)
+    job_id, _ = new_job(engine, org, 2)
+    with transaction(engine) as conn:
+        jobs_repo.update_job_status(conn, job_id, "processing")
+    runtime = build_runtime(job_id, "runner", engine)
+    state = finish(runtime, WAITING_FOR_BATCH)
+    assert state.is_completed()
+    assert f"job {job_id} waits for batch" in str(state.message)
+    assert state.data.stopped_because == WAITING_FOR_BATCH
+    assert job_row(engine, job_id).status == "processing"  # untouched

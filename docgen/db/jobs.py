@@ -18,7 +18,9 @@ from sqlalchemy.engine import Connection
 
 from docgen.errors import NotFound
 
-JobStatus = Literal["queued", "processing", "completed", "failed", "cancelled", "paused"]
+JobStatus = Literal[
+    "queued", "processing", "completed", "failed", "cancelled", "paused", "waiting_for_batch"
+]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 

@@ -5,7 +5,8 @@ database, no Prefect; the projects are read with docgen's own dbt reader) and ch
 wrote against the code, independently of how the writer works:
 
 * sentences naming a column or table (a snake_case or dotted name) that is not in the code,
-  the object's columns, or its upstream and downstream objects (target 0);
+  the object's columns, its upstream and downstream objects, or what its YAML declares
+  (descriptions, exposures, owners, groups, loader, freshness) (target 0);
 * models with a "keeps every row" (pass-through) claim whose SQL has a filter, join,
   aggregation or DISTINCT (target 0);
 * self-references: the object said to read from, combine with or be built from itself (0);
@@ -212,10 +213,14 @@ def _known_names(ctx: ObjectContext) -> set[str]:
     for code in (obj.code, obj.compiled_code or ""):
         for system, table in re.findall(r"source\(\s*['\"](\w+)['\"]\s*,\s*['\"](\w+)['\"]", code):
             known.add(f"{system}.{table}".lower())
-    for key in ("relation", "source_description"):
+    # what the YAML declares about it (docgen.sources.dbt.evidence): exposures, owners, groups,
+    # loader and freshness are the project's own words
+    for key in ("relation", "source_description", "exposures", "meta", "group", "loader",
+                "freshness"):  # fmt: skip
         value = (obj.properties or {}).get(key)
-        if isinstance(value, str):
-            known.update(w.lower() for w in _NAME.findall(value))
+        if value is not None:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            known.update(w.lower() for w in _NAME.findall(text))
     if obj.description:
         known.update(w.lower() for w in _NAME.findall(obj.description))
     for column in obj.columns:

@@ -63,6 +63,7 @@ def source_cards(w: Writer) -> list[dict[str, Any]]:
     relation = props.get("relation") or w.name
     readers = [d.name for d in w.ctx.downstream]
     described = [c for c in obj.columns if c.description]
+    loader = props.get("loader") if isinstance(props.get("loader"), str) else None
     return [
         {
             "title": (
@@ -77,12 +78,18 @@ def source_cards(w: Writer) -> list[dict[str, Any]]:
             ),
             "logic": sentence(
                 f"declared in YAML as {relation}; loaded outside this project"
+                + (f" by {loader}" if loader else "")
                 if w.kind == "source"
                 else "loaded by dbt seed as it is"
             ),
             "output": sentence(relation),
             "whyItMatters": sentence(
                 f"everything built on {w.name} depends on this load being complete"
+                + (
+                    f"; freshness: {usage.freshness_words(props['freshness'])}"
+                    if props.get("freshness")
+                    else ""
+                )
             ),
         },
         {

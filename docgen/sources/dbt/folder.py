@@ -33,7 +33,7 @@ from docgen.sources.dbt.calls import (
     python_calls,
 )
 from docgen.sources.dbt.context import as_bool
-from docgen.sources.dbt.folder_render import Rendering, plain_values
+from docgen.sources.dbt.folder_render import Rendering
 from docgen.sources.dbt.manifest import without_none
 from docgen.sources.dbt.project import (
     Package,
@@ -244,7 +244,7 @@ class DbtFolder(Rendering):
                     config.update(entry["config"])
                     tags += as_list(entry["config"].get("tags"))
         config["tags"] = list(dict.fromkeys(tags))
-        return plain_values(config)
+        return evidence.plain(config)
 
     def _request(self, name: str, text: str, config: dict[str, Any]) -> dict[str, Any]:
         schema = config.get("schema")

@@ -13,6 +13,7 @@ from typing import Any
 
 from docgen.sources.base import SourceObject, relative
 from docgen.sources.dbt.calls import JINJA_COMMENT, SOURCE_CALL
+from docgen.sources.dbt.evidence import plain as plain_values
 from docgen.sources.dbt.project import Package, Problems, project_files, text_of
 from docgen.sources.dbt.render_worker import RenderLimits, RenderPool
 from docgen.sources.dbt.schema import Yml
@@ -158,17 +159,6 @@ def _dispatch_order(value: Any) -> dict[str, list[str]]:
             if isinstance(search, list) and all(isinstance(s, str) for s in search):
                 order[entry["macro_namespace"]] = search
     return order
-
-
-def plain_values(value: Any) -> Any:
-    """YAML values as JSON values (dates become text) for the render request."""
-    if isinstance(value, dict):
-        return {str(k): plain_values(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain_values(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 def _output_columns(

@@ -149,7 +149,7 @@ def read_manifest(path: Path) -> SourceResult:
                         {}, {"freshness": node.freshness, "loaded_at_field": node.loaded_at_field}
                     ),
                     "loader": node.loader or None,
-                    "meta": evidence.meta_of({"meta": node.source_meta}, node.model_dump()),
+                    "meta": evidence.meta_of({"meta": node.source_meta}, _owned(node)),
                 },
             )
         )  # fmt: skip
@@ -204,9 +204,9 @@ def read_manifest(path: Path) -> SourceResult:
                         "disabled": True if unique_id in disabled else None,
                         "uncompiled": True if resource == "model" and code and not compiled
                         and node.language != "python" else None,
-                        "meta": evidence.meta_of(node.model_dump()),
+                        "meta": evidence.meta_of(_owned(node)),
                         "group": evidence.group_property(
-                            evidence.group_of(node.model_dump()), groups),
+                            evidence.group_of(_owned(node)), groups),
                     }
                 ),
             )
@@ -215,6 +215,11 @@ def read_manifest(path: Path) -> SourceResult:
         raise SourceError(f"{path} holds no models, seeds, snapshots or sources")
     evidence.attach_exposures(objects, _exposures(manifest.get("exposures") or {}))
     return SourceResult(kind="dbt", scope=f"dbt:{project}", objects=objects, warnings=warnings)
+
+
+def _owned(node: _Node) -> dict[str, Any]:
+    """What evidence reads of a node: its `meta`, `group` and `config`."""
+    return {"meta": node.meta, "group": node.group, "config": node.config}
 
 
 def _exposures(exposures: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -152,3 +152,32 @@ def test_expected_sentences(route: tuple[str, dict[str, ObjectContext]], name: s
             assert any(phrase in t for t in texts[group]), (
                 f"{kind} route, {name}: {phrase!r} not in {group}: {texts[group]}"
             )
+
+
+def test_evidence_of_the_wrong_shape_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "dbt_project.yml").write_text("name: shop\nconfig-version: 2\nprofile: shop\n")
+    (tmp_path / "models" / "orders.sql").write_text("select 1 as id\n")
+    (tmp_path / "models" / "schema.yml").write_text(
+        "version: 2\n"
+        "exposures: not a list\n"
+        "groups:\n  - owner: {name: nobody}\n"  # a group without a name
+        "models:\n"
+        "  - name: orders\n"
+        "    meta: [not, a, mapping]\n"
+        "    group: 5\n"
+        "sources:\n"
+        "  - name: shop\n"
+        "    loader: [fivetran]\n"
+        "    freshness: {warn_after: {count: soon, period: hour}}\n"
+        "    tables:\n      - name: raw_orders\n"
+    )
+    result = read_dbt(tmp_path)
+    by_name = {o.name: o for o in result.objects}
+    orders = by_name["orders"].properties
+    assert not {"meta", "group", "exposures"} & set(orders)
+    source = by_name["shop.raw_orders"].properties
+    assert not {"freshness", "loader"} & set(source)
+    said = [w.message for w in result.warnings]
+    assert any("exposures must be a list" in m for m in said), said
+    assert any("groups[0] has no name" in m for m in said), said

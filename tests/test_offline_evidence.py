@@ -139,7 +139,7 @@ def test_both_routes_store_the_declared_evidence(
 def test_expected_sentences(route: tuple[str, dict[str, ObjectContext]], name: str) -> None:
     kind, contexts = route
     writer = Writer(contexts[name])
-    layers = {layer: writer.layer(layer) for layer in LAYER_NAMES}
+    layers: dict[str, Any] = {layer: writer.layer(layer) for layer in LAYER_NAMES}
     for layer in LAYER_NAMES:
         LAYERS[layer].validate_stored(layers[layer])
     texts = _texts(layers)

@@ -274,9 +274,10 @@ def _dedupe(items: list[Item]) -> list[Item]:
     return out
 
 
-def fit(items: list[Item], limit: int, kinds: list[str]) -> list[Item]:
-    """At most `limit` items: the kind with most items has its last ones merged into one
-    item that names each of them, as few as needed, until they fit."""
+def fit(items: list[Item], limit: int, kinds: list[str], minimum: int = 1) -> list[Item]:
+    """At most `limit` items: copies of one construct that differ in one value are merged
+    first (unless that leaves fewer than `minimum`), then the kind with most items has its last
+    ones merged into one item that names each of them, as few as needed, until they fit."""
     items = list(items)
     if len(items) > limit:  # copies of one construct (a Jinja loop's) first, as one item
         forms: dict[tuple[str, ...], list[Item]] = {}
@@ -285,7 +286,7 @@ def fit(items: list[Item], limit: int, kinds: list[str]) -> list[Item]:
             if len(_VALUE.findall(phrase)) == 1:
                 forms.setdefault((item.kind, *_VALUE.split(phrase)), []).append(item)
         for take in forms.values():
-            if len(take) < 3 or len(items) <= limit:
+            if len(take) < 3 or len(items) <= limit or len(items) - len(take) + 1 < minimum:
                 continue
             merged = Item(
                 take[0].kind,
@@ -345,7 +346,7 @@ _VALUE = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 def collapse(phrases: list[str], noun: str = "filters") -> list[str]:
     """Phrases that differ only in one value (a Jinja loop renders one filter once per day,
     feed or table) said once, with every value listed: `x is 'a'`, `x is 'b'`, `x is 'c'` ->
-    `x is each of 'a', 'b' and 'c' in turn (3 filters of this form)`. Order is kept."""
+    `x is each of 'a', 'b' and 'c' (one per value, 3 filters of this form)`. Order is kept."""
     forms: dict[tuple[str, ...], list[str]] = {}
     for phrase in phrases:
         values = _VALUE.findall(phrase)
@@ -365,7 +366,8 @@ def collapse(phrases: list[str], noun: str = "filters") -> list[str]:
         listed = list(dict.fromkeys(forms[form]))
         every = ", ".join(listed[:-1]) + " and " + listed[-1]
         out.append(
-            f"{form[0]}each of {every} in turn{form[1]} ({len(forms[form])} {noun} of this form)"
+            f"{form[0]}each of {every}{form[1]} (one per value, {len(forms[form])} {noun} "
+            "of this form)"
         )
     return out
 

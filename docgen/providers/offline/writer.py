@@ -236,7 +236,7 @@ class Writer:
             items += extra[: 3 - len(items)]
         if len(items) < 3:
             items += self._filler_items(items, 3 - len(items))
-        items = fit(items, 6, _EXPLANATION_KINDS + _RULE_KINDS)
+        items = fit(items, 6, _EXPLANATION_KINDS + _RULE_KINDS, minimum=3)
         return [i.explanation() for i in items[:6]]
 
     def rules(self) -> list[dict[str, str]]:
@@ -248,7 +248,7 @@ class Writer:
             items += derived[: 2 - len(items)]
         if len(items) < 2:
             items += self._filler_items(items, 2 - len(items))
-        items = fit(items, 5, _RULE_KINDS + _EXPLANATION_KINDS)
+        items = fit(items, 5, _RULE_KINDS + _EXPLANATION_KINDS, minimum=2)
         return [i.rule() for i in items[:5]]
 
     def _filler_items(self, have: list[Item], count: int, lines: bool = True) -> list[Item]:

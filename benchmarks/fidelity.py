@@ -369,9 +369,9 @@ def check(ctx: ObjectContext, layers: dict[str, Any], tally: Counter[str]) -> No
     ).lower()
     item_words = set(re.findall(r"[a-z0-9_]+", item_prose))
     for kind, items in _constructs(ctx).items():
-        for quote, ident in items:
+        for excerpt, ident in items:
             tally[f"{kind}_total"] += 1
-            inside = quote is not None and any(normalise(quote) in q for q in reflected_in)
+            inside = excerpt is not None and any(normalise(excerpt) in q for q in reflected_in)
             named = bool(ident) and all(
                 w in item_words or " ".join(w.split()) in item_prose for w in ident if w
             )
@@ -379,7 +379,7 @@ def check(ctx: ObjectContext, layers: dict[str, Any], tally: Counter[str]) -> No
                 tally[f"{kind}_reflected"] += 1
             elif tally[f"{kind}_missed_examples"] < 4:
                 tally[f"{kind}_missed_examples"] += 1
-                print(f"  {kind} not reflected in {obj.name}: {quote!r} {sorted(ident)}"[:300])
+                print(f"  {kind} not reflected in {obj.name}: {excerpt!r} {sorted(ident)}"[:300])
 
 
 def measure(label: str, path: Path) -> dict[str, Any]:
@@ -391,7 +391,7 @@ def measure(label: str, path: Path) -> dict[str, Any]:
     for ctx in contexts(result.objects):
         try:
             writer = Writer(ctx)
-            layers = {name: writer.layer(name) for name in LAYER_NAMES}
+            layers: dict[str, Any] = {name: writer.layer(name) for name in LAYER_NAMES}
             for name in LAYER_NAMES:
                 LAYERS[name].validate_stored(layers[name])
         except Exception as exc:  # noqa: BLE001 - a benchmark counts failures, it does not stop

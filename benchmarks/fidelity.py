@@ -5,7 +5,8 @@ database, no Prefect; the projects are read with docgen's own dbt reader) and ch
 wrote against the code, independently of how the writer works:
 
 * sentences naming a column or table (a snake_case or dotted name) that is not in the code,
-  the object's columns, or its upstream and downstream objects (target 0);
+  the object's columns, its upstream and downstream objects, or what its YAML declares
+  (descriptions, exposures, owners, groups, loader, freshness) (target 0);
 * models with a "keeps every row" (pass-through) claim whose SQL has a filter, join,
   aggregation or DISTINCT (target 0);
 * self-references: the object said to read from, combine with or be built from itself (0);
@@ -212,10 +213,14 @@ def _known_names(ctx: ObjectContext) -> set[str]:
     for code in (obj.code, obj.compiled_code or ""):
         for system, table in re.findall(r"source\(\s*['\"](\w+)['\"]\s*,\s*['\"](\w+)['\"]", code):
             known.add(f"{system}.{table}".lower())
-    for key in ("relation", "source_description"):
+    # what the YAML declares about it (docgen.sources.dbt.evidence): exposures, owners, groups,
+    # loader and freshness are the project's own words
+    for key in ("relation", "source_description", "exposures", "meta", "group", "loader",
+                "freshness"):  # fmt: skip
         value = (obj.properties or {}).get(key)
-        if isinstance(value, str):
-            known.update(w.lower() for w in _NAME.findall(value))
+        if value is not None:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            known.update(w.lower() for w in _NAME.findall(text))
     if obj.description:
         known.update(w.lower() for w in _NAME.findall(obj.description))
     for column in obj.columns:
@@ -364,9 +369,9 @@ def check(ctx: ObjectContext, layers: dict[str, Any], tally: Counter[str]) -> No
     ).lower()
     item_words = set(re.findall(r"[a-z0-9_]+", item_prose))
     for kind, items in _constructs(ctx).items():
-        for quote, ident in items:
+        for excerpt, ident in items:
             tally[f"{kind}_total"] += 1
-            inside = quote is not None and any(normalise(quote) in q for q in reflected_in)
+            inside = excerpt is not None and any(normalise(excerpt) in q for q in reflected_in)
             named = bool(ident) and all(
                 w in item_words or " ".join(w.split()) in item_prose for w in ident if w
             )
@@ -374,7 +379,7 @@ def check(ctx: ObjectContext, layers: dict[str, Any], tally: Counter[str]) -> No
                 tally[f"{kind}_reflected"] += 1
             elif tally[f"{kind}_missed_examples"] < 4:
                 tally[f"{kind}_missed_examples"] += 1
-                print(f"  {kind} not reflected in {obj.name}: {quote!r} {sorted(ident)}"[:300])
+                print(f"  {kind} not reflected in {obj.name}: {excerpt!r} {sorted(ident)}"[:300])
 
 
 def measure(label: str, path: Path) -> dict[str, Any]:
@@ -386,7 +391,7 @@ def measure(label: str, path: Path) -> dict[str, Any]:
     for ctx in contexts(result.objects):
         try:
             writer = Writer(ctx)
-            layers = {name: writer.layer(name) for name in LAYER_NAMES}
+            layers: dict[str, Any] = {name: writer.layer(name) for name in LAYER_NAMES}
             for name in LAYER_NAMES:
                 LAYERS[name].validate_stored(layers[name])
         except Exception as exc:  # noqa: BLE001 - a benchmark counts failures, it does not stop

@@ -170,7 +170,7 @@ def test_offline_facts(path: Path) -> None:
     header, code = _split(path)
     assert any(k.startswith("expect") for k, _ in header), "a case must expect something"
     writer = Writer(_context(header, code))
-    layers = {name: writer.layer(name) for name in LAYER_NAMES}
+    layers: dict[str, Any] = {name: writer.layer(name) for name in LAYER_NAMES}
     for name in LAYER_NAMES:
         LAYERS[name].validate_stored(layers[name])
     groups = _texts(layers)

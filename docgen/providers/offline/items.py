@@ -11,6 +11,7 @@ calculated columns), never with filler.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -273,10 +274,33 @@ def _dedupe(items: list[Item]) -> list[Item]:
     return out
 
 
-def fit(items: list[Item], limit: int, kinds: list[str]) -> list[Item]:
-    """At most `limit` items: the kind with most items has its last ones merged into one
-    item that names each of them, as few as needed, until they fit."""
+def fit(items: list[Item], limit: int, kinds: list[str], minimum: int = 1) -> list[Item]:
+    """At most `limit` items: copies of one construct that differ in one value are merged
+    first (unless that leaves fewer than `minimum`), then the kind with most items has its last
+    ones merged into one item that names each of them, as few as needed, until they fit."""
     items = list(items)
+    if len(items) > limit:  # copies of one construct (a Jinja loop's) first, as one item
+        forms: dict[tuple[str, ...], list[Item]] = {}
+        for item in items:
+            phrase = item.short or item.text
+            if len(_VALUE.findall(phrase)) == 1:
+                forms.setdefault((item.kind, *_VALUE.split(phrase)), []).append(item)
+        for take in forms.values():
+            if len(take) < 3 or len(items) <= limit or len(items) - len(take) + 1 < minimum:
+                continue
+            merged = Item(
+                take[0].kind,
+                take[0].quote,
+                _merged_text(take[0].kind, take),
+                take[0].context,
+                [i.quote for i in take],
+                short="; ".join(
+                    collapse([i.short for i in take if i.short], _NOUNS.get(take[0].kind, "items"))
+                ),
+            )
+            position = items.index(take[0])
+            items = [i for i in items if not any(i is t for t in take)]
+            items.insert(position, merged)
     while len(items) > limit:
         counts: dict[str, int] = {}
         for item in items:
@@ -315,8 +339,44 @@ _MERGED_HEADS = {
 }
 
 
+#: a quoted value or a number in a phrase: what varies between copies of one construct
+_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+
+
+def collapse(phrases: list[str], noun: str = "filters") -> list[str]:
+    """Phrases that differ only in one value (a Jinja loop renders one filter once per day,
+    feed or table) said once, with every value listed: `x is 'a'`, `x is 'b'`, `x is 'c'` ->
+    `x is each of 'a', 'b' and 'c' (one per value, 3 filters of this form)`. Order is kept."""
+    forms: dict[tuple[str, ...], list[str]] = {}
+    for phrase in phrases:
+        values = _VALUE.findall(phrase)
+        if len(values) == 1:
+            forms.setdefault(tuple(_VALUE.split(phrase)), []).append(values[0])
+    out: list[str] = []
+    done: set[tuple[str, ...]] = set()
+    for phrase in phrases:
+        values = _VALUE.findall(phrase)
+        form = tuple(_VALUE.split(phrase)) if len(values) == 1 else None
+        if form is None or len(set(forms[form])) < 3:
+            out.append(phrase)
+            continue
+        if form in done:
+            continue
+        done.add(form)
+        listed = list(dict.fromkeys(forms[form]))
+        every = ", ".join(listed[:-1]) + " and " + listed[-1]
+        out.append(
+            f"{form[0]}each of {every}{form[1]} (one per value, {len(forms[form])} {noun} "
+            "of this form)"
+        )
+    return out
+
+
+_NOUNS = {"filter": "filters", "case": "classifications", "join": "joins"}
+
+
 def _merged_text(kind: str, group: list[Item]) -> str:
-    shorts = [i.short or i.text for i in group]
+    shorts = collapse([i.short or i.text for i in group], _NOUNS.get(kind, "items"))
     head = _MERGED_HEADS.get(kind)
     if head and all(i.short for i in group):
         return f"{head}: " + "; ".join(shorts)

@@ -51,7 +51,7 @@ def source_summary(w: Writer) -> str:
     freshness = props.get("freshness")
     if freshness:
         second += (" " if second else "") + sentence(
-            f"Freshness is checked: {_freshness_words(freshness)}"
+            f"Freshness is checked: {usage.freshness_words(freshness)}"
         )
     third = w.columns_and_readers() or f"{w.name} declares no columns"
     return " ".join(sentence(p) for p in (first, second, third) if p)[:1200]
@@ -63,6 +63,7 @@ def source_cards(w: Writer) -> list[dict[str, Any]]:
     relation = props.get("relation") or w.name
     readers = [d.name for d in w.ctx.downstream]
     described = [c for c in obj.columns if c.description]
+    loader = props.get("loader") if isinstance(props.get("loader"), str) else None
     return [
         {
             "title": (
@@ -77,12 +78,18 @@ def source_cards(w: Writer) -> list[dict[str, Any]]:
             ),
             "logic": sentence(
                 f"declared in YAML as {relation}; loaded outside this project"
+                + (f" by {loader}" if loader else "")
                 if w.kind == "source"
                 else "loaded by dbt seed as it is"
             ),
             "output": sentence(relation),
             "whyItMatters": sentence(
                 f"everything built on {w.name} depends on this load being complete"
+                + (
+                    f"; freshness: {usage.freshness_words(props['freshness'])}"
+                    if props.get("freshness")
+                    else ""
+                )
             ),
         },
         {
@@ -217,20 +224,6 @@ def line_items(w: Writer) -> list[Item]:
         if fragment and fragment.lower() in code:
             items.append(Item("line", fragment, said, why))
     return items + lines + fragments
-
-
-def _freshness_words(freshness: Any) -> str:
-    if not isinstance(freshness, dict):
-        return str(freshness)
-    parts = []
-    for level in ("warn_after", "error_after"):
-        value = freshness.get(level)
-        if isinstance(value, dict) and value.get("count"):
-            word = "a warning" if level == "warn_after" else "an error"
-            parts.append(f"{word} after {value['count']} {value.get('period', 'hours')}")
-    field = freshness.get("loaded_at_field")
-    text = join_words(parts) or "declared"
-    return text + (f", measured on {field}" if field else "")
 
 
 def leading_comment(code: str, language: str) -> str | None:

@@ -3,8 +3,9 @@ name an audience, and the models that read it. Nothing is guessed from column na
 evidence the layer says so.
 
 Keys read from `DataObject.properties` (filled by the dbt reader where the project declares
-them): `exposures` (a list of {name, type, owner, description} or names), `meta` (dbt `meta:`,
-its `owner`/`owners`/`team`/`teams` keys), `owner`, `freshness`, `loader`.
+them, docgen.sources.dbt.evidence): `exposures` (a list of {name, type, owner, description} or
+names), `meta` (dbt `meta:`, its `owner`/`owners`/`team`/`teams` keys), `owner`, `group`
+({name, owner}), and for sources `freshness` and `loader`.
 """
 
 from __future__ import annotations
@@ -57,9 +58,38 @@ def _owners(meta: Any) -> list[str]:
     return found
 
 
+def _period(count: Any, period: Any) -> str:
+    word = str(period or "hour").lower().rstrip("s")
+    number = int(count) if isinstance(count, float) and count.is_integer() else count
+    return f"{number} {word}{'' if number == 1 else 's'}"
+
+
+def freshness_words(freshness: Any) -> str:
+    """dbt's source freshness check: 'warn after 12 hours, error after 1 day, measured on
+    _loaded_at'."""
+    if not isinstance(freshness, dict):
+        return "declared"
+    parts = []
+    for level, word in (("warn_after", "warn"), ("error_after", "error")):
+        value = freshness.get(level)
+        if isinstance(value, dict) and value.get("count"):
+            parts.append(f"{word} after {_period(value['count'], value.get('period'))}")
+    field = freshness.get("loaded_at_field")
+    text = ", ".join(parts) or "declared"
+    return text + (f", measured on {field}" if field else "")
+
+
 def refresh(ctx: ObjectContext) -> str:
-    """How often it changes, from its materialization."""
+    """How often it changes: a source's declared freshness and loader, else its
+    materialization."""
     materialization = (ctx.object.materialization or "").lower()
+    props = ctx.object.properties or {}
+    if materialization == "source" and (props.get("freshness") or props.get("loader")):
+        loader = props.get("loader")
+        parts = [f"loaded by {loader}" if isinstance(loader, str) and loader else ""]
+        if props.get("freshness"):
+            parts.append(f"freshness: {freshness_words(props['freshness'])}")
+        return "; ".join(p for p in parts if p)
     return {
         "view": "whenever it is queried (a view)",
         "table": "each time the project runs (a table)",
@@ -103,6 +133,19 @@ def used_by(ctx: ObjectContext) -> list[dict[str, str]]:
                 "team": owner,
                 "frequency": frequency,
                 "purpose": sentence(f"Named as the owner of {obj.name} in the project's YAML"),
+            }
+        )
+    group = props.get("group")
+    if isinstance(group, dict) and group.get("name"):
+        group_owner = group.get("owner")
+        found.append(
+            {
+                "team": str(group_owner or f"the {group['name']} group"),
+                "frequency": frequency,
+                "purpose": sentence(
+                    f"{obj.name} belongs to the {group['name']} group in the project's YAML"
+                    + (f", owned by {group_owner}" if group_owner else "")
+                ),
             }
         )
     audience = [t for t in obj.tags if t.lower() not in STRUCTURAL_TAGS]

@@ -210,7 +210,7 @@ class Words:
             return f"{self.say(inner.this)} is filled in"
         if isinstance(inner, exp.In):
             return self._in(inner, negated=True)
-        if isinstance(inner, exp.Like | exp.ILike):
+        if isinstance(inner, exp.Like | exp.ILike) and not inner.args.get("negate"):
             return f"{self.say(inner.this)} does not match the pattern {self.say(inner.expression)}"
         if isinstance(inner, exp.Column):
             return f"{self.say(inner)} is false"
@@ -234,7 +234,9 @@ class Words:
         return f"{self.say(node.this)} {verb} {join_words(values, 8, 'or')}"
 
     def _like(self, node: exp.Expr) -> str:
-        return f"{self.say(node.this)} matches the pattern {self.say(node.expression)}"
+        # sqlglot 30 reads `a not like b` as Like(negate=True) in some dialects, Not(Like) in others
+        verb = "does not match" if node.args.get("negate") else "matches"
+        return f"{self.say(node.this)} {verb} the pattern {self.say(node.expression)}"
 
     _ilike = _like
 

@@ -42,6 +42,7 @@ _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
 _URL = re.compile(r"https?://\S+")
 _QUOTED = re.compile(r"`([A-Za-z_][\w.]*)`")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LITERAL = re.compile(r"('[^'\n]+')")
 _EXPLANATION_KINDS = ["join", "group", "aggregate", "window", "derived"]
 
 
@@ -236,7 +237,7 @@ class Writer:
             items += extra[: 3 - len(items)]
         if len(items) < 3:
             items += self._filler_items(items, 3 - len(items))
-        items = fit(items, 6, _EXPLANATION_KINDS + _RULE_KINDS)
+        items = fit(items, 6, _EXPLANATION_KINDS + _RULE_KINDS, minimum=3)
         return [i.explanation() for i in items[:6]]
 
     def rules(self) -> list[dict[str, str]]:
@@ -248,7 +249,7 @@ class Writer:
             items += derived[: 2 - len(items)]
         if len(items) < 2:
             items += self._filler_items(items, 2 - len(items))
-        items = fit(items, 5, _RULE_KINDS + _EXPLANATION_KINDS)
+        items = fit(items, 5, _RULE_KINDS + _EXPLANATION_KINDS, minimum=2)
         return [i.rule() for i in items[:5]]
 
     def _filler_items(self, have: list[Item], count: int, lines: bool = True) -> list[Item]:
@@ -396,15 +397,24 @@ class Writer:
             name = match.group(1) if match.group(0).startswith("`") else match.group(0)
             return name if name.lower() in known else name.replace("_", " ")
 
-        # links in YAML descriptions: their text stays, the address (full of names) goes
-        text = _URL.sub("(link)", _LINK.sub(r"\1", text))
-        text = _DOTTED.sub(
-            lambda m: (
-                m.group(0) if m.group(0).lower() in known else re.sub(r"[_.]", " ", m.group(0))
-            ),
-            text,
+        def plain(text: str) -> str:
+            # links in YAML descriptions: their text stays, the address (full of names) goes
+            text = _URL.sub("(link)", _LINK.sub(r"\1", text))
+            text = _DOTTED.sub(
+                lambda m: (
+                    m.group(0) if m.group(0).lower() in known else re.sub(r"[_.]", " ", m.group(0))
+                ),
+                text,
+            )
+            return _SNAKE.sub(word, _QUOTED.sub(word, text))
+
+        # a value quoted from the code ('%@mattermost.com') is left as written
+        code = f"{self.obj.code}\n{self.code}".lower()
+        parts = _LITERAL.split(text)
+        return "".join(
+            part if index % 2 and part.lower() in code else plain(part)
+            for index, part in enumerate(parts)
         )
-        return _SNAKE.sub(word, _QUOTED.sub(word, text))
 
 
 def _find_rename(code: str, original: str, new: str) -> str | None:

@@ -7,9 +7,12 @@ when that manifest and the folder disagree on the set of models). The folder rou
 processes with a sandboxed context (`sandbox.py`, `render_worker.py`).
 
 Modules: `manifest.py` (manifest.json), `project.py` (dbt_project.yml, packages, profiles,
-files inside the root), `folder.py` (models, YAML, objects), `sandbox.py` + `context.py`
-(the Jinja context), `render_worker.py` (child processes), `dbt_macros.sql` (dbt's own
-cross-database macros).
+files inside the root), `folder.py` (models, YAML, objects), `folder_render.py` (what the
+folder's models are rendered with), `schema.py` (schema .yml files), `evidence.py`
+(exposures, owners, groups, source loader and freshness, from YAML or the manifest, stored in
+`properties`), `sandbox.py` + `sandbox_env.py` + `context.py` (the Jinja environment and
+context), `render_worker.py` (child processes), `dbt_macros.sql` (dbt's own cross-database
+macros).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from docgen.db.objects import Column, ObjectType
 from docgen.errors import SourceError
 from docgen.sources.base import IngestWarning, SourceObject, SourceResult
+from docgen.sources.dbt import evidence
 
 _RESOURCES: dict[str, ObjectType] = {"model": "dbt_model", "seed": "table", "snapshot": "table"}
 
@@ -59,6 +60,13 @@ class _Node(_Strict):
     source_description: str | None = None
     original_file_path: str | None = None
     version: str | int | float | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    group: str | None = None
+    # sources
+    freshness: dict[str, Any] | None = None
+    loaded_at_field: str | None = None
+    loader: str | None = None
+    source_meta: dict[str, Any] = Field(default_factory=dict)
 
 
 def read_manifest(path: Path) -> SourceResult:
@@ -78,7 +86,7 @@ def read_manifest(path: Path) -> SourceResult:
         raise SourceError(f"{path} is nested too deeply to be a dbt manifest") from exc
     if not isinstance(manifest, dict) or not isinstance(manifest.get("nodes"), dict):
         raise SourceError(f"{path} is not a dbt manifest (no 'nodes' object)")
-    for key in ("sources", "disabled", "metadata"):
+    for key in ("sources", "disabled", "metadata", "exposures", "groups"):
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             kind = type(manifest[key]).__name__
             raise SourceError(f"{path}: {key} must be an object, got {kind}")
@@ -136,9 +144,21 @@ def read_manifest(path: Path) -> SourceResult:
                 source_description=node.source_description or None,
                 columns=_columns(node.columns), tags=node.tags,
                 path=node.original_file_path, dialect=adapter,
+                extra={
+                    "freshness": evidence.freshness_of(
+                        {}, {"freshness": node.freshness, "loaded_at_field": node.loaded_at_field}
+                    ),
+                    "loader": node.loader or None,
+                    "meta": evidence.meta_of({"meta": node.source_meta}, _owned(node)),
+                },
             )
         )  # fmt: skip
     keys = set(sources) | set(nodes)
+    groups = {
+        g["name"]: g.get("owner")
+        for g in (manifest.get("groups") or {}).values()
+        if isinstance(g, dict) and isinstance(g.get("name"), str)
+    }
     for unique_id, node in sorted(nodes.items()):
         depends = node.depends_on.nodes
         missing = [d for d in depends if d not in keys and not d.startswith(("macro.", "test."))]
@@ -184,13 +204,37 @@ def read_manifest(path: Path) -> SourceResult:
                         "disabled": True if unique_id in disabled else None,
                         "uncompiled": True if resource == "model" and code and not compiled
                         and node.language != "python" else None,
+                        "meta": evidence.meta_of(_owned(node)),
+                        "group": evidence.group_property(
+                            evidence.group_of(_owned(node)), groups),
                     }
                 ),
             )
         )  # fmt: skip
     if not objects:
         raise SourceError(f"{path} holds no models, seeds, snapshots or sources")
+    evidence.attach_exposures(objects, _exposures(manifest.get("exposures") or {}))
     return SourceResult(kind="dbt", scope=f"dbt:{project}", objects=objects, warnings=warnings)
+
+
+def _owned(node: _Node) -> dict[str, Any]:
+    """What evidence reads of a node: its `meta`, `group` and `config`."""
+    return {"meta": node.meta, "group": node.group, "config": node.config}
+
+
+def _exposures(exposures: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each manifest exposure under the unique ids it depends on."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for value in exposures.values():
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            continue
+        record = evidence.exposure_record(value)
+        depends = value.get("depends_on")
+        nodes = depends.get("nodes") if isinstance(depends, dict) else None
+        for key in nodes if isinstance(nodes, list) else []:
+            if isinstance(key, str) and record not in by_key.setdefault(key, []):
+                by_key[key].append(record)
+    return by_key
 
 
 def _columns(columns: dict[str, _Column]) -> list[Column]:
@@ -220,6 +264,7 @@ def source_object(
     path: str | None,
     dialect: str | None,
     source_description: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> SourceObject:
     """A dbt source table. Its code is a short DDL built from the declared columns, so the LLM
     (and a reader) sees the shape of the raw table."""
@@ -250,6 +295,7 @@ def source_object(
                 "resource_type": "source",
                 "relation": relation,
                 "source_description": source_description,
+                **(extra or {}),
             }
         ),  # fmt: skip
     )

@@ -26,7 +26,6 @@ import copy
 import datetime
 import hashlib
 import re
-import types
 from collections import ChainMap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,138 +52,24 @@ from docgen.sources.dbt.context import (
     modules,
     tojson,
 )
+from docgen.sources.dbt.sandbox_env import (
+    Config,
+    DbtSandbox,
+    MacroReturn,
+    RenderError,
+    Unknown,
+    needs_warehouse,
+    new_state,
+    state,
+)
 
-#: longest rendered model (characters) and biggest `*` / `**` result the sandbox allows
+#: longest rendered model (characters)
 MAX_RENDERED = 2_000_000
-MAX_ITEMS = 5_000_000
 
 _MACRO_NAME = re.compile(r"\{%-?\s*macro\s+(\w+)\s*\(")
 _SPECIAL_BLOCK = re.compile(
     r"\{%-?\s*(materialization|test|snapshot)\b.*?\{%-?\s*end\1\s*-?%\}", re.S
 )
-
-
-class RenderError(Exception):
-    """The template cannot be rendered the way dbt would (a var without a value, an error the
-    project raises): the model keeps its raw code and this reason."""
-
-
-class MacroReturn(Exception):  # noqa: N818 - control flow, as in dbt
-    """dbt's `{{ return(value) }}`: the innermost macro call evaluates to `value`."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-class DbtSandbox(jinja2.sandbox.SandboxedEnvironment):
-    """Jinja's sandbox, tightened: no module is reachable, big results are refused, and a
-    `return()` ends the innermost macro call."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(obj, types.ModuleType) or isinstance(value, types.ModuleType):
-            return False
-        if attr in ("mro", "func_globals", "f_globals", "gi_frame", "cr_frame", "tb_frame"):
-            return False
-        return super().is_safe_attribute(obj, attr, value)
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, Namespace):  # its items only (package macros may start with _)
-            if attribute in obj:
-                return obj[attribute]
-            return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                    if len(seq) * times > MAX_ITEMS:
-                        raise jinja2.sandbox.SecurityError("a repeated value over the size limit")
-        elif operator == "**" and isinstance(right, int | float) and abs(right) > 1000:
-            raise jinja2.sandbox.SecurityError("an exponent over 1000")
-        return super().call_binop(context, operator, left, right)
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        try:
-            return super().call(__context, __obj, *args, **kwargs)
-        except MacroReturn as returned:
-            if isinstance(__obj, jinja2.runtime.Macro):
-                return returned.value
-            raise
-
-
-class Unknown(jinja2.ChainableUndefined):
-    """A name the project uses but nobody defines (a macro of a package that is not installed):
-    calling it is allowed and recorded, so the render goes on far enough to see the model's
-    `ref()` calls, but such a model is not counted as rendered."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Unknown:  # type: ignore[override]
-        _STATE.unknown.add(self._undefined_name or "an item of an empty value")
-        return self
-
-    def __str__(self) -> str:
-        _STATE.unknown.add(self._undefined_name or "an item of an empty value")
-        return ""
-
-    __iter__ = jinja2.Undefined.__iter__
-
-
-@dataclass
-class RenderState:
-    """What one model's render saw."""
-
-    refs: list[str] = field(default_factory=list)
-    sources: list[tuple[str, str]] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-    unknown: set[str] = field(default_factory=set)
-    #: what the render asked of the warehouse, which dbt answers only when it runs
-    warehouse: set[str] = field(default_factory=set)
-    #: relations whose columns it asked for and nobody declared
-    asked: set[str] = field(default_factory=set)
-
-
-_STATE = RenderState()
-
-
-def _needs_warehouse(what: str) -> None:
-    _STATE.warehouse.add(what)
-
-
-class Config:
-    """dbt's `config`: `config(materialized='table')`, `config({...})`, `config.get('x')`."""
-
-    def __init__(self, base: dict[str, Any]) -> None:
-        self._base = base
-
-    def __call__(self, *args: Any, **kwargs: Any) -> str:
-        for arg in args:
-            if isinstance(arg, dict):
-                _STATE.config.update(arg)
-        _STATE.config.update(kwargs)
-        return ""
-
-    def get(self, name: str, default: Any = None, validator: Any = None) -> Any:
-        if name in _STATE.config:
-            return _STATE.config[name]
-        return self._base.get(name, default)
-
-    def require(self, name: str, validator: Any = None) -> Any:
-        value = self.get(name)
-        if value is None:
-            raise RenderError(f"config {name!r} is required")
-        return value
-
-    def set(self, name: str, value: Any) -> str:
-        _STATE.config[name] = value
-        return ""
-
-    def persist_relation_docs(self) -> bool:
-        return False
-
-    def persist_column_docs(self) -> bool:
-        return False
 
 
 @dataclass
@@ -321,7 +206,7 @@ class Renderer:
     def _columns_of(self, relation: str) -> list[Any] | None:
         declared = (self.spec.get("columns") or {}).get(relation)
         if declared is None:
-            _STATE.asked.add(relation)
+            state().asked.add(relation)
             return None
         return [column(name, data_type) for name, data_type in declared]
 
@@ -332,7 +217,7 @@ class Renderer:
         def ref(*args: Any, **kwargs: Any) -> Relation:
             name = str(args[-1] if args else kwargs.get("model_name", kwargs.get("name", "")))
             version = kwargs.get("v", kwargs.get("version"))
-            _STATE.refs.append(name if version is None else f"{name}.v{version}")
+            state().refs.append(name if version is None else f"{name}.v{version}")
             info = self.models.get(name, {})
             latest = info.get("latest")
             chosen = str(version) if version is not None else latest
@@ -347,7 +232,7 @@ class Renderer:
             )
 
         def source(source_name: Any, table_name: Any) -> Relation:
-            _STATE.sources.append((str(source_name), str(table_name)))
+            state().sources.append((str(source_name), str(table_name)))
             return Relation(
                 database=target.get("database"),
                 schema=str(source_name),
@@ -410,7 +295,7 @@ class Renderer:
                 "flags", {"FULL_REFRESH": False, "STORE_FAILURES": False, "WHICH": "compile"}
             ),
             "target": target,
-            "adapter": Adapter(self.dialect, self.dispatch, self._columns_of, _needs_warehouse),
+            "adapter": Adapter(self.dialect, self.dispatch, self._columns_of, needs_warehouse),
             "api": Namespace(
                 "api",
                 {
@@ -422,7 +307,7 @@ class Renderer:
             "graph": {"nodes": {}, "sources": {}, "macros": {}, "exposures": {}},
             "selected_resources": [],
             "invocation_args_dict": {},
-            "run_query": lambda *a, **k: _needs_warehouse("run_query"),
+            "run_query": lambda *a, **k: needs_warehouse("run_query"),
             "load_result": lambda *a, **k: None,
             "store_result": lambda *a, **k: "",
             "log": lambda *a, **k: "",
@@ -444,8 +329,7 @@ class Renderer:
     # rendering -------------------------------------------------------------------------------
     def render(self, request: ModelRequest) -> dict[str, Any]:
         """Render one model; the result is plain JSON values."""
-        global _STATE
-        state = _STATE = RenderState()
+        state = new_state()
         self.current_package = request.package
         this = Relation(
             database=self.spec.get("target", {}).get("database"),

@@ -11,6 +11,7 @@ from typing import Any
 
 from docgen.db.objects import Column
 from docgen.sources.base import SourceObject, relative
+from docgen.sources.dbt import evidence
 from docgen.sources.dbt.manifest import source_object
 from docgen.sources.dbt.project import Problems, load_yaml, project_files
 
@@ -27,6 +28,8 @@ class Yml:
     config: dict[str, Any] = field(default_factory=dict)
     versions: list[dict[str, Any]] = field(default_factory=list)
     latest: str | None = None
+    meta: dict[str, Any] | None = None
+    group: str | None = None
 
 
 class SchemaFiles:
@@ -37,6 +40,10 @@ class SchemaFiles:
         self.dialect = dialect
         self.docs = docs
         self.problems = problems
+        #: declared exposures: (what is stored on each object, what it depends on)
+        self.exposures: list[tuple[dict[str, Any], list[tuple[str, ...]]]] = []
+        #: group name -> its declared owner
+        self.groups: dict[str, Any] = {}
 
     def doc(self, text: Any) -> str | None:
         if not isinstance(text, str) or not text.strip():
@@ -86,6 +93,15 @@ class SchemaFiles:
                 for section in ("models", "seeds", "snapshots"):
                     for entry in self._entries(data, section, file):
                         ymls[entry["name"]] = self._yml(entry, file)
+                for entry in self._entries(data, "exposures", file):
+                    record = evidence.exposure_record(entry)
+                    if isinstance(record.get("description"), str):
+                        record["description"] = self.doc(record["description"])
+                    self.exposures.append(
+                        (record, evidence.exposure_targets(entry.get("depends_on")))
+                    )
+                for entry in self._entries(data, "groups", file):
+                    self.groups[entry["name"]] = entry.get("owner")
                 for src in self._entries(data, "sources", file):
                     for table in self._entries(src, "tables", file):
                         source = self._source(src, table, file)
@@ -108,6 +124,8 @@ class SchemaFiles:
             config={k: v for k, v in config.items() if k != "tags"},
             versions=versions,
             latest=str(latest) if versions else None,
+            meta=evidence.meta_of(entry),
+            group=evidence.group_of(entry),
         )
 
     def _source(self, src: dict[str, Any], table: dict[str, Any], file: Path) -> SourceObject:
@@ -128,6 +146,11 @@ class SchemaFiles:
             tags=as_list(src.get("tags")) + as_list(table.get("tags")),
             path=relative(file, self.root),
             dialect=self.dialect,
+            extra={
+                "freshness": evidence.freshness_of(src, table),
+                "loader": _text_or(src.get("loader"), "") or None,
+                "meta": evidence.meta_of(src, table),
+            },
         )
 
     def version_columns(self, yml: Yml | None, name: str) -> list[Column]:

@@ -17,15 +17,6 @@ from tests.import_graph import cycles, graph
 KNOWN: set[frozenset[str]] = {
     # docgen/service.py <-> docgen/db/logs.py: "break the db/logs - service circle"
     frozenset({"docgen.db.logs", "docgen.service"}),
-    # the offline provider's writer and its card/column/page helpers call each other
-    frozenset(
-        {
-            "docgen.providers.offline.cards",
-            "docgen.providers.offline.column_notes",
-            "docgen.providers.offline.source_pages",
-            "docgen.providers.offline.writer",
-        }
-    ),
 }
 
 

@@ -14,7 +14,7 @@ from docgen.providers.offline.source_pages import source_cards
 from docgen.providers.offline.words import Words, humanize, join_words, sentence
 
 if TYPE_CHECKING:
-    from docgen.providers.offline.writer import Writer
+    from docgen.providers.offline.reading import Reading
 
 _PYTHON_TITLES = {
     "filter": "Filter rows",
@@ -30,7 +30,7 @@ _PYTHON_TITLES = {
 }
 
 
-def cards(w: Writer) -> list[dict[str, Any]]:
+def cards(w: Reading) -> list[dict[str, Any]]:
     if w.kind != "model":
         cards = source_cards(w)
     else:
@@ -60,7 +60,7 @@ def cards(w: Writer) -> list[dict[str, Any]]:
     return cards
 
 
-def card(w: Writer, step: Step, last: bool) -> dict[str, Any]:
+def card(w: Reading, step: Step, last: bool) -> dict[str, Any]:
     kind, _, attr = step.name.partition(":")
     if attr:
         title = _PYTHON_TITLES.get(kind, "Transform rows")
@@ -119,7 +119,7 @@ def card(w: Writer, step: Step, last: bool) -> dict[str, Any]:
     }
 
 
-def described(w: Writer, names: list[str]) -> str:
+def described(w: Reading, names: list[str]) -> str:
     """Every output column, with its type and YAML description where known."""
     declared = {c.name.lower(): c for c in w.obj.columns}
     shown = []
@@ -137,7 +137,7 @@ def described(w: Writer, names: list[str]) -> str:
     return join_words(shown, 40)
 
 
-def why(w: Writer, step: Step) -> str:
+def why(w: Reading, step: Step) -> str:
     if step.filters:
         return f"Rows outside these conditions never reach {w.name}"
     if step.joins:
@@ -158,7 +158,7 @@ def why(w: Writer, step: Step) -> str:
     return f"{step.name} hands on {count} column{'s' if count != 1 else ''} under these names"
 
 
-def read_card(w: Writer) -> dict[str, Any]:
+def read_card(w: Reading) -> dict[str, Any]:
     inputs = w.inputs()
     read = w.facts.steps[0].reads
     return {
@@ -180,7 +180,7 @@ def read_card(w: Writer) -> dict[str, Any]:
     }
 
 
-def publish_card(w: Writer) -> dict[str, Any]:
+def publish_card(w: Reading) -> dict[str, Any]:
     readers = [d.name for d in w.ctx.downstream]
     return {
         "title": f"Publish {w.name}",

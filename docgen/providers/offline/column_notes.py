@@ -16,10 +16,10 @@ from docgen.providers.offline.items import case_words
 from docgen.providers.offline.words import Words, sentence
 
 if TYPE_CHECKING:
-    from docgen.providers.offline.writer import Writer
+    from docgen.providers.offline.reading import Reading
 
 
-def column_notes(w: Writer) -> list[dict[str, str]]:
+def column_notes(w: Reading) -> list[dict[str, str]]:
     final = w.facts.final
     words = Words.for_step(final)
     human = {c.name.lower(): c.description for c in w.obj.columns if c.description}

@@ -20,7 +20,7 @@ from docgen.providers.offline.words import join_words, sentence
 _COMMENT_MARKS = "-#\"' /*"
 
 if TYPE_CHECKING:
-    from docgen.providers.offline.writer import Writer
+    from docgen.providers.offline.reading import Reading
 
 
 def first_sentence(text: str, limit: int = 320) -> str:
@@ -33,7 +33,7 @@ def first_sentence(text: str, limit: int = 320) -> str:
     return text
 
 
-def source_summary(w: Writer) -> str:
+def source_summary(w: Reading) -> str:
     obj = w.obj
     props = obj.properties or {}
     system = w.name.split(".", 1)[0] if "." in w.name else w.name
@@ -57,7 +57,7 @@ def source_summary(w: Writer) -> str:
     return " ".join(sentence(p) for p in (first, second, third) if p)[:1200]
 
 
-def source_cards(w: Writer) -> list[dict[str, Any]]:
+def source_cards(w: Reading) -> list[dict[str, Any]]:
     obj = w.obj
     props = obj.properties or {}
     relation = props.get("relation") or w.name
@@ -134,7 +134,7 @@ def source_cards(w: Writer) -> list[dict[str, Any]]:
 # -- code explanations and rules -----------------------------------------------------
 
 
-def line_items(w: Writer) -> list[Item]:
+def line_items(w: Reading) -> list[Item]:
     """True facts quoted line by line from the code (sources, seeds, unparsed code):
     declared columns first, then what the code declares, then its lines as written."""
     items: list[Item] = []

@@ -18,7 +18,9 @@ from sqlalchemy.engine import Connection
 
 from docgen.errors import NotFound
 
-JobStatus = Literal["queued", "processing", "completed", "failed", "cancelled", "paused"]
+JobStatus = Literal[
+    "queued", "processing", "waiting_for_batch", "completed", "failed", "cancelled", "paused"
+]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 

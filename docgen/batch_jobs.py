@@ -264,17 +264,21 @@ def answers(engine: Engine, job_id: UUID, provider: OpenAICompatibleProvider) ->
 def cancel_job_batch(engine: Engine, job_id: UUID, provider: OpenAICompatibleProvider) -> bool:
     """Cancel the job's batch at the provider if it is still running; True if it was."""
     with transaction(engine) as conn:
-        batch = get_job_batch(conn, job_id, lock=True)
-        if batch is None or batch.phase != "waiting_for_batch" or batch.batch_id is None:
-            return False
-        status = BatchClient(provider).cancel(batch.batch_id)
-        _update(
-            conn,
-            job_id,
-            phase="cancelled",
-            provider_status=status.status,
-            request_counts=status.as_json()["request_counts"],
-        )
+        return _cancel_locked(conn, job_id, provider)
+
+
+def _cancel_locked(conn: Connection, job_id: UUID, provider: OpenAICompatibleProvider) -> bool:
+    batch = get_job_batch(conn, job_id, lock=True)
+    if batch is None or batch.phase != "waiting_for_batch" or batch.batch_id is None:
+        return False
+    status = BatchClient(provider).cancel(batch.batch_id)
+    _update(
+        conn,
+        job_id,
+        phase="cancelled",
+        provider_status=status.status,
+        request_counts=status.as_json()["request_counts"],
+    )
     return True
 
 
@@ -285,9 +289,9 @@ def mark_waiting(engine: Engine, job_id: UUID) -> bool:
     """processing -> waiting_for_batch, with the batch id in the job's notes; False when the
     job is no longer processing (paused or cancelled meanwhile: its runner cancels the batch)."""
     with transaction(engine) as conn:
-        job = jobs_repo.get_job(conn, job_id)
+        status = _locked_status(conn, job_id)
         batch = get_job_batch(conn, job_id)
-        if job.status != "processing" or batch is None or batch.batch_id is None:
+        if status != "processing" or batch is None or batch.batch_id is None:
             return False
         jobs_repo.update_job_status(
             conn,
@@ -311,8 +315,8 @@ class LiveBatch:
 
 def live_batches(engine: Engine) -> list[LiveBatch]:
     """Batches the poller looks after: those of waiting jobs, and those still running at the
-    provider whose job was paused, cancelled or failed (to cancel them). A job being
-    processed polls its own batch."""
+    provider whose job was paused or cancelled (to cancel them). A job being processed
+    polls its own batch; a failed job keeps its batch, so running it again reattaches."""
     with transaction(engine) as conn:
         rows = conn.execute(
             sa.text(
@@ -321,7 +325,7 @@ def live_batches(engine: Engine) -> list[LiveBatch]:
                 " WHERE b.batch_id IS NOT NULL AND ("
                 "   (j.status = 'waiting_for_batch' AND b.phase IN ('waiting_for_batch',"
                 "    'answered', 'failed'))"
-                "   OR (j.status IN ('paused', 'cancelled', 'failed')"
+                "   OR (j.status IN ('paused', 'cancelled')"
                 "    AND b.phase = 'waiting_for_batch'))"
                 " ORDER BY b.submitted_at"
             )
@@ -356,26 +360,19 @@ def organization_provider(engine: Engine, organization_id: UUID) -> OpenAICompat
 
 
 def cancel_if_stopped(engine: Engine, job_id: UUID, provider: OpenAICompatibleProvider) -> bool:
-    """Cancel the job's running batch if the job is paused, cancelled or failed (checked
-    under the job's row lock, so a job resumed meanwhile keeps its batch)."""
+    """Cancel the job's running batch if the job is paused or cancelled (checked under the
+    job's row lock, so a job resumed meanwhile keeps its batch)."""
     with transaction(engine) as conn:
-        job = conn.execute(
-            sa.text("SELECT status FROM metadata.documentation_jobs WHERE id = :j FOR UPDATE"),
-            {"j": job_id},
-        ).scalar_one()
-        if job not in ("paused", "cancelled", "failed"):
+        if _locked_status(conn, job_id) not in ("paused", "cancelled"):
             return False
-    return cancel_job_batch(engine, job_id, provider)
+        return _cancel_locked(conn, job_id, provider)
 
 
 def hand_back(engine: Engine, job_id: UUID) -> bool:
     """waiting_for_batch -> queued, for the runner the poller starts; False when another
     poller run (or a user's `docgen jobs run`) took the job first, or it was paused."""
     with transaction(engine) as conn:
-        status = conn.execute(
-            sa.text("SELECT status FROM metadata.documentation_jobs WHERE id = :j FOR UPDATE"),
-            {"j": job_id},
-        ).scalar_one()
+        status = _locked_status(conn, job_id)
         if status != "waiting_for_batch":
             return False
         jobs_repo.update_job_status(conn, job_id, "queued", {"reason": "its batch is done"})
@@ -386,9 +383,16 @@ def back_to_waiting(engine: Engine, job_id: UUID, reason: str) -> None:
     """queued -> waiting_for_batch again, when no runner could be started (the next poller
     run tries again)."""
     with transaction(engine) as conn:
-        status = conn.execute(
+        status = _locked_status(conn, job_id)
+        if status == "queued":
+            jobs_repo.update_job_status(conn, job_id, "waiting_for_batch", {"error": reason})
+
+
+def _locked_status(conn: Connection, job_id: UUID) -> str:
+    """The job's status, its row locked until the transaction ends."""
+    return str(
+        conn.execute(
             sa.text("SELECT status FROM metadata.documentation_jobs WHERE id = :j FOR UPDATE"),
             {"j": job_id},
         ).scalar_one()
-        if status == "queued":
-            jobs_repo.update_job_status(conn, job_id, "waiting_for_batch", {"error": reason})
+    )

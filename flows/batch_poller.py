@@ -32,7 +32,7 @@ class PollerSummary(BaseModel):
     waiting: list[UUID] = []
     #: batch done: the job was handed to a new documentation-job/existing-job run
     resumed: list[UUID] = []
-    #: the job was paused, cancelled or failed: its batch was cancelled at the provider
+    #: the job was paused or cancelled: its batch was cancelled at the provider
     cancelled: list[UUID] = []
     #: the provider could not be asked, or no runner could be started (tried again next run)
     errors: dict[UUID, str] = {}
@@ -45,8 +45,8 @@ async def batch_poller() -> PollerSummary:
 
     Steps:
     1. List the live batches: those of jobs `waiting_for_batch`, and those still running
-       at the provider whose job was paused, cancelled or failed.
-    2. A paused, cancelled or failed job: cancel its batch at the provider.
+       at the provider whose job was paused or cancelled.
+    2. A paused or cancelled job: cancel its batch at the provider.
     3. A waiting job: ask the provider about its batch and keep the status and request
        counts on the job (`docgen jobs status`).
     4. A batch that is done (completed, failed, expired or cancelled at the provider): the

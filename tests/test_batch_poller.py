@@ -5,12 +5,14 @@ deployments registered with it) and the fake server's files and batches endpoint
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
 import pytest
+from prefect.exceptions import ObjectNotFound
 from sqlalchemy.engine import Engine
 
 from docgen import batch_jobs
@@ -40,18 +42,21 @@ def registered(prefect_harness: str) -> Iterator[None]:
     removed afterwards."""
     from prefect.client.orchestration import get_client
 
-    ids = [
-        documentation_job.to_deployment(name=EXISTING_JOB_DEPLOYMENT.split("/")[1]).apply(),
-        batch_poller.to_deployment(name=POLLER_DEPLOYMENT.split("/")[1]).apply(),
-    ]
+    register_existing_job()
+    batch_poller.to_deployment(name=POLLER_DEPLOYMENT.split("/")[1]).apply()
     yield
 
     async def remove() -> None:
         async with get_client() as client:
-            for deployment_id in ids:
-                await client.delete_deployment(deployment_id)
+            for name in (EXISTING_JOB_DEPLOYMENT, POLLER_DEPLOYMENT):
+                with contextlib.suppress(ObjectNotFound):
+                    await client.delete_deployment((await client.read_deployment_by_name(name)).id)
 
     asyncio.run(remove())
+
+
+def register_existing_job() -> None:
+    documentation_job.to_deployment(name=EXISTING_JOB_DEPLOYMENT.split("/")[1]).apply()
 
 
 def run_as_deployment(job_id: UUID) -> Any:
@@ -251,4 +256,35 @@ def test_a_waiting_job_run_by_the_user_reattaches_and_the_poller_leaves_it(
     assert job_row(engine, job_id).status == "completed"
     assert fake_openai.batches.created == 1
     assert poll(job_id) == []
+    assert_exactly_once(engine, job_id, ids)
+
+
+def test_a_job_whose_runner_cannot_be_started_waits_for_the_next_poller_run(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    registered: None,
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    job_id, ids = waiting_job(engine, org, fake_openai, 1)
+    fake_openai.batches.delay = 0.0
+
+    async def unregister() -> None:
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name(EXISTING_JOB_DEPLOYMENT)
+            await client.delete_deployment(deployment.id)
+
+    asyncio.run(unregister())
+    (outcome,) = poll(job_id)
+    assert outcome.startswith(f"error: cannot start {EXISTING_JOB_DEPLOYMENT}")
+    job = job_row(engine, job_id)
+    assert job.status == "waiting_for_batch"
+    assert "cannot start" in job.error_log[-1]["error"]
+    register_existing_job()
+    assert poll(job_id) == ["resumed"]
+    (flow_run,) = scheduled_runs_for(job_id)
+    assert execute(flow_run).is_completed()
+    assert fake_openai.batches.created == 1 and fake_openai.completions == []
     assert_exactly_once(engine, job_id, ids)

@@ -37,12 +37,16 @@ from docgen import batch_jobs
 from docgen.batch import BatchAnsweringProvider, BatchStatus, compatible_provider
 from docgen.db import jobs as jobs_repo
 from docgen.db.engine import transaction
+from docgen.errors import ProviderError
 from docgen.grounding import GroundedProvider
+from docgen.redact import one_line, redact
 from flows.runtime import JobRuntime
 from tasks.storage import run_db
 
 #: waves at most (a DAG deeper than this finishes synchronously in the last pass)
 MAX_WAVES = 64
+#: status checks in a row that may fail (timeout, 5xx) before the job fails
+MAX_POLL_MISSES = 5
 #: what `run_in_waves` returns when the job now waits for its batch without a flow run
 WAITING = "waiting_for_batch"
 #: the deployment the batch-poller starts for a job whose batch is done (prefect.yaml)
@@ -158,6 +162,7 @@ async def _wait(runtime: JobRuntime, logger: Any) -> str | None:
     settings = batch_jobs.BatchSettings()
     interval = settings.poll_seconds
     provider = runtime.service.provider
+    misses = 0
     while True:
         job = await run_db(_read_job, runtime)
         if job.status in ("paused", "cancelled", "failed"):
@@ -167,9 +172,24 @@ async def _wait(runtime: JobRuntime, logger: Any) -> str | None:
             if cancelled:
                 logger.info("job %s %s: its batch is cancelled", runtime.job_id, job.status)
             return str(job.status)
-        status: BatchStatus = await run_db(
-            batch_jobs.poll, runtime.engine, runtime.job_id, provider
-        )
+        try:
+            status: BatchStatus = await run_db(
+                batch_jobs.poll, runtime.engine, runtime.job_id, provider
+            )
+            misses = 0
+        except ProviderError as exc:
+            # a status check that timed out or met a 5xx is asked again at the next poll
+            misses += 1
+            if not exc.retryable or misses > MAX_POLL_MISSES:
+                raise
+            logger.warning(
+                "job %s: status check of its batch failed (%s); asking again in %.0f s",
+                runtime.job_id,
+                redact(one_line(str(exc), 300)),
+                interval,
+            )
+            await anyio.sleep(interval)
+            continue
         if status.final:
             logger.info(
                 "job %s: batch %s %s (%d completed, %d failed of %d)",

@@ -224,6 +224,9 @@ class FakeBatches:
     # -- the batch's life --------------------------------------------------------------------
 
     def _advance(self, batch: FakeBatch) -> FakeBatch:
+        """The batch's status now; once its delay has passed it is `finalizing` while a
+        thread answers its lines (a big batch takes a while; a status check never waits
+        for it), then `completed`. A small batch is answered before the check returns."""
         with self._lock:
             if batch.status not in ("validating", "in_progress"):
                 return batch
@@ -232,7 +235,9 @@ class FakeBatches:
                 batch.status = "in_progress" if age >= self.delay / 2 else "validating"
                 return batch
             batch.status = "finalizing"
-        self._run(batch)
+        worker = threading.Thread(target=self._run, args=(batch,), daemon=True)
+        worker.start()
+        worker.join(timeout=2.0)
         return batch
 
     def _run(self, batch: FakeBatch) -> None:

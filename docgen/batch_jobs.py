@@ -286,11 +286,14 @@ def _cancel_locked(conn: Connection, job_id: UUID, provider: OpenAICompatiblePro
 
 
 def mark_waiting(engine: Engine, job_id: UUID) -> bool:
-    """processing -> waiting_for_batch, with the batch id in the job's notes; False when the
-    job is no longer processing (paused or cancelled meanwhile: its runner cancels the batch)."""
+    """processing -> waiting_for_batch, with the batch id in the job's notes. True as well
+    when another runner of the job already handed it over; False when the job is no longer
+    processing (paused or cancelled meanwhile: the caller waits, and cancels the batch)."""
     with transaction(engine) as conn:
         status = _locked_status(conn, job_id)
         batch = get_job_batch(conn, job_id)
+        if status == "waiting_for_batch":
+            return True
         if status != "processing" or batch is None or batch.batch_id is None:
             return False
         jobs_repo.update_job_status(

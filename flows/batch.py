@@ -122,19 +122,25 @@ async def _hand_over(runtime: JobRuntime, provider: Any, logger: Any) -> bool:
     batch is already done, or the job was paused or cancelled meanwhile."""
     if not await poller_deployed():
         return False
-    status: BatchStatus = await run_db(batch_jobs.poll, runtime.engine, runtime.job_id, provider)
-    if status.final:
+    try:
+        status: BatchStatus | None = await run_db(
+            batch_jobs.poll, runtime.engine, runtime.job_id, provider
+        )
+    except ProviderError as exc:
+        if not exc.retryable:
+            raise
+        status = None  # the poller asks again
+    if status is not None and status.final:
         return False
     if not await run_db(batch_jobs.mark_waiting, runtime.engine, runtime.job_id):
         return False
     logger.info(
-        "job %s: waiting_for_batch %s (%s, %d/%d done); this run ends, %s starts the job"
-        " again when the batch is done",
+        "job %s: waiting_for_batch %s; this run ends, %s starts the job again when the batch"
+        " is done",
         runtime.job_id,
-        status.id,
-        status.status,
-        status.completed + status.failed,
-        status.total,
+        f"{status.id} ({status.status}, {status.completed + status.failed}/{status.total} done)"
+        if status is not None
+        else "(status unknown for now)",
         POLLER_DEPLOYMENT,
     )
     return True

@@ -8,7 +8,10 @@
 3. The batch finishes on the fake server (its delay passes); the same job runs again in this
    process: it must reattach to the batch (no second one), answer every layer from it
    (0 synchronous chat completions) and store every object exactly once.
-Prints one JSON line with the figures.
+Prints one JSON line with the figures. "Reattached, never submitted twice" is measured on
+the fake's batch endpoints: the first batch the resumed run polls is the killed run's batch
+(`resumed_run_first_polled_batch` = `killed_runs_batch_id`), and no JSONL line (custom_id
+"OBJECT_ID:layer") was in more than one created batch (`batch_lines_submitted_twice` = 0).
 """
 
 from __future__ import annotations
@@ -84,12 +87,15 @@ def main() -> None:
     assert batch is not None and batch.batch_id, "the batch was never submitted"
 
     # 3. the batch finishes; the job runs again and reattaches
-    fake_admin(args.fake_url, "config", {"batch_delay": args.batch_delay})
+    polls_before_resume = len(
+        fake_admin(args.fake_url, "config", {"batch_delay": args.batch_delay})["batch_polls"]
+    )
     resumed = time.perf_counter()
     os.environ["DOCGEN_BATCH_POLL_SECONDS"] = "1"
     asyncio.run(documentation_job(job_id=job.id, return_state=True))
     finished = time.perf_counter()
     stats = fake_admin(args.fake_url, "stats")
+    resumed_polls = stats["batch_polls"][polls_before_resume:]
     with transaction(engine) as conn:
         row = jobs_repo.get_job(conn, job.id)
         final = batch_jobs.get_job_batch(conn, job.id)
@@ -124,9 +130,16 @@ def main() -> None:
                 "synchronous_chat_completions": stats["requests"],
                 "batches_created": stats["batches_created"],
                 "batch_lines_answered": stats["batch_lines_answered"],
-                # the killed run's batch is the first wave's: reattached, it stays that wave's
-                # only batch (batches_created = waves, 2 for staging -> marts)
-                "killed_runs_batch_reused": final is not None
+                # measured at the fake's batch endpoints: the resumed run's first poll is
+                # the killed run's batch, and no line went into two batches (batches_created
+                # = waves, 2 for staging -> marts)
+                "killed_runs_batch_id": batch.batch_id,
+                "resumed_run_first_polled_batch": resumed_polls[0] if resumed_polls else None,
+                "resumed_run_polled_the_killed_runs_batch": bool(resumed_polls)
+                and resumed_polls[0] == batch.batch_id,
+                "batch_lines_submitted": stats["batch_lines_submitted"],
+                "batch_lines_submitted_twice": stats["batch_lines_submitted_twice"],
+                "killed_runs_batch_kept_on_the_job": final is not None
                 and batch.batch_id in [final.batch_id, *final.previous_batch_ids],
                 "versions_stored": versions[0],
                 "objects_with_a_version": versions[1],

@@ -2,7 +2,8 @@
 
 For users without a Prefect server and worker: `serve()` registers the deployments of
 prefect.yaml (documentation-job/on-demand and /existing-job, nightly-redocumentation/nightly,
-ingest/on-demand; same descriptions and enforced forms) with the Prefect API and runs their
+ingest/on-demand, batch-poller/poll every DOCGEN_BATCH_POLLER_SECONDS; same descriptions and
+enforced forms) with the Prefect API and runs their
 flow runs itself (each in a subprocess, so cancelling one from the UI kills it).
 """
 
@@ -13,11 +14,13 @@ import warnings
 from typing import Any
 
 from prefect import serve
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Interval
 from ruamel import yaml
 
+from docgen.batch_jobs import BatchSettings
 from docgen.config import ServeSettings
 from docgen.resources import project_root
+from flows.batch_poller import batch_poller
 from flows.documentation_job import documentation_job, new_documentation_job
 from flows.ingest import ingest as ingest_flow
 from flows.nightly import nightly_redocumentation
@@ -52,6 +55,12 @@ def deployments(settings: ServeSettings | None = None) -> list[object]:
         deployment(ingest_flow, "flows/ingest.py:ingest", "on-demand"),
         deployment(
             documentation_job, "flows/documentation_job.py:documentation_job", "existing-job"
+        ),
+        deployment(
+            batch_poller,
+            "flows/batch_poller.py:batch_poller",
+            "poll",
+            schedules=[Interval(BatchSettings().poller_seconds)],
         ),
     ]
 

@@ -14,6 +14,11 @@ So a run that dies at any point finds, on resume:
   if there is none.
 Pause and cancel cancel the batch at the provider (`cancel_job_batch`); a resumed job
 submits a new batch for the objects still pending (the given-up batch id is kept).
+
+Under a deployment no flow run waits for the batch: the job becomes 'waiting_for_batch'
+(`mark_waiting`) and its run ends; the batch-poller flow lists the live batches
+(`live_batches`), polls them, cancels those of paused or cancelled jobs, and hands a job whose
+batch is done back to a runner (`hand_back`: waiting_for_batch -> queued, once).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from docgen.batch import (
     compatible_provider,
     custom_id,
 )
+from docgen.db import jobs as jobs_repo
 from docgen.db.engine import transaction
 from docgen.layers import LAYER_NAMES
 from docgen.providers.openai_compat import OpenAICompatibleProvider
@@ -54,6 +60,11 @@ class BatchSettings(BaseSettings):
     )
     poll_max_seconds: float = Field(
         default=600.0, gt=0, description="Longest wait between two checks (the wait doubles)."
+    )
+    poller_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often `docgen serve` runs the batch-poller deployment (seconds).",
     )
 
 
@@ -153,7 +164,7 @@ def submit_or_reattach(
     """The job's live batch, submitting one for `object_ids` only when there is none.
     Returns the batch and whether this call submitted it."""
     current = _read_if_any(engine, job_id)
-    if current is not None and current.batch_id and current.phase in LIVE:
+    if current is not None and current.batch_id and current.phase in (*LIVE, "failed"):
         wanted = {str(i) for i in object_ids}
         if any(key.split(":", 1)[0] in wanted for key in current.digests):
             return current, False  # reattach: never a second batch for the same objects
@@ -253,15 +264,138 @@ def answers(engine: Engine, job_id: UUID, provider: OpenAICompatibleProvider) ->
 def cancel_job_batch(engine: Engine, job_id: UUID, provider: OpenAICompatibleProvider) -> bool:
     """Cancel the job's batch at the provider if it is still running; True if it was."""
     with transaction(engine) as conn:
-        batch = get_job_batch(conn, job_id, lock=True)
-        if batch is None or batch.phase != "waiting_for_batch" or batch.batch_id is None:
+        return _cancel_locked(conn, job_id, provider)
+
+
+def _cancel_locked(conn: Connection, job_id: UUID, provider: OpenAICompatibleProvider) -> bool:
+    batch = get_job_batch(conn, job_id, lock=True)
+    if batch is None or batch.phase != "waiting_for_batch" or batch.batch_id is None:
+        return False
+    status = BatchClient(provider).cancel(batch.batch_id)
+    _update(
+        conn,
+        job_id,
+        phase="cancelled",
+        provider_status=status.status,
+        request_counts=status.as_json()["request_counts"],
+    )
+    return True
+
+
+# --- waiting without a flow run (the batch-poller deployment) --------------------------------
+
+
+def mark_waiting(engine: Engine, job_id: UUID) -> bool:
+    """processing -> waiting_for_batch, with the batch id in the job's notes. True as well
+    when another runner of the job already handed it over; False when the job is no longer
+    processing (paused or cancelled meanwhile: the caller waits, and cancels the batch)."""
+    with transaction(engine) as conn:
+        status = _locked_status(conn, job_id)
+        batch = get_job_batch(conn, job_id)
+        if status == "waiting_for_batch":
+            return True
+        if status != "processing" or batch is None or batch.batch_id is None:
             return False
-        status = BatchClient(provider).cancel(batch.batch_id)
-        _update(
+        jobs_repo.update_job_status(
             conn,
             job_id,
-            phase="cancelled",
-            provider_status=status.status,
-            request_counts=status.as_json()["request_counts"],
+            "waiting_for_batch",
+            {"reason": f"batch {batch.batch_id} submitted; the batch-poller resumes the job"},
         )
     return True
+
+
+@dataclass(frozen=True)
+class LiveBatch:
+    """A job's batch that the provider may still be working on (or that is done and whose
+    job waits to be handed back)."""
+
+    job_id: UUID
+    organization_id: UUID
+    job_status: str
+    batch: JobBatch
+
+
+def live_batches(engine: Engine) -> list[LiveBatch]:
+    """Batches the poller looks after: those of waiting jobs, and those still running at the
+    provider whose job was paused or cancelled (to cancel them). A job being processed
+    polls its own batch; a failed job keeps its batch, so running it again reattaches."""
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT j.id, j.organization_id, j.status FROM metadata.documentation_jobs j"
+                " JOIN metadata.job_batches b ON b.job_id = j.id"
+                " WHERE b.batch_id IS NOT NULL AND ("
+                "   (j.status = 'waiting_for_batch' AND b.phase IN ('waiting_for_batch',"
+                "    'answered', 'failed'))"
+                "   OR (j.status IN ('paused', 'cancelled')"
+                "    AND b.phase = 'waiting_for_batch'))"
+                " ORDER BY b.submitted_at"
+            )
+        ).all()
+        return [
+            LiveBatch(row.id, row.organization_id, row.status, _required(conn, row.id))
+            for row in rows
+        ]
+
+
+def _required(conn: Connection, job_id: UUID) -> JobBatch:
+    batch = get_job_batch(conn, job_id)
+    assert batch is not None
+    return batch
+
+
+def organization_provider(engine: Engine, organization_id: UUID) -> OpenAICompatibleProvider:
+    """The organization's OpenAI-compatible provider (its key decrypted), to poll or cancel
+    its batches; raises ConfigError when the organization has no Batch API any more."""
+    from docgen.db import orgs
+    from docgen.errors import ConfigError
+    from docgen.service import build_provider
+
+    with transaction(engine) as conn:
+        settings = orgs.get_llm_settings(conn, organization_id)
+    provider = compatible_provider(build_provider(settings, engine=engine))
+    if provider is None:
+        raise ConfigError(
+            f"organization {organization_id} uses provider {settings.provider}: no Batch API"
+        )
+    return provider
+
+
+def cancel_if_stopped(engine: Engine, job_id: UUID, provider: OpenAICompatibleProvider) -> bool:
+    """Cancel the job's running batch if the job is paused or cancelled (checked under the
+    job's row lock, so a job resumed meanwhile keeps its batch)."""
+    with transaction(engine) as conn:
+        if _locked_status(conn, job_id) not in ("paused", "cancelled"):
+            return False
+        return _cancel_locked(conn, job_id, provider)
+
+
+def hand_back(engine: Engine, job_id: UUID) -> bool:
+    """waiting_for_batch -> queued, for the runner the poller starts; False when another
+    poller run (or a user's `docgen jobs run`) took the job first, or it was paused."""
+    with transaction(engine) as conn:
+        status = _locked_status(conn, job_id)
+        if status != "waiting_for_batch":
+            return False
+        jobs_repo.update_job_status(conn, job_id, "queued", {"reason": "its batch is done"})
+    return True
+
+
+def back_to_waiting(engine: Engine, job_id: UUID, reason: str) -> None:
+    """queued -> waiting_for_batch again, when no runner could be started (the next poller
+    run tries again)."""
+    with transaction(engine) as conn:
+        status = _locked_status(conn, job_id)
+        if status == "queued":
+            jobs_repo.update_job_status(conn, job_id, "waiting_for_batch", {"error": reason})
+
+
+def _locked_status(conn: Connection, job_id: UUID) -> str:
+    """The job's status, its row locked until the transaction ends."""
+    return str(
+        conn.execute(
+            sa.text("SELECT status FROM metadata.documentation_jobs WHERE id = :j FOR UPDATE"),
+            {"j": job_id},
+        ).scalar_one()
+    )

@@ -266,7 +266,7 @@ def pause_job(engine: Engine, job_id: UUID, reason: str = "paused by user") -> j
         job = jobs_repo.get_job(conn, job_id)
         if job.status == "paused":
             return job
-        if job.status not in ("queued", "processing"):
+        if job.status not in ("queued", "processing", "waiting_for_batch"):
             raise InvalidJobState(f"job {job_id} is {job.status}; only a running job can pause")
         return jobs_repo.update_job_status(conn, job_id, "paused", {"reason": reason})
 
@@ -286,12 +286,13 @@ def cancel_job(engine: Engine, job_id: UUID, reason: str = "cancelled by user") 
 def reopen_for_run(engine: Engine, job_id: UUID) -> jobs_repo.Job:
     """Make a job runnable again: paused -> queued (resume), failed or stuck -> queued.
 
-    A job already 'processing' is left as it is (a second runner joins it). Completed and
-    cancelled jobs cannot run again.
+    A job already 'processing' is left as it is (a second runner joins it), and so is one
+    'waiting_for_batch' (this run reattaches to its batch). Completed and cancelled jobs
+    cannot run again.
     """
     with transaction(engine) as conn:
         job = jobs_repo.get_job(conn, job_id)
-        if job.status in ("queued", "processing"):
+        if job.status in ("queued", "processing", "waiting_for_batch"):
             return job
         if job.status == "paused":
             return jobs_repo.update_job_status(conn, job_id, "queued", {"reason": "resumed"})

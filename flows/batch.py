@@ -4,12 +4,20 @@ Steps, for each wave (the pending objects whose upstream objects in the job are 
 so every prompt holds fresh upstream summaries, as in sync mode):
 1. Submit the wave's layer requests as one Batch API batch, or reattach to the batch this
    job already has for them (a resumed run never submits twice; docgen.batch_jobs).
-2. Wait for it: poll the provider with a doubling interval (DOCGEN_BATCH_POLL_SECONDS up to
-   DOCGEN_BATCH_POLL_MAX_SECONDS), keeping the provider's status and request counts on the
-   job (`docgen jobs status` shows waiting_for_batch). Between polls the flow sleeps
-   (`anyio.sleep`): an in-process run has no deployment to suspend to, and a sleeping
-   coroutine holds no worker slot of a work pool's concurrency beyond this one flow run.
-   A pause or cancel (docgen or Prefect) cancels the batch at the provider and stops here.
+2. Wait for it, in one of two ways:
+   - under a deployment (a worker or `docgen serve` runs this flow run, and the
+     batch-poller and existing-job deployments are registered): the job becomes
+     `waiting_for_batch` and this run ends at once (`run_in_waves` returns WAITING), so no
+     worker slot is held for hours; the batch-poller flow (flows/batch_poller.py, every
+     minute) polls the batch and starts documentation-job/existing-job for the job when it
+     is done, and that run comes back here, reattaches and goes on to step 3;
+   - in-process (`docgen jobs run`, `docgen run`, tests: the user's own process, no
+     deployment to hand over to): poll the provider with a doubling interval
+     (DOCGEN_BATCH_POLL_SECONDS up to DOCGEN_BATCH_POLL_MAX_SECONDS) between `anyio.sleep`s.
+   Either way the provider's status and request counts are kept on the job (`docgen jobs
+   status`), and a pause or cancel (docgen or Prefect) cancels the batch at the provider.
+   A suspended flow run was not used: Prefect resumes one by re-running the flow from its
+   start, which needs persisted results and still someone to poll and resume it.
 3. Give the job's service a provider that answers from the batch: the per-object subflows
    then run as in sync mode (same layer tasks, validation, storage, per-layer logs), and
    requests the batch has no good answer for (failed or expired lines, a prompt that changed
@@ -29,12 +37,22 @@ from docgen import batch_jobs
 from docgen.batch import BatchAnsweringProvider, BatchStatus, compatible_provider
 from docgen.db import jobs as jobs_repo
 from docgen.db.engine import transaction
+from docgen.errors import ProviderError
 from docgen.grounding import GroundedProvider
+from docgen.redact import one_line, redact
 from flows.runtime import JobRuntime
 from tasks.storage import run_db
 
 #: waves at most (a DAG deeper than this finishes synchronously in the last pass)
 MAX_WAVES = 64
+#: status checks in a row that may fail (timeout, 5xx) before the job fails
+MAX_POLL_MISSES = 5
+#: what `run_in_waves` returns when the job now waits for its batch without a flow run
+WAITING = "waiting_for_batch"
+#: the deployment the batch-poller starts for a job whose batch is done (prefect.yaml)
+EXISTING_JOB_DEPLOYMENT = "documentation-job/existing-job"
+#: the scheduled deployment of flows/batch_poller.py (prefect.yaml, `docgen serve`)
+POLLER_DEPLOYMENT = "batch-poller/poll"
 
 
 async def run_in_waves(
@@ -85,6 +103,8 @@ async def run_batch_step(runtime: JobRuntime, logger: Any) -> tuple[str | None, 
         batch.batch_id,
         len(wave),
     )
+    if await _hand_over(runtime, provider, logger):
+        return WAITING, set()
     stopped = await _wait(runtime, logger)
     if stopped:
         return stopped, set()
@@ -96,10 +116,59 @@ async def run_batch_step(runtime: JobRuntime, logger: Any) -> tuple[str | None, 
     return None, set(wave)
 
 
+async def _hand_over(runtime: JobRuntime, provider: Any, logger: Any) -> bool:
+    """Under a deployment, leave the wait to the batch-poller: True once the job is
+    `waiting_for_batch` (its run ends). False to wait in this process: no deployment, the
+    batch is already done, or the job was paused or cancelled meanwhile."""
+    if not await poller_deployed():
+        return False
+    try:
+        status: BatchStatus | None = await run_db(
+            batch_jobs.poll, runtime.engine, runtime.job_id, provider
+        )
+    except ProviderError as exc:
+        if not exc.retryable:
+            raise
+        status = None  # the poller asks again
+    if status is not None and status.final:
+        return False
+    if not await run_db(batch_jobs.mark_waiting, runtime.engine, runtime.job_id):
+        return False
+    logger.info(
+        "job %s: waiting_for_batch %s; this run ends, %s starts the job again when the batch"
+        " is done",
+        runtime.job_id,
+        f"{status.id} ({status.status}, {status.completed + status.failed}/{status.total} done)"
+        if status is not None
+        else "(status unknown for now)",
+        POLLER_DEPLOYMENT,
+    )
+    return True
+
+
+async def poller_deployed() -> bool:
+    """True when this flow run (or the flow run it is a subflow of) comes from a deployment
+    and the batch-poller and existing-job deployments are registered with the Prefect API."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.runtime import deployment
+
+    if await run_db(lambda: deployment.id) is None:
+        return False
+    async with get_client() as client:
+        for name in (POLLER_DEPLOYMENT, EXISTING_JOB_DEPLOYMENT):
+            try:
+                await client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                return False
+    return True
+
+
 async def _wait(runtime: JobRuntime, logger: Any) -> str | None:
     settings = batch_jobs.BatchSettings()
     interval = settings.poll_seconds
     provider = runtime.service.provider
+    misses = 0
     while True:
         job = await run_db(_read_job, runtime)
         if job.status in ("paused", "cancelled", "failed"):
@@ -109,9 +178,24 @@ async def _wait(runtime: JobRuntime, logger: Any) -> str | None:
             if cancelled:
                 logger.info("job %s %s: its batch is cancelled", runtime.job_id, job.status)
             return str(job.status)
-        status: BatchStatus = await run_db(
-            batch_jobs.poll, runtime.engine, runtime.job_id, provider
-        )
+        try:
+            status: BatchStatus = await run_db(
+                batch_jobs.poll, runtime.engine, runtime.job_id, provider
+            )
+            misses = 0
+        except ProviderError as exc:
+            # a status check that timed out or met a 5xx is asked again at the next poll
+            misses += 1
+            if not exc.retryable or misses > MAX_POLL_MISSES:
+                raise
+            logger.warning(
+                "job %s: status check of its batch failed (%s); asking again in %.0f s",
+                runtime.job_id,
+                redact(one_line(str(exc), 300)),
+                interval,
+            )
+            await anyio.sleep(interval)
+            continue
         if status.final:
             logger.info(
                 "job %s: batch %s %s (%d completed, %d failed of %d)",

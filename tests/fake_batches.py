@@ -10,7 +10,9 @@
   synchronous chat completion (faults and behaviours apply), kept apart from the synchronous
   requests (`FakeOpenAI.completions` counts only those) in `FakeOpenAI.batch_requests`;
 - `fail_ids`: custom_ids whose line fails (status 500 in the error file), as expired or
-  failed lines do; Azure's /openai/files and /openai/batches routes are the same endpoints.
+  failed lines do; Azure's /openai/files and /openai/batches routes are the same endpoints;
+- what a client did, to measure "never submitted twice" directly: `submissions` (custom_id
+  -> batches created with that line) and `polls` (batch ids retrieved, in order).
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ class FakeBatches:
         self.fail_ids: set[str] = set()
         self.created = 0
         self.cancelled = 0
+        #: custom_id -> how many created batches held that line
+        self.submissions: dict[str, int] = {}
+        #: batch ids retrieved (GET /batches/{id}), in order
+        self.polls: list[str] = []
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -98,6 +104,18 @@ class FakeBatches:
             self.fail_ids = set()
             self.created = 0
             self.cancelled = 0
+            self.submissions = {}
+            self.polls = []
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "batches_created": self.created,
+                "batches_cancelled": self.cancelled,
+                "batch_lines_submitted": sum(self.submissions.values()),
+                "batch_lines_submitted_twice": sum(1 for n in self.submissions.values() if n > 1),
+                "batch_polls": list(self.polls),
+            }
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -141,6 +159,8 @@ class FakeBatches:
             if batch is None:
                 handler._send(404, {"error": {"message": f"No such batch: {parts[1]}"}})
                 return
+            with self._lock:
+                self.polls.append(batch.id)
             handler._send(200, self._advance(batch).body())
             return
         handler._send(404, {"error": {"message": "not found"}})
@@ -183,6 +203,9 @@ class FakeBatches:
             with self._lock:
                 self.batches[batch.id] = batch
                 self.created += 1
+                for line in lines:
+                    key = str(json.loads(line).get("custom_id"))
+                    self.submissions[key] = self.submissions.get(key, 0) + 1
             handler._send(200, batch.body())
             return
         if parts[0] == "batches" and len(parts) == 3 and parts[2] == "cancel":
@@ -201,6 +224,9 @@ class FakeBatches:
     # -- the batch's life --------------------------------------------------------------------
 
     def _advance(self, batch: FakeBatch) -> FakeBatch:
+        """The batch's status now; once its delay has passed it is `finalizing` while a
+        thread answers its lines (a big batch takes a while; a status check never waits
+        for it), then `completed`. A small batch is answered before the check returns."""
         with self._lock:
             if batch.status not in ("validating", "in_progress"):
                 return batch
@@ -209,7 +235,9 @@ class FakeBatches:
                 batch.status = "in_progress" if age >= self.delay / 2 else "validating"
                 return batch
             batch.status = "finalizing"
-        self._run(batch)
+        worker = threading.Thread(target=self._run, args=(batch,), daemon=True)
+        worker.start()
+        worker.join(timeout=2.0)
         return batch
 
     def _run(self, batch: FakeBatch) -> None:

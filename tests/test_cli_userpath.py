@@ -264,7 +264,7 @@ def test_help_version_and_flag_names(cli, engine: Engine, org: OrgFixture) -> No
     jobs_help = " ".join(cli("jobs", "--help").stdout.split())
     assert "watch" not in jobs_help and "status, list, pause" in jobs_help
     serve_help = " ".join(cli("serve", "--help").stdout.split())
-    assert "four deployments" in serve_help and "both" not in serve_help
+    assert "five deployments" in serve_help and "both" not in serve_help
     run_help = cli("run", "--help").stdout
     assert "<bool>" not in run_help and "--all" in run_help
 

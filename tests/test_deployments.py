@@ -106,7 +106,9 @@ def test_serve_builds_the_same_deployments(monkeypatch: pytest.MonkeyPatch) -> N
     from deployments.serve import deployments
 
     monkeypatch.setenv("DOCGEN_NIGHTLY_TIMEZONE", "Europe/Amsterdam")
-    on_demand, nightly, ingest, existing = deployments()
+    on_demand, nightly, ingest, existing, poller = deployments()
+    assert (poller.flow_name, poller.name) == ("batch-poller", "poll")
+    assert poller.schedules[0].schedule.interval.total_seconds() == 60
     assert (ingest.flow_name, ingest.name) == ("ingest", "on-demand")
     assert (on_demand.flow_name, on_demand.name) == ("documentation-job", "on-demand")
     assert (existing.flow_name, existing.name) == ("documentation-job", "existing-job")

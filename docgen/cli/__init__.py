@@ -3,7 +3,7 @@
 Errors: a DocgenError prints `docgen: error: <one line>` on stderr and exits non-zero;
 usage errors do the same with exit code 2. No tracebacks for expected failures. Commands that
 run a job exit with `_common.ExitCode` (0 completed, 1 failed, 3 completed with failed
-objects, 4 paused, 5 cancelled).
+objects, 4 paused, 5 cancelled, 6 waiting for its batch).
 """
 
 from __future__ import annotations

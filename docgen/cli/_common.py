@@ -28,12 +28,15 @@ class ExitCode(IntEnum):
     OBJECTS_FAILED = 3  #: the job completed, but some objects failed
     PAUSED = 4  #: the job paused (`jobs pause`, or --max-cost reached); `jobs resume` goes on
     CANCELLED = 5  #: the job was cancelled
+    #: the job waits for its Batch API batch (batch mode under a deployment: the batch-poller
+    #: deployment resumes it when the batch is done)
+    WAITING_FOR_BATCH = 6
 
 
 #: for the help texts of the commands that run a job
 EXIT_CODES_HELP = (
     "Exit codes: 0 completed, 1 failed (or an error), 2 bad input,"
-    " 3 completed with failed objects, 4 paused, 5 cancelled."
+    " 3 completed with failed objects, 4 paused, 5 cancelled, 6 waiting for its batch."
 )
 
 
@@ -43,6 +46,7 @@ def job_exit_code(job: Job) -> ExitCode:
     return {
         "paused": ExitCode.PAUSED,
         "cancelled": ExitCode.CANCELLED,
+        "waiting_for_batch": ExitCode.WAITING_FOR_BATCH,
     }.get(job.status, ExitCode.FAILED)
 
 

@@ -122,6 +122,11 @@ def report_outcome(job: jobs_repo.Job) -> int:
         )
     elif code is ExitCode.CANCELLED:
         _stderr_line(f"docgen: job {job.id} cancelled (exit {int(code)})")
+    elif code is ExitCode.WAITING_FOR_BATCH:
+        _stderr_line(
+            f"docgen: job {job.id} waits for its batch (exit {int(code)}); the batch-poller"
+            f" deployment goes on when it is done, `docgen jobs status {job.id}` shows it"
+        )
     return int(code)
 
 

@@ -1,4 +1,4 @@
-"""`docgen serve`: the four deployments of prefect.yaml in one process."""
+"""`docgen serve`: the five deployments of prefect.yaml in one process."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def serve_command(
     limit: int | None = typer.Option(None, "--limit", help="Flow runs at the same time."),
 ) -> None:
-    """Serve the four deployments here, nightly schedule active, until Ctrl-C.
+    """Serve the five deployments here, nightly schedule active, until Ctrl-C.
 
-    documentation-job/on-demand, documentation-job/existing-job, ingest/on-demand and
-    nightly-redocumentation/nightly.
+    documentation-job/on-demand, documentation-job/existing-job, ingest/on-demand,
+    nightly-redocumentation/nightly and batch-poller/poll (every minute: batch-mode jobs
+    waiting for their batch).
     With PREFECT_API_URL set, they register with that server. Without it, docgen starts a
     local Prefect server on DOCGEN_NIGHTLY_PREFECT_PORT (4200) for as long as this command
     runs; its database is PostgreSQL on docgen's server (`prefect` on the embedded one,

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from docgen.errors import NotFound
 
 JobStatus = Literal[
-    "queued", "processing", "completed", "failed", "cancelled", "paused", "waiting_for_batch"
+    "queued", "processing", "waiting_for_batch", "completed", "failed", "cancelled", "paused"
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 

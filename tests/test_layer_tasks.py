@@ -14,9 +14,9 @@ from sqlalchemy.engine import Engine
 
 from docgen.errors import APIKeyError, ContentFiltered
 from docgen.layers import LAYERS, LayerName
+from docgen.outcomes import ledger_key
 from docgen.pricing import Usage
 from docgen.service import DocumentationGenerationService
-from docgen.outcomes import ledger_key
 from tasks.layers import LAYER_TASKS
 from tests.conftest import OrgFixture, use_openai
 from tests.factories import make_object

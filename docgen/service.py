@@ -158,22 +158,32 @@ class DocumentationGenerationService:
         return cache_scope(self.organization_id, self.provider)
 
     def layer_request(
-        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+        self,
+        ctx: ObjectContext,
+        layer: LayerName,
+        repair: Repair | None = None,
+        input_hash: str | None = None,
     ) -> LayerRequest:
+        """The layer's request; `input_hash` is `self.input_hash(ctx)` when the caller has
+        it already (it renders the whole context)."""
         return LayerRequest(
             layer=layer,
             context=ctx,
             messages=build_messages(ctx, layer),
-            cache_key=self.input_hash(ctx),
+            cache_key=input_hash or self.input_hash(ctx),
             repair=repair,
         )
 
     def generate_layer(
-        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+        self,
+        ctx: ObjectContext,
+        layer: LayerName,
+        repair: Repair | None = None,
+        input_hash: str | None = None,
     ) -> LayerResult:
         """One try at one layer (raises a ProviderError subclass on failure); `repair`
         shows the model its last rejected answer and what was wrong with it."""
-        request = self.layer_request(ctx, layer, repair)
+        request = self.layer_request(ctx, layer, repair, input_hash)
         limiter = self.rate_limiter
         if limiter is not None and limiter.enabled and self.provider.name != "offline":
             limiter.acquire(request_tokens(request), stop=self.stop, max_wait=self.max_retry_after)
@@ -183,11 +193,11 @@ class DocumentationGenerationService:
             self.before_call(request)
         return self.provider.generate(request)
 
-    def _outcome(self, ctx: ObjectContext, layer: LayerName) -> LayerOutcome:
+    def _outcome(self, ctx: ObjectContext, layer: LayerName, input_hash: str) -> LayerOutcome:
         """One try at one layer as an outcome (never raises a ProviderError)."""
         started = time.perf_counter()
         try:
-            return LayerOutcome.from_result(self.generate_layer(ctx, layer))
+            return LayerOutcome.from_result(self.generate_layer(ctx, layer, None, input_hash))
         except ProviderError as exc:
             return LayerOutcome.from_error(
                 layer,
@@ -206,10 +216,12 @@ class DocumentationGenerationService:
     async def document(self, ctx: ObjectContext) -> PipelineResult:
         """The pipeline over this service's provider, each call in a worker thread."""
 
-        async def call_layer(layer: LayerName) -> LayerOutcome:
-            return await anyio.to_thread.run_sync(self._outcome, ctx, layer)
+        plan = self.plan(ctx)
 
-        return await run_pipeline(ctx, call_layer, self.plan(ctx))
+        async def call_layer(layer: LayerName) -> LayerOutcome:
+            return await anyio.to_thread.run_sync(self._outcome, ctx, layer, plan.input_hash)
+
+        return await run_pipeline(ctx, call_layer, plan)
 
     def generate_documentation_for_object(
         self, object_id: UUID | ObjectContext

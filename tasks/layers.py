@@ -149,7 +149,7 @@ def _generate(
 ) -> LayerResult:
     key, ledger = ledger_key(run_key, layer), service.ledger
     try:
-        result = service.generate_layer(ctx, layer, ledger.repair(key))
+        result = service.generate_layer(ctx, layer, ledger.repair(key), input_hash)
     except ProviderError as exc:
         ledger.add(key, exc.usage, repair_for(exc))
         if isinstance(exc, RateLimited) and not isinstance(exc, WaitTooLong):

@@ -2,7 +2,7 @@
 
 The flows call core functions (docgen.object_run, docgen.jobs) through `run_db`, in a worker
 thread, as plain calls: they are not Prefect tasks, so storing an object adds no task run
-(three API calls to the Prefect server and a row in its database) to the six layer tasks.
+(a run record and its state events for the Prefect server) to the six layer tasks.
 No retries here: a database error leaves the object claimed and unstored, and the job's
 next run picks it up again.
 """

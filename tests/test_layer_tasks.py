@@ -183,3 +183,42 @@ def test_retry_after_a_rejected_answer_tells_the_model_what_was_wrong(
     # the token cap of the retry is the layer's own, unchanged
     caps = {r.body["max_completion_tokens"] for r in fake_openai.completions}
     assert caps == {LAYERS["business_rules"].max_completion_tokens}
+
+
+def test_an_object_subflow_shows_its_six_layer_tasks_and_nothing_else(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    """What the Prefect UI shows per object: one subflow named after it, with a task run per
+    layer (storing it is a plain call, not a task)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    from docgen import jobs as core_jobs
+    from flows.documentation_job import documentation_job
+
+    use_openai(engine, org, fake_openai)
+    obj = make_object(engine, org)
+    job = core_jobs.create_job(engine, org.id, [obj.id], triggered_by_user_id=org.admin_id)
+    assert asyncio.run(documentation_job(job_id=job.id, return_state=True)).is_completed()
+
+    async def task_run_names() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[obj.name]))
+            )
+            assert len(runs) == 1
+            for _ in range(50):  # task runs reach the API through events, a moment later
+                tasks = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id={"any_": [runs[0].id]})
+                )
+                if len(tasks) >= 6:
+                    break
+                await asyncio.sleep(0.2)
+            return sorted(t.name for t in tasks)
+
+    expected = sorted(f"{layer.replace('_', '-')}-{obj.name}" for layer in LAYERS)
+    assert asyncio.run(task_run_names()) == expected

@@ -5,14 +5,15 @@
     generated = service.generate_documentation_for_object(object_id)
     service.store_documentation(object_id, generated)
 
-Layers run in the brief's order, sequentially by default; `concurrent_layers=True` runs the
-four non-critical JSON layers at the same time once the two critical ones succeeded (the
-first call has then written OpenAI's prompt cache for the shared prefix). Summary and
-narrative are critical: if one fails, DocumentationGenerationError and nothing is stored.
-The other layers degrade to empty and are reported in `failed_layers`.
+The order of the layers, what a failed one does and the cost are docgen.pipeline's (the
+same loop the per-object flow runs): critical layers first, a failed one raises
+DocumentationGenerationError and nothing is stored; the other four degrade to empty and are
+reported in `failed_layers`, sequentially by default or together with
+`concurrent_layers=True`.
 
-This class tries each layer once. Retries with backoff are Prefect's (tasks/layers.py), and
-the flows call `generate_layer`, `assemble` and `store_documentation` one by one.
+This class tries each layer once. Retries with backoff are Prefect's (tasks/layers.py): the
+flow passes the layer task to the pipeline, and the task calls `generate_layer`, keeping
+the usage of failed attempts in the run's `ledger`.
 """
 
 from __future__ import annotations
@@ -22,17 +23,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
+import anyio
 from sqlalchemy.engine import Connection, Engine
 
 from docgen import crypto
-from docgen.complexity import Complexity, compute_complexity
 from docgen.config import LLMSettings
 from docgen.context import ObjectContext, load_context
 from docgen.db import documentation, orgs
@@ -45,162 +43,31 @@ from docgen.errors import (
     ProviderError,
 )
 from docgen.grounding import GroundedProvider
-from docgen.layers import CRITICAL_LAYERS, LAYER_NAMES, LAYERS, LayerName, envelope_schema
-from docgen.pricing import (
-    BATCH_SUFFIX,
-    PricingTable,
-    Usage,
-    estimate_tokens,
-    load_pricing,
-    org_pricing,
-)
-from docgen.prompts import PROMPT_VERSION, build_messages, context_hash
+from docgen.layers import LAYERS, LayerName, envelope_schema
+from docgen.outcomes import GeneratedDocumentation, LayerOutcome, UsageLedger, check_critical
+from docgen.pipeline import PipelineResult, Plan, banned_in_layers, run_pipeline
+from docgen.pricing import PricingTable, estimate_tokens, load_pricing, org_pricing
+from docgen.prompts import build_messages, context_hash
 from docgen.providers.azure import AzureOpenAIProvider
 from docgen.providers.base import LayerRequest, LayerResult, Provider, Repair
 from docgen.providers.offline import OfflineProvider
 from docgen.providers.openai_compat import OpenAICompatibleProvider
 from docgen.ratelimit import RateLimiter
-from docgen.redact import one_line
-from docgen.style import banned_words_used
+
+#: re-exported for callers that import the result types from here
+__all__ = [
+    "DocumentationGenerationService",
+    "GeneratedDocumentation",
+    "LayerOutcome",
+    "banned_in_layers",
+    "build_provider",
+    "cache_scope",
+    "check_critical",
+    "request_tokens",
+]
 
 #: called before each LLM call with the layer request (the client-side rate limiter hooks here)
 BeforeCall = Callable[[LayerRequest], None]
-
-
-@dataclass
-class LayerOutcome:
-    """What happened to one layer of one object (one log row)."""
-
-    layer: LayerName
-    status: Literal["completed", "failed"]
-    value: Any = None
-    usage: Usage = field(default_factory=Usage)
-    duration_ms: int = 0
-    finish_reason: str | None = None
-    model: str | None = None
-    attempts: int = 1
-    error: str | None = None
-    #: the grounding check's result (docgen.grounding), None when no check ran
-    grounding: dict[str, Any] | None = None
-
-    @classmethod
-    def from_result(cls, result: LayerResult) -> LayerOutcome:
-        return cls(
-            grounding=result.grounding,
-            layer=result.layer,
-            status="completed",
-            value=result.value,
-            usage=result.usage,
-            duration_ms=result.duration_ms,
-            finish_reason=result.finish_reason,
-            model=result.model,
-            attempts=result.attempts,
-        )
-
-    @classmethod
-    def from_error(
-        cls,
-        layer: LayerName,
-        error: BaseException,
-        *,
-        model: str,
-        duration_ms: int = 0,
-        attempts: int = 1,
-        usage: Usage | None = None,
-    ) -> LayerOutcome:
-        """A failed layer; `error` text is already redacted by the provider."""
-        finish = {"InvalidLLMResponse": "length", "ContentFiltered": "content_filter"}.get(
-            type(error).__name__
-        )
-        if finish == "length" and "finish_reason=length" not in str(error):
-            finish = None
-        carried = getattr(error, "usage", None)
-        return cls(
-            layer=layer,
-            status="failed",
-            value=LAYERS[layer].empty_value(),
-            usage=usage if usage is not None else (carried or Usage()),
-            duration_ms=duration_ms,
-            finish_reason=finish,
-            model=model,
-            attempts=attempts,
-            error=one_line(f"{type(error).__name__}: {error}", 1000),
-            grounding=getattr(error, "grounding", None),
-        )
-
-
-@dataclass
-class GeneratedDocumentation:
-    """Six layer outcomes for one object, with everything needed to store them."""
-
-    object_id: UUID
-    input_hash: str
-    model: str
-    provider: str
-    outcomes: dict[LayerName, LayerOutcome]
-    complexity: Complexity
-    cost_usd: Decimal
-    duration_ms: int
-    pricing_warning: str | None = None
-    #: what privacy masking replaced in the code the layers read, by kind (issue 19)
-    privacy_masked: dict[str, int] = field(default_factory=dict)
-    #: banned words of the house style the answer still used, by layer (docgen.style)
-    banned_words_used: dict[str, list[str]] = field(default_factory=dict)
-    #: the code the layers read (kept with the version, for code diffs between versions)
-    source_code: str | None = None
-
-    @property
-    def usage(self) -> Usage:
-        total = Usage()
-        for outcome in self.outcomes.values():
-            total = total + outcome.usage
-        return total
-
-    @property
-    def failed_layers(self) -> list[LayerName]:
-        return [n for n, o in self.outcomes.items() if o.status == "failed"]
-
-    @property
-    def layers(self) -> dict[str, Any]:
-        return {name: outcome.value for name, outcome in self.outcomes.items()}
-
-    def metadata(self) -> dict[str, Any]:
-        usage = self.usage
-        return {
-            "model": self.model,
-            "provider": self.provider,
-            "prompt_version": PROMPT_VERSION,
-            "tokens": {
-                "prompt": usage.prompt_tokens,
-                "completion": usage.completion_tokens,
-                "cached": usage.cached_tokens,
-                "total": usage.total_tokens,
-            },
-            "cost_usd": str(self.cost_usd),
-            "duration_ms": self.duration_ms,
-            "failed_layers": self.failed_layers,
-            "layers": {
-                name: {
-                    "status": o.status,
-                    "tokens": o.usage.total_tokens,
-                    "ms": o.duration_ms,
-                    "finish_reason": o.finish_reason,
-                    "attempts": o.attempts,
-                    "error": o.error,
-                    **({"grounding": o.grounding} if o.grounding else {}),
-                }
-                for name, o in self.outcomes.items()
-            },
-            "complexity": {
-                "score": self.complexity.score,
-                "points": self.complexity.points,
-                "method": self.complexity.method,
-                "features": self.complexity.features,
-            },
-            **({"pricing_warning": self.pricing_warning} if self.pricing_warning else {}),
-            **({"privacy_masked": self.privacy_masked} if self.privacy_masked else {}),
-            **({"banned_words_used": self.banned_words_used} if self.banned_words_used else {}),
-        }
 
 
 class DocumentationGenerationService:
@@ -234,6 +101,9 @@ class DocumentationGenerationService:
         )
         self._provider = provider
         self.settings: orgs.OrgLLMSettings | None = None
+        #: usage and rejected answers of failed attempts, between a layer's retries (the
+        #: run's own: tasks/layers.py adds to it, the final attempt pops the entry)
+        self.ledger = UsageLedger()
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -288,22 +158,32 @@ class DocumentationGenerationService:
         return cache_scope(self.organization_id, self.provider)
 
     def layer_request(
-        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+        self,
+        ctx: ObjectContext,
+        layer: LayerName,
+        repair: Repair | None = None,
+        input_hash: str | None = None,
     ) -> LayerRequest:
+        """The layer's request; `input_hash` is `self.input_hash(ctx)` when the caller has
+        it already (it renders the whole context)."""
         return LayerRequest(
             layer=layer,
             context=ctx,
             messages=build_messages(ctx, layer),
-            cache_key=self.input_hash(ctx),
+            cache_key=input_hash or self.input_hash(ctx),
             repair=repair,
         )
 
     def generate_layer(
-        self, ctx: ObjectContext, layer: LayerName, repair: Repair | None = None
+        self,
+        ctx: ObjectContext,
+        layer: LayerName,
+        repair: Repair | None = None,
+        input_hash: str | None = None,
     ) -> LayerResult:
         """One try at one layer (raises a ProviderError subclass on failure); `repair`
         shows the model its last rejected answer and what was wrong with it."""
-        request = self.layer_request(ctx, layer, repair)
+        request = self.layer_request(ctx, layer, repair, input_hash)
         limiter = self.rate_limiter
         if limiter is not None and limiter.enabled and self.provider.name != "offline":
             limiter.acquire(request_tokens(request), stop=self.stop, max_wait=self.max_retry_after)
@@ -313,10 +193,11 @@ class DocumentationGenerationService:
             self.before_call(request)
         return self.provider.generate(request)
 
-    def _outcome(self, ctx: ObjectContext, layer: LayerName) -> LayerOutcome:
+    def _outcome(self, ctx: ObjectContext, layer: LayerName, input_hash: str) -> LayerOutcome:
+        """One try at one layer as an outcome (never raises a ProviderError)."""
         started = time.perf_counter()
         try:
-            return LayerOutcome.from_result(self.generate_layer(ctx, layer))
+            return LayerOutcome.from_result(self.generate_layer(ctx, layer, None, input_hash))
         except ProviderError as exc:
             return LayerOutcome.from_error(
                 layer,
@@ -325,60 +206,42 @@ class DocumentationGenerationService:
                 duration_ms=int((time.perf_counter() - started) * 1000),
             )
 
+    def plan(self, ctx: ObjectContext, **options: Any) -> Plan:
+        """What docgen.pipeline needs for `ctx` besides the layer calls (`options` override
+        `concurrent_layers` and `halted`)."""
+        settings: dict[str, Any] = {"concurrent_layers": self.concurrent_layers, **options}
+        provider = self.provider
+        return Plan(provider.name, provider.model, self.pricing, self.input_hash(ctx), **settings)
+
+    async def document(self, ctx: ObjectContext) -> PipelineResult:
+        """The pipeline over this service's provider, each call in a worker thread."""
+
+        plan = self.plan(ctx)
+
+        async def call_layer(layer: LayerName) -> LayerOutcome:
+            return await anyio.to_thread.run_sync(self._outcome, ctx, layer, plan.input_hash)
+
+        return await run_pipeline(ctx, call_layer, plan)
+
     def generate_documentation_for_object(
         self, object_id: UUID | ObjectContext
     ) -> GeneratedDocumentation:
-        """All six layers, critical ones first; raises if a critical layer fails."""
+        """All six layers, critical ones first; raises DocumentationGenerationError if a
+        critical layer fails. For synchronous callers (it runs its own event loop); async
+        code awaits `document`."""
         ctx = (
             object_id
             if isinstance(object_id, ObjectContext)
             else self.fetch_object_metadata(object_id)
         )
-        started = time.perf_counter()
-        outcomes: dict[LayerName, LayerOutcome] = {}
-        for layer in LAYER_NAMES:
-            if layer in CRITICAL_LAYERS:
-                outcomes[layer] = self._outcome(ctx, layer)
-                check_critical(outcomes, layer, ctx.object.name)
-        rest = [layer for layer in LAYER_NAMES if layer not in CRITICAL_LAYERS]
-        if self.concurrent_layers:
-            with ThreadPoolExecutor(max_workers=len(rest)) as pool:
-                for layer, outcome in zip(
-                    rest, pool.map(lambda n: self._outcome(ctx, n), rest), strict=True
-                ):
-                    outcomes[layer] = outcome
-        else:
-            for layer in rest:
-                outcomes[layer] = self._outcome(ctx, layer)
-        return self.assemble(ctx, outcomes, duration_ms=int((time.perf_counter() - started) * 1000))
-
-    def assemble(
-        self, ctx: ObjectContext, outcomes: dict[LayerName, LayerOutcome], *, duration_ms: int
-    ) -> GeneratedDocumentation:
-        """Outcomes + complexity + cost, in the brief's layer order."""
-        ordered = {layer: outcomes[layer] for layer in LAYER_NAMES}
-        models = [o.model for o in ordered.values() if o.status == "completed" and o.model]
-        # a batch answer's model is logged as MODEL@batch (its price); the version names MODEL
-        model = models[0].removesuffix(BATCH_SUFFIX) if models else self.provider.model
-        cost = sum(
-            (self.pricing.cost(o.model or model, o.usage) for o in ordered.values()), Decimal(0)
-        )
-        _, warning = self.pricing.price_for(model)
-        obj = ctx.object
-        return GeneratedDocumentation(
-            object_id=obj.id,
-            input_hash=self.input_hash(ctx),
-            model=model,
-            provider=self.provider.name,
-            outcomes=ordered,
-            complexity=compute_complexity(obj.effective_code, obj.language, obj.dialect),
-            cost_usd=cost,
-            duration_ms=duration_ms,
-            pricing_warning=warning,
-            privacy_masked=ctx.masked_counts,
-            banned_words_used=banned_in_layers(ctx, ordered),
-            source_code=obj.effective_code,
-        )
+        result = anyio.run(self.document, ctx)
+        if result.generated is None:
+            raise DocumentationGenerationError(
+                f"{ctx.object.name}: {result.error}",
+                layer=result.failed_layer or "",
+                outcomes=result.outcomes,
+            )
+        return result.generated
 
     def store_documentation(
         self,
@@ -448,33 +311,6 @@ def request_tokens(request: LayerRequest) -> int:
     tokens of framing per message) plus its max completion tokens."""
     messages = sum(estimate_tokens(m["content"]) + 4 for m in request.messages)
     return _schema_tokens() + messages + LAYERS[request.layer].max_completion_tokens
-
-
-def banned_in_layers(
-    ctx: ObjectContext, outcomes: dict[LayerName, LayerOutcome]
-) -> dict[str, list[str]]:
-    """The house style's banned words each generated layer still contains."""
-    if ctx.style is None or not ctx.style.banned_words:
-        return {}
-    found = {
-        layer: banned_words_used(ctx.style, json.dumps(o.value, ensure_ascii=False))
-        for layer, o in outcomes.items()
-        if o.status == "completed"
-    }
-    return {layer: words for layer, words in found.items() if words}
-
-
-def check_critical(
-    outcomes: dict[LayerName, LayerOutcome], layer: LayerName, object_name: str
-) -> None:
-    """Raise DocumentationGenerationError when critical `layer` failed."""
-    outcome = outcomes[layer]
-    if outcome.status == "failed" and layer in CRITICAL_LAYERS:
-        raise DocumentationGenerationError(
-            f"{object_name}: critical layer {layer} failed: {outcome.error}",
-            layer=layer,
-            outcomes=dict(outcomes),
-        )
 
 
 def build_provider(

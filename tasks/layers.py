@@ -31,8 +31,9 @@ the reason, and the retry shows both to the model ("your answer was rejected: ca
 Field required"), so a retry is not the identical prompt that failed; the token cap stays.
 
 Tokens of failed attempts: a provider error that consumed tokens (broken JSON, length)
-carries its usage; the ledger below adds it to the successful attempt's result, or hands it
-to the flow when the layer finally fails, so every token the API billed is counted once.
+carries its usage; the run's ledger (`service.ledger`, docgen.outcomes.UsageLedger) adds it
+to the successful attempt's result, or hands it to the flow when the layer finally fails,
+so every token the API billed is counted once.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ import contextvars
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import anyio
@@ -56,7 +57,7 @@ from docgen.config import ResultStorageSettings
 from docgen.context import ObjectContext
 from docgen.errors import InvalidLLMResponse, ProviderError, RateLimited, WaitTooLong
 from docgen.layers import LAYER_NAMES, LayerName
-from docgen.pricing import Usage
+from docgen.outcomes import ledger_key
 from docgen.providers.base import LayerResult, Repair
 from docgen.ratelimit import too_long
 from docgen.service import DocumentationGenerationService
@@ -106,56 +107,37 @@ def layer_task(
     layer: LayerName, *, retries: int, backoff_seconds: float, refresh_cache: bool
 ) -> Task[Any, LayerResult]:
     """The layer's task with a job's retry options and the configured result storage."""
+    return _configured(layer, retries, backoff_seconds, refresh_cache, result_storage())
+
+
+def layer_tasks(
+    *, retries: int, backoff_seconds: float, refresh_cache: bool
+) -> dict[LayerName, Task[Any, LayerResult]]:
+    """The six layer tasks with a job's options (reads the storage setting once)."""
+    storage = result_storage()
+    return {
+        layer: _configured(layer, retries, backoff_seconds, refresh_cache, storage)
+        for layer in LAYER_NAMES
+    }
+
+
+@lru_cache(maxsize=256)
+def _configured(
+    layer: LayerName,
+    retries: int,
+    backoff_seconds: float,
+    refresh_cache: bool,
+    storage: str | None,
+) -> Task[Any, LayerResult]:
+    # built once per set of options, not per object: with_options copies the whole task
     options: dict[str, Any] = {
         "retries": retries,
         "retry_delay_seconds": exponential_backoff(backoff_factor=backoff_seconds),
         "refresh_cache": refresh_cache or None,
     }
-    storage = result_storage()
     if storage is not None:
         options["result_storage"] = storage
     return LAYER_TASKS[layer].with_options(**options)
-
-
-@dataclass
-class _Attempts:
-    usage: Usage
-    count: int
-    #: the last rejected answer and why, shown to the model on the next try
-    repair: Repair | None = None
-
-
-class UsageLedger:
-    """Usage of failed attempts per (object run, layer), kept in this process, with the
-    last rejected answer so the retry can ask the model to fix it (a repair turn)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[str, _Attempts] = {}
-
-    def add(self, key: str, usage: Usage | None, repair: Repair | None = None) -> None:
-        with self._lock:
-            entry = self._entries.setdefault(key, _Attempts(Usage(), 0))
-            entry.usage = entry.usage + (usage or Usage())
-            entry.count += 1
-            entry.repair = repair
-
-    def repair(self, key: str) -> Repair | None:
-        with self._lock:
-            entry = self._entries.get(key)
-        return entry.repair if entry else None
-
-    def pop(self, key: str) -> tuple[Usage, int]:
-        with self._lock:
-            entry = self._entries.pop(key, None)
-        return (entry.usage, entry.count) if entry else (Usage(), 0)
-
-
-LEDGER = UsageLedger()
-
-
-def ledger_key(run_key: str, layer: LayerName) -> str:
-    return f"{run_key}:{layer}"
 
 
 def _generate(
@@ -165,11 +147,11 @@ def _generate(
     input_hash: str,
     run_key: str,
 ) -> LayerResult:
-    key = ledger_key(run_key, layer)
+    key, ledger = ledger_key(run_key, layer), service.ledger
     try:
-        result = service.generate_layer(ctx, layer, LEDGER.repair(key))
+        result = service.generate_layer(ctx, layer, ledger.repair(key), input_hash)
     except ProviderError as exc:
-        LEDGER.add(key, exc.usage, repair_for(exc))
+        ledger.add(key, exc.usage, repair_for(exc))
         if isinstance(exc, RateLimited) and not isinstance(exc, WaitTooLong):
             if service.rate_limiter is not None:
                 service.rate_limiter.penalize(exc.retry_after)
@@ -178,7 +160,7 @@ def _generate(
                 # other objects in flight pause too instead of calling again
                 raise too_long(exc.retry_after, service.max_retry_after, exc) from None
         raise
-    failed_usage, failed_attempts = LEDGER.pop(key)
+    failed_usage, failed_attempts = ledger.pop(key)
     return result.with_extra_usage(failed_usage, failed_attempts)
 
 

@@ -14,9 +14,10 @@ from sqlalchemy.engine import Engine
 
 from docgen.errors import APIKeyError, ContentFiltered
 from docgen.layers import LAYERS, LayerName
+from docgen.outcomes import ledger_key
 from docgen.pricing import Usage
 from docgen.service import DocumentationGenerationService
-from tasks.layers import LAYER_TASKS, LEDGER, ledger_key
+from tasks.layers import LAYER_TASKS
 from tests.conftest import OrgFixture, use_openai
 from tests.factories import make_object
 from tests.fake_openai import FakeOpenAI, Fault
@@ -32,7 +33,9 @@ def run_layer(
     *,
     refresh: bool = False,
     retries: int = 3,
-) -> tuple[Any, str]:
+) -> tuple[Any, tuple[Usage, int]]:
+    """The layer task's final state, and what the run's ledger holds for it afterwards
+    (usage and count of failed attempts: handed over when the layer finally failed)."""
     service = DocumentationGenerationService(engine, org.id)
     service.initialize()
     ctx = service.fetch_object_metadata(object_id)
@@ -51,7 +54,8 @@ def run_layer(
             await task(service, ctx, layer, service.input_hash(ctx), run_key, return_state=True)
         )
 
-    return asyncio.run(one_layer()).state, run_key
+    state = asyncio.run(one_layer()).state
+    return state, service.ledger.pop(ledger_key(run_key, layer))
 
 
 def layer_key(layer: LayerName) -> str:
@@ -115,12 +119,11 @@ def test_non_retryable_faults_fail_at_once(
     use_openai(engine, org, fake_openai)
     obj = make_object(engine, org)
     fake_openai.add_rule(lambda body: True, fault)
-    state, run_key = run_layer(engine, org, obj.id, "impact_analysis")
+    state, (usage, attempts) = run_layer(engine, org, obj.id, "impact_analysis")
     assert state.is_failed()
     with pytest.raises(error):
         state.result()
     assert len(fake_openai.completions) == 1, "no retry for this fault"
-    usage, attempts = LEDGER.pop(ledger_key(run_key, "impact_analysis"))
     assert attempts == 1
 
 
@@ -134,9 +137,8 @@ def test_exhausted_retries_hand_their_usage_to_the_caller(
     use_openai(engine, org, fake_openai)
     obj = make_object(engine, org)
     fake_openai.add_rule(lambda body: True, Fault.broken_json())
-    state, run_key = run_layer(engine, org, obj.id, "code_explanations", retries=2)
+    state, (usage, attempts) = run_layer(engine, org, obj.id, "code_explanations", retries=2)
     assert state.is_failed() and len(fake_openai.completions) == 3
-    usage, attempts = LEDGER.pop(ledger_key(run_key, "code_explanations"))
     reported = fake_openai.reported_usage()
     assert attempts == 3 and usage.prompt_tokens == reported["prompt_tokens"] > 0
 
@@ -181,3 +183,42 @@ def test_retry_after_a_rejected_answer_tells_the_model_what_was_wrong(
     # the token cap of the retry is the layer's own, unchanged
     caps = {r.body["max_completion_tokens"] for r in fake_openai.completions}
     assert caps == {LAYERS["business_rules"].max_completion_tokens}
+
+
+def test_an_object_subflow_shows_its_six_layer_tasks_and_nothing_else(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    """What the Prefect UI shows per object: one subflow named after it, with a task run per
+    layer (storing it is a plain call, not a task)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    from docgen import jobs as core_jobs
+    from flows.documentation_job import documentation_job
+
+    use_openai(engine, org, fake_openai)
+    obj = make_object(engine, org)
+    job = core_jobs.create_job(engine, org.id, [obj.id], triggered_by_user_id=org.admin_id)
+    assert asyncio.run(documentation_job(job_id=job.id, return_state=True)).is_completed()
+
+    async def task_run_names() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[obj.name]))
+            )
+            assert len(runs) == 1
+            for _ in range(50):  # task runs reach the API through events, a moment later
+                tasks = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id={"any_": [runs[0].id]})
+                )
+                if len(tasks) >= 6:
+                    break
+                await asyncio.sleep(0.2)
+            return sorted(t.name for t in tasks)
+
+    expected = sorted(f"{layer.replace('_', '-')}-{obj.name}" for layer in LAYERS)
+    assert asyncio.run(task_run_names()) == expected

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 if TYPE_CHECKING:
-    from docgen.service import LayerOutcome
+    from docgen.outcomes import LayerOutcome
 
 
 def insert_layer_logs(

@@ -15,8 +15,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from docgen.complexity import Complexity
-from docgen.errors import DocumentationGenerationError
-from docgen.layers import CRITICAL_LAYERS, LAYERS, LayerName
+from docgen.layers import LAYERS, LayerName
 from docgen.pricing import Usage
 from docgen.prompts import PROMPT_VERSION
 from docgen.providers.base import LayerResult, Repair
@@ -157,19 +156,6 @@ class GeneratedDocumentation:
             **({"privacy_masked": self.privacy_masked} if self.privacy_masked else {}),
             **({"banned_words_used": self.banned_words_used} if self.banned_words_used else {}),
         }
-
-
-def check_critical(
-    outcomes: dict[LayerName, LayerOutcome], layer: LayerName, object_name: str
-) -> None:
-    """Raise DocumentationGenerationError when critical `layer` failed."""
-    outcome = outcomes[layer]
-    if outcome.status == "failed" and layer in CRITICAL_LAYERS:
-        raise DocumentationGenerationError(
-            f"{object_name}: critical layer {layer} failed: {outcome.error}",
-            layer=layer,
-            outcomes=dict(outcomes),
-        )
 
 
 @dataclass

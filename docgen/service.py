@@ -44,7 +44,7 @@ from docgen.errors import (
 )
 from docgen.grounding import GroundedProvider
 from docgen.layers import LAYERS, LayerName, envelope_schema
-from docgen.outcomes import GeneratedDocumentation, LayerOutcome, UsageLedger, check_critical
+from docgen.outcomes import GeneratedDocumentation, LayerOutcome, UsageLedger
 from docgen.pipeline import PipelineResult, Plan, banned_in_layers, run_pipeline
 from docgen.pricing import PricingTable, estimate_tokens, load_pricing, org_pricing
 from docgen.prompts import build_messages, context_hash
@@ -62,7 +62,6 @@ __all__ = [
     "banned_in_layers",
     "build_provider",
     "cache_scope",
-    "check_critical",
     "request_tokens",
 ]
 

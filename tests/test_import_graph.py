@@ -1,8 +1,7 @@
 """No import cycles among docgen's, flows' and tasks' modules (see tests/import_graph.py).
 
-A cycle found here that is not in KNOWN fails the suite. KNOWN lists the cycles that exist
-today in modules owned by other work (issue 21) and must be gone once it is merged: the
-strict xfail turns into a failure as soon as they are, so the list is pruned then.
+Any cycle fails the suite: an import moved into a function or under TYPE_CHECKING to dodge a
+circle is still a circle in the design (issue 21 broke the last four).
 """
 
 from __future__ import annotations
@@ -12,12 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.import_graph import cycles, graph
-
-#: cycles in modules outside this change, to be broken by their owners (issue 21)
-KNOWN: set[frozenset[str]] = {
-    # docgen/service.py <-> docgen/db/logs.py: "break the db/logs - service circle"
-    frozenset({"docgen.db.logs", "docgen.service"}),
-}
 
 
 def _show(found: list[frozenset[str]]) -> str:
@@ -29,13 +22,6 @@ def edges() -> dict[str, set[str]]:
     return graph()
 
 
-def test_no_new_import_cycles(edges: dict[str, set[str]]) -> None:
-    found = cycles(edges)
-    new = [c for c in found if c not in KNOWN]
-    assert not new, f"import cycles: {_show(new)}"
-
-
-@pytest.mark.xfail(strict=True, reason="KNOWN cycles are owned by other issue-21 work")
 def test_no_import_cycles_at_all(edges: dict[str, set[str]]) -> None:
     found = cycles(edges)
     assert not found, f"import cycles: {_show(found)}"

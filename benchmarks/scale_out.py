@@ -62,6 +62,8 @@ def server_env(database_url: str, home: Path) -> dict[str, str]:
             "PREFECT_REDIS_MESSAGING_HOST": REDIS_HOST,
             "PREFECT_REDIS_MESSAGING_PORT": str(REDIS_PORT),
             "PREFECT_REDIS_MESSAGING_DB": str(REDIS_DB),
+            # background work the API hands to the services (memory:// is single-process)
+            "PREFECT_SERVER_DOCKET_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
             # migrated once before the processes start: N API workers migrating at once race
             "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
         }
@@ -225,6 +227,8 @@ def run_shared_job(
         # runners' CPU excludes their start-up; the servers' is sampled over the whole span
         "cpu_seconds": {name: round(v, 1) for name, v in seconds.items()},
         "cpu_utilisation": round(sum(seconds.values()) / (span * (os.cpu_count() or 1)), 2),
+        # the machine is shared: its load over the last minute when the run ended
+        "load_average": round(os.getloadavg()[0], 1),
     }
 
 
@@ -273,8 +277,8 @@ def report(data: dict[str, Any]) -> list[str]:
         "",
         "| API workers | runners | latency | concurrency/runner | objects | seconds |"
         " objects/min | runners CPU s | API CPU s | services CPU s | PostgreSQL CPU s |"
-        " Redis CPU s | utilisation |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " Redis CPU s | utilisation | load average |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in data["rows"]:
         c = r["cpu_seconds"]
@@ -283,6 +287,6 @@ def report(data: dict[str, Any]) -> list[str]:
             f" {r['concurrency_per_runner']} | {r['objects']} | {r['seconds']} |"
             f" {r['objects_per_minute']} | {c['runners']} | {c['prefect_api']} |"
             f" {c['prefect_services']} | {c['postgresql']} | {c['redis']} |"
-            f" {r['cpu_utilisation']} |"
+            f" {r['cpu_utilisation']} | {r.get('load_average', '')} |"
         )
     return [*lines, ""]

@@ -113,6 +113,11 @@ def scenario_side_by_side(
     }
 
 
+def _loads(data: dict[str, Any]) -> str:
+    loads = [r.get("load_average") for s in data["settings"] for r in s["runs"]]
+    return ", ".join(str(x) for x in loads) if all(x is not None for x in loads) else "not kept"
+
+
 def report(data: dict[str, Any]) -> list[str]:
     """The RESULTS.md section."""
     lines = [
@@ -123,7 +128,8 @@ def report(data: dict[str, Any]) -> list[str]:
         " (bare, docgen, bare, docgen). Bare: a parent flow mapping per-object subflows of six"
         " tasks (retries, cache key, persisted result), each one call through the `openai` SDK;"
         " docgen: a job created through docgen.jobs and run by the `documentation-job` flow."
-        " Same fake endpoint. `python -m benchmarks side_by_side --objects N`.",
+        " Same fake endpoint. `python -m benchmarks side_by_side --objects N`. Load average"
+        f" of the machine at the end of each run: {_loads(data)}.",
         "",
         "| latency | concurrency | shape | ms/object | objects/min | CPU ms/object: bench"
         " process | Prefect server | PostgreSQL | fake OpenAI | total |",

@@ -223,7 +223,10 @@ def run_shared_job(
     for process in processes:
         out, err = process.communicate(timeout=3600)
         if process.returncode != 0:
-            raise RuntimeError(f"runner failed: {err[-3000:]}")
+            raise RuntimeError(
+                f"runner failed: {err[-2000:]}\nPrefect API log: {topology._log('api')}"
+                f"\nservices log: {topology._log('services')}"
+            )
         results.append(json.loads(out.strip().splitlines()[-1]))
     after = sample()
     subflows = object_subflows(topology.database_url, job_id)

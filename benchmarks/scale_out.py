@@ -134,14 +134,27 @@ class Topology:
         return {name: psutil.Process(p.pid) for name, p in self.processes.items()}
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
+        # the API's uvicorn worker processes are children: end them too, not only the parent
+        tree: list[psutil.Process] = []
         for process in self.processes.values():
             try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+                parent = psutil.Process(process.pid)
+                tree += [parent, *parent.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+        for member in tree:
+            try:
+                member.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(tree, timeout=20)
+        for member in alive:
+            try:
+                member.kill()
+            except psutil.NoSuchProcess:
+                pass
+        for process in self.processes.values():
+            process.wait(5)
 
 
 def _redis_server() -> list[psutil.Process]:

@@ -27,6 +27,8 @@ from typing import Any
 import psutil
 import psycopg
 
+from benchmarks.cpu import postmaster as _postmaster
+from benchmarks.cpu import tree_cpu as _tree_cpu
 from benchmarks.job import RUN_END, RUN_START
 from docgen.crypto import generate_master_key
 from docgen.db import embedded, migrate
@@ -60,6 +62,8 @@ class Bench:
         self.fake: subprocess.Popen[str] | None = None
         self.fake_url = ""
         self.servers: dict[str, Any] = {}
+        #: objects per run for the scenarios that take a size (--objects); 0: their default
+        self.objects = 0
 
     def database(self, name: str, *, docgen: bool) -> str:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
@@ -164,25 +168,6 @@ class Bench:
             self.fake.terminate()
         if not os.environ.get("DOCGEN_BENCH_ADMIN_URL"):
             embedded.stop(self.home)
-
-
-def _tree_cpu(root: psutil.Process) -> float:
-    """CPU seconds of a process, its reaped children and its live descendants."""
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            t = process.cpu_times()
-        except psutil.Error:  # exited between listing and reading
-            continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
-def _postmaster(url: str) -> psutil.Process:
-    """The PostgreSQL server process behind `url` (the parent of our backend)."""
-    with psycopg.connect(url) as conn:
-        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
-        return psutil.Process(psutil.Process(backend).ppid())
 
 
 class CpuSplit:
@@ -534,6 +519,22 @@ def scenario_batch(bench: Bench) -> dict[str, Any]:
     return result
 
 
+def scenario_side_by_side(bench: Bench) -> dict[str, Any]:
+    """Issue 21: the bare card shape and a docgen job on one Prefect server, alternating
+    (benchmarks/side_by_side.py)."""
+    from benchmarks.side_by_side import scenario_side_by_side as run
+
+    return run(bench, CpuSplit, bench.objects or 64)
+
+
+def scenario_scale_out(bench: Bench) -> dict[str, Any]:
+    """Issue 21: 1 vs 2 runners sharing a job, 1 vs 2 Prefect API workers, on PostgreSQL and
+    Redis (benchmarks/scale_out.py, docs/scale-out.md)."""
+    from benchmarks.scale_out import scenario_scale_out as run
+
+    return run(bench, bench.objects or 64)
+
+
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "overhead": scenario_overhead,
     "concurrency_speedup": scenario_concurrency_speedup,
@@ -547,6 +548,8 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "grounding": scenario_grounding,
     "batch": scenario_batch,
     "lean": scenario_lean,
+    "side_by_side": scenario_side_by_side,
+    "scale_out": scenario_scale_out,
 }
 
 
@@ -665,8 +668,22 @@ def write_report(results: dict[str, Any]) -> None:
                 f"{row['share_of_ideal']:.0%} |"
             )
         lines.append("")
+    if "side_by_side" in scenarios:
+        from benchmarks.side_by_side import report
+
+        lines += report(scenarios["side_by_side"])
+    if "scale_out" in scenarios:
+        from benchmarks.scale_out import report as scale_report
+
+        lines += scale_report(scenarios["scale_out"])
     for name, data in scenarios.items():
-        if name in ("overhead", "concurrency_speedup", "latency_hiding"):
+        if name in (
+            "overhead",
+            "concurrency_speedup",
+            "latency_hiding",
+            "side_by_side",
+            "scale_out",
+        ):
             continue
         lines += [f"## {name}", ""]
         lines += [f"- {key}: {json.dumps(value)}" for key, value in data.items()]
@@ -773,6 +790,35 @@ def summary_table(scenarios: dict[str, Any]) -> list[str]:
                 d["abandoned_tokens"] == 0 and d["status"] == "completed",
             )
         )
+    if sbs := scenarios.get("side_by_side"):
+        rows.append(
+            (
+                "docgen / bare card shape wall time per object, zero latency, concurrency 8",
+                f"{sbs['ms_ratio_zero_latency']}x",
+                "<= 1.25",
+                sbs["ms_ratio_zero_latency"] <= 1.25,
+            )
+        )
+        cpu = sbs["settings"][0]["shapes"]
+        cpu_ratio = round(
+            cpu["docgen"]["cpu_ms_per_object_total"] / cpu["bare"]["cpu_ms_per_object_total"], 3
+        )
+        rows.append(
+            (
+                "docgen / bare card shape CPU per object (all processes), zero latency",
+                f"{cpu_ratio}x",
+                "<= 1.25",
+                cpu_ratio <= 1.25,
+            )
+        )
+        rows.append(
+            (
+                "docgen / bare card shape throughput, 0.5 s latency, concurrency 16",
+                f"{sbs['throughput_ratio_half_second']:.0%}",
+                ">= 90%",
+                sbs["throughput_ratio_half_second"] >= 0.9,
+            )
+        )
     if not rows:
         return []
     lines = ["| measure | figure | target | met |", "|---|---|---|:---:|"]
@@ -851,6 +897,9 @@ def python_loop_seconds() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Measure docgen (see benchmarks/README.md).")
     parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], default=[])
+    parser.add_argument(
+        "--objects", type=int, default=0, help="objects per run (side_by_side, scale_out)"
+    )
     args = parser.parse_args()
     chosen = args.scenarios or list(SCENARIOS)
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -858,6 +907,7 @@ def main() -> None:
     calibration = python_loop_seconds()
     with tempfile.TemporaryDirectory(prefix="docgen-bench-") as work:
         bench = Bench(Path(work))
+        bench.objects = args.objects
         try:
             bench.start()
             for name in chosen:

@@ -41,6 +41,17 @@ def fake_admin(fake_url: str, path: str, body: dict[str, Any] | None = None) -> 
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
+def create_org(engine: Any, base_url: str, **limits: Any) -> tuple[Any, Any]:
+    """A new organization on the OpenAI provider at `base_url` (limits: requests_per_minute,
+    tokens_per_minute, max_concurrent_requests), with an admin: (organization, admin)."""
+    with transaction(engine) as conn:
+        organization = orgs.create_organization(conn, f"bench-{uuid.uuid4().hex[:8]}")
+        admin = orgs.add_user(conn, organization.id, f"bench-{uuid.uuid4().hex[:8]}@x.io", "admin")
+        orgs.set_provider(conn, organization.id, "openai", base_url=base_url, **limits)
+        orgs.set_api_key(conn, organization.id, "sk-bench-000000000000", crypto.load_master_key())
+    return organization, admin
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fake-url", required=True)
@@ -97,19 +108,13 @@ def main() -> None:
     from flows.documentation_job import documentation_job
 
     engine = get_engine()
-    with transaction(engine) as conn:
-        organization = orgs.create_organization(conn, f"bench-{uuid.uuid4().hex[:8]}")
-        admin = orgs.add_user(conn, organization.id, f"bench-{uuid.uuid4().hex[:8]}@x.io", "admin")
-        orgs.set_provider(
-            conn,
-            organization.id,
-            "openai",
-            base_url=args.base_url or args.fake_url,
-            requests_per_minute=args.rpm,
-            tokens_per_minute=args.tpm,
-            max_concurrent_requests=args.max_concurrent_requests,
-        )
-        orgs.set_api_key(conn, organization.id, "sk-bench-000000000000", crypto.load_master_key())
+    organization, admin = create_org(
+        engine,
+        args.base_url or args.fake_url,
+        requests_per_minute=args.rpm,
+        tokens_per_minute=args.tpm,
+        max_concurrent_requests=args.max_concurrent_requests,
+    )
     started = time.perf_counter()
     if args.example:
         from docgen.db.objects import list_objects

@@ -50,11 +50,17 @@ def start_object(
     runner: str,
     *,
     skip_existing: bool = False,
+    claimed: bool = False,
 ) -> ObjectStart | None:
     """Claim the object and read its context, lineage and freshness in one transaction;
-    None when it is not pending any more (another runner has it, or it is finished)."""
+    None when it is not pending any more (another runner has it, or it is finished).
+    `claimed`: the job's scheduler claimed it already for this runner (before starting the
+    subflow); then the claim is only checked."""
     with transaction(engine) as conn:
-        if not jobs_repo.claim_object(conn, job_id, object_id, runner):
+        if claimed:
+            if not jobs_repo.holds_claim(conn, job_id, object_id, runner):
+                return None
+        elif not jobs_repo.claim_object(conn, job_id, object_id, runner):
             return None
         ctx: ObjectContext = service.fetch_object_metadata(object_id, conn)
         input_hash: str = service.input_hash(ctx)

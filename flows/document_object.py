@@ -52,14 +52,18 @@ class ObjectResult(BaseModel):
     on_crashed=[release_claim],
     on_cancellation=[release_claim],
 )
-async def document_object(job_id: UUID, object_id: UUID, object_name: str = "") -> Any:
+async def document_object(
+    job_id: UUID, object_id: UUID, object_name: str = "", claimed: bool = False
+) -> Any:
     """Document one object of a job.
 
     Steps:
-    1. Claim the object for this runner (pending -> processing) and read its context and
-       lineage in the same transaction; an object someone else claimed or finished is left
-       alone. With skip_existing, stop here when its current documentation was made from the
-       same inputs (counted as skipped).
+    1. Claim the object for this runner (pending -> processing; `claimed`: the job's
+       scheduler claimed it before starting this subflow, so no subflow is started for an
+       object another runner holds) and read its context and lineage in the same
+       transaction; an object someone else claimed or finished is left alone. With
+       skip_existing, stop here when its current documentation was made from the same
+       inputs (counted as skipped).
     2. Run the pipeline over the six layer tasks: critical layers first (a failed one fails
        the object, which is counted with what it spent), the other four one after another,
        or together with concurrent_layers; then complexity and cost.
@@ -77,6 +81,7 @@ async def document_object(job_id: UUID, object_id: UUID, object_name: str = "") 
             object_id,
             runtime.runner,
             skip_existing=runtime.options.skip_existing,
+            claimed=claimed,
         )
     )
     if start is None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import queue
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -164,10 +165,48 @@ def _generate(
     return result.with_extra_usage(failed_usage, failed_attempts)
 
 
-async def in_daemon_thread(fn: Callable[..., _T], *args: Any) -> _T:
-    """`fn(*args)` in a new daemon thread, awaited without blocking the event loop.
+class DaemonThreads:
+    """Long-lived daemon worker threads fed by a queue, started only when none is idle.
 
-    Cancelling the await abandons the thread instead of waiting for it: a job that is
+    Unlike a ThreadPoolExecutor (joined at interpreter exit) a daemon worker never keeps a
+    stopping process alive, and unlike a thread per call (six per object, measured in
+    benchmarks/calls.py) a worker is reused: an abandoned call keeps its worker until the
+    call returns, then the worker serves the next one.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self.started = 0
+
+    def submit(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            else:
+                self.started += 1
+                threading.Thread(
+                    target=self._serve, name=f"{self._name}-{self.started}", daemon=True
+                ).start()
+        self._work.put(work)
+
+    def _serve(self) -> None:
+        while True:
+            self._work.get()()
+            with self._lock:
+                self._idle += 1
+
+
+#: the workers that run provider calls (the synchronous openai SDK client, the analyser)
+DAEMON_THREADS = DaemonThreads("docgen-call")
+
+
+async def in_daemon_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """`fn(*args)` in a daemon worker thread, awaited without blocking the event loop.
+
+    Cancelling the await abandons the call instead of waiting for it: a job that is
     cancelled, or a runner that gets SIGTERM, does not wait for an HTTP call or a rate-limit
     sleep to end (anyio's worker threads would be joined, and keep the process alive up to
     the request timeout). The abandoned call's result is dropped; nothing is stored from it.
@@ -194,9 +233,7 @@ async def in_daemon_thread(fn: Callable[..., _T], *args: Any) -> _T:
         except RuntimeError:
             pass  # the loop is closed: nobody waits for this result any more
 
-    threading.Thread(
-        target=work, name=f"docgen-{getattr(fn, '__name__', 'call')}", daemon=True
-    ).start()
+    DAEMON_THREADS.submit(work)
     return await future
 
 

@@ -354,6 +354,19 @@ def finish_object(
     return True
 
 
+def holds_claim(conn: Connection, job_id: UUID, object_id: UUID, runner: str) -> bool:
+    """True while `runner` holds the object (processing, claimed by it); the row is locked
+    for the rest of the transaction so a concurrent release cannot slip in between."""
+    held = conn.execute(
+        sa.text(
+            "SELECT 1 FROM metadata.documentation_job_objects WHERE job_id = :j"
+            " AND object_id = :o AND status = 'processing' AND claimed_by = :r FOR UPDATE"
+        ),
+        {"j": job_id, "o": object_id, "r": runner},
+    ).first()
+    return held is not None
+
+
 def release_object(conn: Connection, job_id: UUID, object_id: UUID, runner: str) -> None:
     """Give an object back (processing -> pending) when this runner stops before storing it
     (pause, cancel, or an error outside the object's own failure)."""

@@ -31,6 +31,7 @@ from benchmarks.cpu import postmaster as _postmaster
 from benchmarks.cpu import tree_cpu as _tree_cpu
 from benchmarks.job import RUN_END, RUN_START
 from docgen.crypto import generate_master_key
+from docgen.database_url import async_url
 from docgen.db import embedded, migrate
 from docgen.db.engine import create_engine, with_database
 
@@ -106,9 +107,7 @@ class Bench:
             env["PREFECT_API_URL"] = self.servers["server-pg"].api_url
         elif mode == "ephemeral-pg":
             url = self.database("prefect_bench_ephemeral", docgen=False)
-            env["PREFECT_API_DATABASE_CONNECTION_URL"] = url.replace(
-                "postgresql://", "postgresql+asyncpg://", 1
-            )
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = async_url(url)
         return env
 
     def run_job(

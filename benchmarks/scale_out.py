@@ -24,6 +24,7 @@ import psutil
 
 from benchmarks.cpu import postmaster, tree_cpu
 from deployments.local_server import free_port
+from docgen.database_url import async_url
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_HOST = os.environ.get("DOCGEN_BENCH_REDIS_HOST", "127.0.0.1")
@@ -52,9 +53,7 @@ def server_env(database_url: str, home: Path) -> dict[str, str]:
             "PREFECT_HOME": str(home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
-            "PREFECT_API_DATABASE_CONNECTION_URL": database_url.replace(
-                "postgresql://", "postgresql+asyncpg://", 1
-            ),
+            "PREFECT_API_DATABASE_CONNECTION_URL": async_url(database_url),
             "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
             "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
             "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",

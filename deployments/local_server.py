@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psycopg
 
+from docgen.database_url import async_url
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -48,9 +50,7 @@ class LocalPrefectServer:
             "PREFECT_SERVER_UI_API_URL": self.api_url,
         }
         if self.database_url:  # else Prefect's SQLite database under PREFECT_HOME
-            env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url.replace(
-                "postgresql://", "postgresql+asyncpg://", 1
-            )
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = async_url(self.database_url)
         env.pop("PREFECT_API_URL", None)
         return env
 

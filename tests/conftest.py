@@ -34,6 +34,10 @@ os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
 os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", os.path.join(_PREFECT_HOME, "storage"))
 # Retries back off 0.1, 0.2, 0.4 s in tests instead of 1, 2, 4 s (behaviour is the same).
 os.environ.setdefault("DOCGEN_LLM_RETRY_BACKOFF_SECONDS", "0.1")
+# A batch's status is checked every 0.05-0.5 s in tests instead of 30-600 s (nightly and the
+# CLI wait for their batch in-process; the fake's batches finish in well under a second).
+os.environ.setdefault("DOCGEN_BATCH_POLL_SECONDS", "0.05")
+os.environ.setdefault("DOCGEN_BATCH_POLL_MAX_SECONDS", "0.5")
 
 from docgen.crypto import generate_master_key  # noqa: E402
 from docgen.db import embedded, migrate  # noqa: E402

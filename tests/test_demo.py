@@ -1,10 +1,16 @@
 """`docgen demo` as a new user runs it: a fresh virtual environment with docgen installed from
 this checkout (not editable: the wheel must carry the migrations and the example project),
-a fresh DOCGEN_HOME, no database URL, no Prefect server, no API key."""
+a fresh DOCGEN_HOME, no database URL, no Prefect server, no API key.
+
+Installing every dependency again is what tests/test_readme.py does (the README's first block,
+verbatim, in a fresh venv); here the new venv sees the test environment's dependencies
+through a `.pth` line and pip installs docgen alone (`--no-deps`), which keeps what this test
+is for (the installed wheel, run outside the checkout) and saves a minute of the suite."""
 
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +24,17 @@ from tests.conftest import REPO_ROOT
 def test_demo_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # the dependencies from this environment's site-packages (a plain path line: its own .pth
+    # files, such as the editable install of the checkout, are not processed)
+    (own_site,) = [p for p in site.getsitepackages() if p.endswith("site-packages")][:1]
+    (new_site,) = (venv / "lib").glob("python3*/site-packages")
+    (new_site / "docgen-test-deps.pth").write_text(own_site + "\n")
     installed = subprocess.run(
         [
             str(venv / "bin" / "pip"),
             "install",
             "--quiet",
+            "--no-deps",
             "--disable-pip-version-check",
             "-c",
             str(REPO_ROOT / "constraints.txt"),
@@ -61,3 +73,13 @@ def test_demo_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     assert not embedded.is_running(tmp_path / "home")
     html = page.read_text()
     assert "fct_orders" in html and "customer_segments" in html
+    # the demo ran the installed wheel, not the checkout
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import docgen; print(docgen.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert str(new_site) in where.stdout and str(REPO_ROOT) not in where.stdout

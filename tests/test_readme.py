@@ -179,6 +179,7 @@ def test_readme_blocks_run_verbatim(
             "nightly",
             "on-demand",
             "on-demand",
+            "poll",
         ]
         for done, deployment in ((on_demand, "on-demand"), (existing, "existing-job")):
             (flow_run,) = prefect_rows(

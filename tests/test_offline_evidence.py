@@ -9,15 +9,14 @@ the offline writer must say what tests/fixtures/dbt_evidence/expected.yml lists.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from docgen.context import ObjectContext, RelatedObject
-from docgen.db.objects import DataObject
+from benchmarks.fidelity import contexts
+from docgen.context import ObjectContext
 from docgen.layers import LAYER_NAMES, LAYERS
 from docgen.providers.offline.writer import Writer
 from docgen.sources.base import SourceObject
@@ -31,42 +30,7 @@ ROUTES = {"folder": PROJECT, "manifest": MANIFEST}
 
 
 def _contexts(objects: list[SourceObject]) -> dict[str, ObjectContext]:
-    ids = {o.unique_key: uuid.uuid5(uuid.NAMESPACE_URL, o.unique_key) for o in objects}
-    data = {
-        o.unique_key: DataObject(
-            id=ids[o.unique_key],
-            organization_id=uuid.uuid4(),
-            object_type=o.object_type,
-            name=o.name,
-            unique_key=o.unique_key,
-            code=o.code,
-            compiled_code=o.compiled_code,
-            language=o.language,
-            dialect=o.dialect,
-            columns=o.columns,
-            upstream_object_ids=[ids[k] for k in o.upstream_keys if k in ids],
-            description=o.description,
-            materialization=o.materialization,
-            tags=o.tags,
-            properties=o.properties,
-            content_hash=o.unique_key,
-        )
-        for o in objects
-    }
-    by_id = {d.id: d for d in data.values()}
-    out = {}
-    for d in data.values():
-        ups = tuple(
-            RelatedObject(u.id, u.name, u.object_type, u.description, tuple(u.columns))
-            for u in (by_id[i] for i in d.upstream_object_ids)
-        )
-        downs = tuple(
-            RelatedObject(o.id, o.name, o.object_type, o.description)
-            for o in data.values()
-            if d.id in o.upstream_object_ids
-        )
-        out[d.name] = ObjectContext(d, ups, downs)
-    return out
+    return {ctx.object.name: ctx for ctx in contexts(objects)}
 
 
 def _texts(layers: dict[str, Any]) -> dict[str, list[str]]:

@@ -173,19 +173,17 @@ class Scheduler:
         *,
         concurrency: int = 1,
         max_cost_usd: Decimal | None = None,
-        claim: bool = False,
         cancelled_elsewhere: Callable[[], Awaitable[bool]] | None = None,
         on_progress: Callable[[jobs_repo.Job], Awaitable[None]] | None = None,
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
-        """`claim`: claim each object (pending -> processing) before `run_object`, and
-        skip it when another runner has it; False when `run_object` claims it itself."""
+        """Each object is claimed (pending -> processing) before `run_object` starts, and
+        skipped when another runner has it."""
         self.engine, self.job_id, self.runner = engine, job_id, runner
         self.control = control
         self.run_object = run_object
         self.concurrency = concurrency
         self.max_cost_usd = max_cost_usd
-        self.claim = claim
         self.cancelled_elsewhere = cancelled_elsewhere
         self.on_progress = on_progress
         self.log = log or logger
@@ -333,7 +331,7 @@ class Scheduler:
         return stopped
 
     async def _one(self, item: Item) -> Decimal | None:
-        if self.claim and not await asyncio.to_thread(self._claim, item.object_id):
+        if not await asyncio.to_thread(self._claim, item.object_id):
             return Decimal(0)
         try:
             return await self.run_object(item)

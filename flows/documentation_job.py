@@ -186,9 +186,6 @@ async def _schedule(runtime: JobRuntime, logger: Any) -> str | None:
         runtime,
         run_object,
         concurrency=options.concurrency,
-        # claimed before the subflow starts: runners sharing a job never start a subflow
-        # for an object another runner holds (benchmarks/scale_out: 64 subflows for 32)
-        claim=True,
         max_cost_usd=options.max_cost_usd,
         cancelled_elsewhere=cancelled_in_prefect,
         on_progress=progress.update,
@@ -211,6 +208,8 @@ async def _document(runtime: JobRuntime, item: Item, logger: Any) -> Decimal | N
         job_id=runtime.job_id,
         object_id=item.object_id,
         object_name=item.name,
+        # the scheduler claimed it: runners sharing a job never start a subflow for an
+        # object another runner holds (benchmarks/scale_out: 64 subflows for 32 before)
         claimed=True,
         return_state=True,
     )

@@ -92,7 +92,7 @@ def scheduler(
     control: RunControl | None = None,
     **options: object,
 ) -> Scheduler:
-    return Scheduler(engine, job_id, RUNNER, control or RunControl(), fake, claim=True, **options)  # type: ignore[arg-type]
+    return Scheduler(engine, job_id, RUNNER, control or RunControl(), fake, **options)  # type: ignore[arg-type]
 
 
 async def run(s: Scheduler) -> str | None:

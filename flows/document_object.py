@@ -16,6 +16,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from prefect import flow
+from prefect.context import FlowRunContext
 from prefect.states import Failed, State
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel
@@ -68,7 +69,8 @@ async def document_object(
        the object, which is counted with what it spent), the other four one after another,
        or together with concurrent_layers; then complexity and cost.
     3. Store the version, one log row per layer and the job's counters in one transaction,
-       and publish the object's documentation as a Markdown artifact.
+       and publish the object's documentation as a Markdown artifact (under a job run,
+       the run posts it in the background: tasks.artifacts.ObjectArtifacts).
     An error no object can avoid (bad API key), a pause or a cancel releases the object.
     """
     await load_secret_blocks()  # a no-op unless this process has not loaded them yet
@@ -130,7 +132,12 @@ async def _document(runtime: JobRuntime, start: ObjectStart) -> ObjectResult:
     )
     if stored is None:  # another runner took the object over: nothing was stored
         return ObjectResult(object_id=object_id, status="not_claimed")
-    await apublish_object_artifact(start.ctx.object, stored, start.lineage)
+    if runtime.artifacts is not None:  # the job run posts it, off this object's path
+        run = FlowRunContext.get()
+        flow_run_id = run.flow_run.id if run and run.flow_run else None
+        runtime.artifacts.publish(start.ctx.object, stored, start.lineage, flow_run_id)
+    else:
+        await apublish_object_artifact(start.ctx.object, stored, start.lineage)
     return _object_result(object_id, result, "documented", stored.id)
 
 

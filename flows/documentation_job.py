@@ -46,6 +46,7 @@ from flows.job_setup import (
 )
 from flows.runtime import JobRuntime, build_runtime, runner_name, running
 from flows.secrets import load_secret_blocks
+from tasks.artifacts import ObjectArtifacts
 from tasks.storage import run_db
 
 #: the options of a job made from the form when nobody changes them
@@ -191,10 +192,13 @@ async def _schedule(runtime: JobRuntime, logger: Any) -> str | None:
         on_progress=progress.update,
         log=logger,
     )
-    async with scheduler.watching():
-        if options.mode == "batch":
-            return await run_in_waves(runtime, scheduler.run, logger)
-        return await scheduler.run()
+    async with ObjectArtifacts() as runtime.artifacts, scheduler.watching():
+        try:
+            if options.mode == "batch":
+                return await run_in_waves(runtime, scheduler.run, logger)
+            return await scheduler.run()
+        finally:
+            runtime.artifacts = None  # leaving the block waits for the pages it posts
 
 
 class ObjectNotFinished(Exception):

@@ -37,6 +37,7 @@ from docgen.pricing import org_pricing
 from docgen.ratelimit import RateLimiter
 from docgen.scheduler import SIGNAL_REASON, RunControl
 from docgen.service import DocumentationGenerationService, build_provider
+from tasks.artifacts import ObjectArtifacts
 
 #: set once this process was told to stop (SIGTERM, SIGINT): see the module doc
 PROCESS_STOP = threading.Event()
@@ -56,6 +57,9 @@ class JobRuntime(RunControl):
     #: set when this run must stop now (cancelled, SIGTERM): every wait of the run's LLM
     #: calls ends at once (the service and its rate limiter wait on it)
     stop: threading.Event = field(default_factory=threading.Event)
+    #: the parent flow's background poster of object artifacts while its scheduler runs
+    #: (None: a subflow run alone posts its own, before it returns)
+    artifacts: ObjectArtifacts | None = None
 
     def __post_init__(self) -> None:
         RunControl.__init__(self, self.stop, PROCESS_STOP)

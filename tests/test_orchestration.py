@@ -352,10 +352,17 @@ def test_artifacts_per_object_and_job_summary(
                 )
             )
 
+    async def run_name(flow_run_id: Any) -> str:
+        async with get_client() as client:
+            return (await client.read_flow_run(flow_run_id)).name
+
     for obj in objs:
         found = asyncio.run(latest(object_artifact_key(obj)))
         assert found and found[0].type == "markdown"
         assert obj.name.replace("_", "\\_") in found[0].data  # Markdown-escaped name
+        # posted in the background by the job run, yet shown on the object's own subflow
+        assert found[0].flow_run_id is not None
+        assert asyncio.run(run_name(found[0].flow_run_id)) == obj.name
     table = asyncio.run(latest(job_artifact_key(job.id)))
     assert table and table[0].type == "table"
     assert "executive_summary" in json.dumps(table[0].data)

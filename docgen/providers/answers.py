@@ -14,6 +14,7 @@ from typing import Any
 
 import openai
 import pydantic
+from openai.lib._parsing import parse_chat_completion
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
@@ -163,17 +164,25 @@ def layer_result(
     )
 
 
-def parsed_completion(raw: Any, layer: str) -> Any:
-    """The completion out of the SDK's raw `parse` response.
+#: the header the SDK's `chat.completions.parse` adds to its requests
+PARSE_HEADERS = {"X-Stainless-Helper-Method": "chat.completions.parse"}
 
-    `parse` validates the answer against the envelope and raises when it cannot. docgen
-    keeps what such answers cost and says why in its own words (`_result`), so they come
-    back as plain completions: a cut-off (LengthFinishReasonError) or filtered
-    (ContentFilterFinishReasonError) answer carries its completion; one that does not fit
-    the envelope (a bare layer from a local server, a missing field), or a body that is no
-    completion at all, is read from the HTTP body again, without the SDK's validation."""
+
+def parsed_completion(raw: Any, layer: str) -> Any:
+    """The completion out of a raw structured-outputs response, validated against the
+    envelope by the SDK's parser (`openai.lib._parsing.parse_chat_completion`, what
+    `chat.completions.parse` runs).
+
+    The parser raises when it cannot validate. docgen keeps what such answers cost and says
+    why in its own words (`_result`), so they come back as plain completions: a cut-off
+    (LengthFinishReasonError) or filtered (ContentFilterFinishReasonError) answer carries
+    its completion; one that does not fit the envelope (a bare layer from a local server, a
+    missing field), or a body that is no completion at all, is read from the HTTP body
+    again, without the SDK's validation."""
     try:
-        return raw.parse()
+        return parse_chat_completion(
+            response_format=LayerEnvelope, input_tools=openai.omit, chat_completion=raw.parse()
+        )
     except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
         if exc.completion is not None:
             return exc.completion

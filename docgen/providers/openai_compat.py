@@ -38,9 +38,15 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from docgen.errors import ProviderError, ProviderUnavailable, StructuredOutputsRefused
-from docgen.layers import LAYERS, LayerEnvelope, LayerName, envelope_response_format
+from docgen.layers import LAYERS, LayerName, envelope_response_format
 from docgen.pricing import Usage
-from docgen.providers.answers import _not_a_completion, _usage, layer_result, parsed_completion
+from docgen.providers.answers import (
+    PARSE_HEADERS,
+    _not_a_completion,
+    _usage,
+    layer_result,
+    parsed_completion,
+)
 from docgen.providers.base import LayerRequest, LayerResult
 from docgen.providers.breaker import BREAKER_THRESHOLD, CONNECT_TIMEOUT, ConnectionBreaker
 from docgen.providers.openai_errors import ERROR_MAP, is_connection_failure, translate
@@ -168,17 +174,18 @@ class OpenAICompatibleProvider:
         return body
 
     def _send(self, request: LayerRequest, structured: bool) -> Any:
-        """One request: structured outputs through the SDK's `parse` with the envelope model
-        (the SDK builds the strict schema and validates the answer), json_object through
-        `create` (docgen validates)."""
+        """One request: structured outputs with the strict schema the SDK built from the
+        envelope model, the answer validated by the SDK's parser (what
+        `chat.completions.parse(response_format=LayerEnvelope)` does, without rebuilding
+        the schema on every call: measured at 4% of a job process's CPU); json_object
+        through `create` (docgen validates)."""
         cap = LAYERS[request.layer].max_completion_tokens
         body = self.chat_request(request, structured)
         timeout = openai.Timeout(self.timeout_for(cap), connect=CONNECT_TIMEOUT)
         if not structured:
             return self._client.chat.completions.create(**body, timeout=timeout)
-        body.pop("response_format")
-        raw = self._client.chat.completions.with_raw_response.parse(
-            **body, response_format=LayerEnvelope, timeout=timeout
+        raw = self._client.chat.completions.with_raw_response.create(
+            **body, timeout=timeout, extra_headers=PARSE_HEADERS
         )
         return parsed_completion(raw, request.layer)
 

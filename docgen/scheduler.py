@@ -176,10 +176,14 @@ class Scheduler:
         cancelled_elsewhere: Callable[[], Awaitable[bool]] | None = None,
         on_progress: Callable[[jobs_repo.Job], Awaitable[None]] | None = None,
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        claim: Callable[[UUID], Any] | None = None,
     ) -> None:
         """Each object is claimed (pending -> processing) before `run_object` starts, and
-        skipped when another runner has it."""
+        skipped when another runner has it. `claim(object_id)` (run in a worker thread)
+        replaces the plain claim: the flow claims and reads the object's context in one
+        transaction there; a falsy result means the object was not claimed."""
         self.engine, self.job_id, self.runner = engine, job_id, runner
+        self.claim = claim or self._claim
         self.control = control
         self.run_object = run_object
         self.concurrency = concurrency
@@ -331,7 +335,7 @@ class Scheduler:
         return stopped
 
     async def _one(self, item: Item) -> Decimal | None:
-        if not await asyncio.to_thread(self._claim, item.object_id):
+        if not await asyncio.to_thread(self.claim, item.object_id):
             return Decimal(0)
         try:
             return await self.run_object(item)

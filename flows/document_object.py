@@ -61,8 +61,9 @@ async def document_object(
     Steps:
     1. Claim the object for this runner (pending -> processing; `claimed`: the job's
        scheduler claimed it before starting this subflow, so no subflow is started for an
-       object another runner holds) and read its context and lineage in the same
-       transaction; an object someone else claimed or finished is left alone. With
+       object another runner holds, and read it in the claim's transaction) and read its
+       context and lineage in the same transaction; an object someone else claimed or
+       finished is left alone. With
        skip_existing, stop here when its current documentation was made from the same
        inputs (counted as skipped).
     2. Run the pipeline over the six layer tasks: critical layers first (a failed one fails
@@ -75,17 +76,19 @@ async def document_object(
     """
     await load_secret_blocks()  # a no-op unless this process has not loaded them yet
     runtime = runtime_for(job_id)
-    start: ObjectStart | None = await run_db(
-        lambda: start_object(
-            runtime.engine,
-            runtime.service,
-            runtime.job_id,
-            object_id,
-            runtime.runner,
-            skip_existing=runtime.options.skip_existing,
-            claimed=claimed,
+    start: ObjectStart | None = runtime.started.pop(object_id, None) if claimed else None
+    if start is None:  # not read by this run's scheduler (another process, a direct call)
+        start = await run_db(
+            lambda: start_object(
+                runtime.engine,
+                runtime.service,
+                runtime.job_id,
+                object_id,
+                runtime.runner,
+                skip_existing=runtime.options.skip_existing,
+                claimed=claimed,
+            )
         )
-    )
     if start is None:
         return ObjectResult(object_id=object_id, status="not_claimed")
     finished = False

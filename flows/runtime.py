@@ -32,6 +32,7 @@ from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
 from docgen.jobs import JobOptions, job_options
+from docgen.object_run import ObjectStart
 from docgen.one_call import with_one_call
 from docgen.pricing import org_pricing
 from docgen.ratelimit import RateLimiter
@@ -60,6 +61,9 @@ class JobRuntime(RunControl):
     #: the parent flow's background poster of object artifacts while its scheduler runs
     #: (None: a subflow run alone posts its own, before it returns)
     artifacts: ObjectArtifacts | None = None
+    #: objects this run's scheduler claimed and read (docgen.object_run.start_object in
+    #: the claim's transaction), by id, until their subflow takes them
+    started: dict[UUID, ObjectStart] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         RunControl.__init__(self, self.stop, PROCESS_STOP)

@@ -407,3 +407,34 @@ def test_a_job_waiting_for_its_batch_is_left_waiting(
     assert f"job {job_id} waits for batch" in str(state.message)
     assert state.data.stopped_because == WAITING_FOR_BATCH
     assert job_row(engine, job_id).status == "processing"  # untouched
+
+
+def test_each_object_is_claimed_and_read_in_one_transaction(
+    engine: Engine,
+    org: OrgFixture,
+    env: dict[str, str],
+    fake_openai: FakeOpenAI,
+    prefect_harness: None,
+) -> None:
+    """The scheduler claims an object and reads its context in the claim's transaction,
+    and hands both to the subflow: the subflow neither claims nor checks the claim again
+    (one database round trip fewer per object)."""
+    use_openai(engine, org, fake_openai)
+    objs = make_chain(engine, org, 3)
+    job = core_jobs.create_job(
+        engine, org.id, [o.id for o in objs], JobOptions(), triggered_by_user_id=org.admin_id
+    )
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
+    try:
+        assert run(job.id).is_completed()
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
+    claims = [s for s in statements if "SET status = 'processing'" in s]
+    checks = [s for s in statements if s.startswith("SELECT 1 FROM metadata.documentation_job")]
+    assert len(claims) == 3 and not checks
+    assert job_row(engine, job.id).processed_objects == 3

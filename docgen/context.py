@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from docgen.db import documentation
-from docgen.db.objects import get_object, get_objects
+from docgen.db.objects import get_objects
 from docgen.db.policies import PrivacySettings, prompt_policies
+from docgen.errors import NotFound
 from docgen.model import Column, DataObject
 from docgen.privacy import mask_code
 from docgen.style import HouseStyle
@@ -76,8 +77,10 @@ def apply_privacy(obj: DataObject, privacy: PrivacySettings) -> tuple[DataObject
 
 
 def load_context(conn: Connection, object_id: UUID) -> ObjectContext:
-    get_object(conn, object_id)  # NotFound for an unknown id
-    return load_contexts(conn, [object_id])[object_id]
+    contexts = load_contexts(conn, [object_id])
+    if object_id not in contexts:
+        raise NotFound(f"unknown object {object_id}")
+    return contexts[object_id]
 
 
 def load_contexts(conn: Connection, object_ids: list[UUID]) -> dict[UUID, ObjectContext]:

@@ -23,14 +23,15 @@ from docgen.model import Documentation as Documentation
 
 _JSON_COLUMNS = set(LAYER_COLUMNS[1:]) | {"generation_metadata", "layer_reviews"}
 
-_SELECT = (
-    "SELECT id, object_id, organization_id, executive_summary, business_narrative,"
+_COLUMNS = (
+    "id, object_id, organization_id, executive_summary, business_narrative,"
     " transformation_cards, code_explanations, business_rules, impact_analysis,"
     " complexity_score, version, is_current, generation_status, generated_by_model,"
     " generation_metadata, job_id, input_hash, created_at, updated_at, review_state,"
     " reviewed_by, reviewed_at, review_reason, layer_reviews, edited_layers, proposed_for,"
-    " source_code FROM metadata.object_documentation"
+    " source_code"
 )
+_SELECT = f"SELECT {_COLUMNS} FROM metadata.object_documentation"
 
 
 def _doc(row: sa.Row[Any]) -> Documentation:
@@ -131,11 +132,11 @@ def insert_version(
     row = conn.execute(
         sa.text(
             f"INSERT INTO metadata.object_documentation ({', '.join(names)})"
-            f" VALUES ({', '.join(placeholders)}) RETURNING id"
+            f" VALUES ({', '.join(placeholders)}) RETURNING {_COLUMNS}"
         ),
         params,
     ).one()
-    return get(conn, row.id)
+    return _doc(row)
 
 
 def unchanged_current(
@@ -187,6 +188,8 @@ def current(conn: Connection, object_id: UUID) -> Documentation | None:
 
 
 def current_for_objects(conn: Connection, object_ids: list[UUID]) -> dict[UUID, Documentation]:
+    if not object_ids:
+        return {}
     rows = conn.execute(
         sa.text(f"{_SELECT} WHERE object_id = ANY(:ids) AND is_current"),
         {"ids": list(object_ids)},

@@ -80,6 +80,8 @@ def get_object(conn: Connection, object_id: UUID) -> DataObject:
 
 
 def get_objects(conn: Connection, object_ids: list[UUID]) -> dict[UUID, DataObject]:
+    if not object_ids:
+        return {}
     rows = conn.execute(
         sa.text(f"SELECT {_COLUMNS} FROM metadata.objects WHERE id = ANY(:ids)"),
         {"ids": list(object_ids)},

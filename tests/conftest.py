@@ -201,6 +201,13 @@ def prefect_harness(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory)
         drop_database(pg_admin_url, database)
 
 
+@pytest.fixture
+def fast_batch_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's status checked every 0.05-0.2 s, whatever the environment says."""
+    monkeypatch.setenv("DOCGEN_BATCH_POLL_SECONDS", "0.05")
+    monkeypatch.setenv("DOCGEN_BATCH_POLL_MAX_SECONDS", "0.2")
+
+
 @pytest.fixture(scope="session")
 def fake_openai_server() -> Iterator[FakeOpenAI]:
     from tests.fake_openai import FakeOpenAI

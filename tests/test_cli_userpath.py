@@ -17,20 +17,11 @@ from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import transaction
 from tests.conftest import OrgFixture, use_openai
-from tests.factories import make_object
+from tests.factories import make_object, one_line_error
 from tests.fake_openai import FakeOpenAI, Fault
 
 #: the docstring of docgen.cli._common.ExitCode, as users read it in `--help` and the README
 OK, FAILED, USAGE, OBJECTS_FAILED, PAUSED = 0, 1, 2, 3, 4
-
-
-def one_line_error(result, code: int) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr[-3000:])
-    lines = result.stderr.strip().splitlines()
-    assert "Traceback" not in result.stderr, result.stderr
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("docgen: error: "), lines[0]
-    return lines[0]
 
 
 def jobs_of(engine: Engine, org: OrgFixture) -> list[jobs_repo.Job]:

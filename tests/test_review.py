@@ -19,6 +19,7 @@ from docgen.db.engine import transaction
 from flows.nightly import nightly_redocumentation
 from tests.conftest import OrgFixture, use_openai
 from tests.docs_factory import dbt_object, document, layers
+from tests.factories import one_line_error
 from tests.fake_openai import FakeOpenAI
 
 EDITED_RULE = "Only orders the customer paid for count as revenue (checked by finance)."
@@ -40,13 +41,6 @@ data = json.loads(text)
 data[0]["rule"] = {EDITED_RULE!r}
 text = json.dumps(data)
 """
-
-
-def one_line_error(result, code: int) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == code, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("docgen: error: "), result.stderr
-    return lines[0]
 
 
 def versions(engine: Engine, object_id) -> list[documentation.Documentation]:  # type: ignore[no-untyped-def]

@@ -118,6 +118,7 @@ def test_names_are_printed_as_text(cli, name: str) -> None:  # type: ignore[no-u
 # --- exit codes of a job run ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_exit_codes_of_docgen_run(
     cli, engine: Engine, org: OrgFixture, fake_openai: FakeOpenAI, prefect_harness: str
@@ -317,6 +318,7 @@ def test_html_footer_names_the_offline_analyser(engine: Engine, org: OrgFixture)
     )
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 @pytest.mark.timeout(600)
 def test_serve_stops_quietly_on_sigterm(

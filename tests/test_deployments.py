@@ -237,6 +237,7 @@ def save_secret(name: str, value: str) -> None:
     Secret(value=value).save(name, overwrite=True)
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_deployment_run_drives_a_job_to_completed_with_secrets_from_blocks(
     deployed: dict[str, str],
@@ -277,6 +278,7 @@ def test_deployment_run_drives_a_job_to_completed_with_secrets_from_blocks(
     assert len(fake_openai.completions) == 18
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_ingest_deployment_registers_a_dbt_project_and_documents_it(
     deployed: dict[str, str], engine: Engine, org: OrgFixture, tmp_path: Path
@@ -383,6 +385,7 @@ def test_ingest_flow_reads_a_warehouse_url_from_a_secret_block(
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_two_workers_share_a_job_without_doing_anything_twice(
     deployed: dict[str, str],
@@ -499,6 +502,7 @@ def claimed_pids(engine: Engine, job_id: UUID) -> set[str]:
         return {r.split(":")[1] for r in runners}
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_docgen_serve_runs_the_on_demand_deployment(
     prefect_harness: str,

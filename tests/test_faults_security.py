@@ -105,6 +105,7 @@ def test_fault_storm_loses_no_object(
     assert states.get("pending", 0) == 0 and states.get("processing", 0) == 0
 
 
+@pytest.mark.slow
 def test_postgres_restart_mid_job_leaves_nothing_half_stored(
     org: OrgFixture,
     fake_openai: FakeOpenAI,

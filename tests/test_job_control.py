@@ -137,6 +137,7 @@ def test_cancel_from_prefect_stops_an_in_process_run(
     assert job.processed_objects < 8
 
 
+@pytest.mark.slow
 def test_sigkill_mid_job_then_rerun_is_exactly_once(
     engine: Engine,
     org: OrgFixture,

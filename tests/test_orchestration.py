@@ -25,6 +25,7 @@ from tests.fake_openai import FakeOpenAI, Fault
 pytestmark = pytest.mark.prefect
 
 
+@pytest.mark.slow
 def test_twenty_objects_complete_with_exact_accounting(
     engine: Engine,
     org: OrgFixture,

@@ -166,6 +166,7 @@ def wait_flow_run(flow_run_id: UUID, timeout: float = 240) -> Any:
     raise AssertionError(f"flow run {flow_run_id} not finished after {timeout} s")
 
 
+@pytest.mark.slow
 def test_job_form_in_the_prefect_ui_runs_a_job_and_refuses_a_missing_field(
     deployed: dict[str, str],  # noqa: F811
     ui: PrefectUI,
@@ -323,6 +324,7 @@ def all_parameters() -> str:
     return json.dumps([r.parameters for r in runs])
 
 
+@pytest.mark.slow
 def test_the_server_refuses_bad_parameters_before_a_run_exists(
     deployed: dict[str, str],  # noqa: F811
     org: OrgFixture,

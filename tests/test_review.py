@@ -48,6 +48,7 @@ def versions(engine: Engine, object_id) -> list[documentation.Documentation]:  #
         return documentation.history(conn, object_id)
 
 
+@pytest.mark.slow
 def test_approve_reject_and_edit(cli, engine: Engine, org: OrgFixture, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     obj = dbt_object(engine, org, "fct_orders")
     document(engine, org, obj.id, layers("fct_orders"))
@@ -148,6 +149,7 @@ def test_export_shows_state_and_approved_only(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_nightly_keeps_approved_edited_text_and_stores_a_proposal(
     cli,  # type: ignore[no-untyped-def]

@@ -361,6 +361,12 @@ def test_serve_stops_quietly_on_sigterm(
         while "Ctrl-C to stop" not in stderr.read_text():
             assert serve.poll() is None and time.monotonic() < deadline, stderr.read_text()
             time.sleep(0.5)
+        # the line comes before the deployments are registered and the runner starts: on a
+        # busy machine that takes more than a few seconds, so wait for the last deployment
+        poller = f"http://127.0.0.1:{port}/api/deployments/name/batch-poller/poll"
+        while not answers(poller):
+            assert serve.poll() is None and time.monotonic() < deadline, stderr.read_text()
+            time.sleep(0.5)
         time.sleep(3)  # the runner is up
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(60) == 0, stderr.read_text()
@@ -376,6 +382,17 @@ def test_serve_stops_quietly_on_sigterm(
     assert not any(w in "\n".join(lines) for w in ("Warning", "Traceback", "INFO")), lines
     with pytest.raises(ConnectionRefusedError):  # its Prefect server is gone too
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def answers(url: str) -> bool:
+    """Whether GET `url` answers 200."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 # --- JSON for scripts, progress for logs -----------------------------------------------------

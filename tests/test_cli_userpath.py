@@ -355,6 +355,7 @@ def test_serve_stops_quietly_on_sigterm(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=handle,
+            start_new_session=True,  # so that a failed test stops its Prefect server too
         )
     try:
         deadline = time.monotonic() + 300
@@ -372,7 +373,8 @@ def test_serve_stops_quietly_on_sigterm(
         assert serve.wait(60) == 0, stderr.read_text()
     finally:
         if serve.poll() is None:
-            serve.kill()
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait(30)
         name = make_url(env["DOCGEN_DATABASE_URL"]).database
         drop_database(pg_admin_url, with_database(env["DOCGEN_DATABASE_URL"], f"{name}_prefect"))
     lines = stderr.read_text().strip().splitlines()

@@ -51,6 +51,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow first, the rest in their usual order: with several workers
+    (scripts/check runs two) no worker is left alone with a two-minute test at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a database on the server the tests use, with rights to create databases."""
@@ -199,6 +205,13 @@ def prefect_harness(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory)
     finally:
         server.stop()
         drop_database(pg_admin_url, database)
+
+
+@pytest.fixture
+def fast_batch_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's status checked every 0.05-0.2 s, whatever the environment says."""
+    monkeypatch.setenv("DOCGEN_BATCH_POLL_SECONDS", "0.05")
+    monkeypatch.setenv("DOCGEN_BATCH_POLL_MAX_SECONDS", "0.2")
 
 
 @pytest.fixture(scope="session")

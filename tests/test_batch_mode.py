@@ -4,10 +4,7 @@ against the fake server's files and batches endpoints, through real flows."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -21,34 +18,27 @@ from docgen.db.engine import transaction
 from docgen.errors import InvalidInput
 from docgen.layers import LAYER_NAMES
 from docgen.pricing import Usage, load_pricing
-from flows.documentation_job import documentation_job
-from tests.conftest import REPO_ROOT, OrgFixture, use_openai
-from tests.fake_openai import FakeOpenAI
-from tests.test_job_control import (
+from tests.conftest import OrgFixture, use_openai
+from tests.factories import (
     assert_exactly_once,
-    create,
+    cli_env,
+    create_job,
     independent_objects,
     job_row,
+    new_job,
+    run_job,
+    start_cli,
     start_in_thread,
     wait_for,
 )
+from tests.fake_openai import FakeOpenAI
 
-pytestmark = pytest.mark.prefect
-
-
-@pytest.fixture(autouse=True)
-def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCGEN_BATCH_POLL_SECONDS", "0.05")
-    monkeypatch.setenv("DOCGEN_BATCH_POLL_MAX_SECONDS", "0.2")
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("fast_batch_polling")]
 
 
 def job_batch(engine: Engine, job_id: UUID) -> batch_jobs.JobBatch | None:
     with transaction(engine) as conn:
         return batch_jobs.get_job_batch(conn, job_id)
-
-
-def run(job_id: UUID) -> Any:
-    return asyncio.run(documentation_job(job_id=job_id, return_state=True))
 
 
 def batch_cost(records: list[Any]) -> Decimal:
@@ -76,13 +66,13 @@ def test_a_batch_job_makes_no_synchronous_call_and_costs_half(
 ) -> None:
     use_openai(engine, org, fake_openai)
     ids = independent_objects(engine, org, 4)
-    sync_estimate = create(engine, org, ids)
-    job_id = create(engine, org, ids, mode="batch", concurrency=2)
+    sync_estimate = create_job(engine, org, ids)
+    job_id = create_job(engine, org, ids, mode="batch", concurrency=2)
     # the estimate is at the batch price
     assert job_row(engine, job_id).estimated_cost * 2 == pytest.approx(
         job_row(engine, sync_estimate).estimated_cost, rel=Decimal("0.001")
     )
-    state = run(job_id)
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     assert fake_openai.completions == []  # 0 synchronous chat.completions
     assert fake_openai.batches.created == 1
@@ -113,10 +103,9 @@ def test_failed_lines_are_asked_synchronously(
     prefect_harness: None,
 ) -> None:
     use_openai(engine, org, fake_openai)
-    ids = independent_objects(engine, org, 2)
-    job_id = create(engine, org, ids, mode="batch")
+    job_id, ids = new_job(engine, org, 2, mode="batch")
     fake_openai.batches.fail_ids = {f"{ids[1]}:business_rules", f"{ids[0]}:executive_summary"}
-    state = run(job_id)
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     assert sorted(r.requested_key or "" for r in fake_openai.completions) == [
         "businessRules",
@@ -136,22 +125,11 @@ def test_kill_while_waiting_then_resume_reattaches(
 
     use_openai(engine, org, fake_openai)
     fake_openai.batches.delay = 3600.0  # the batch will not finish while the first run lives
-    ids = independent_objects(engine, org, 3)
-    job_id = create(engine, org, ids, mode="batch")
-    child_env = {
-        **os.environ,
-        **env,
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        "DOCGEN_BATCH_POLL_SECONDS": "0.05",
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "docgen", "jobs", "run", str(job_id)],
-        cwd=REPO_ROOT,
-        env=child_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    job_id, ids = new_job(engine, org, 3, mode="batch")
+    child_env = cli_env(
+        env, PREFECT_API_URL=str(PREFECT_API_URL.value()), DOCGEN_BATCH_POLL_SECONDS="0.05"
     )
+    child = start_cli("jobs", "run", str(job_id), env=child_env)
     try:
         wait_for(lambda: (b := job_batch(engine, job_id)) is not None and b.batch_id, 120)
         wait_for(lambda: len(fake_openai.batches.batches) == 1, 10)
@@ -164,7 +142,7 @@ def test_kill_while_waiting_then_resume_reattaches(
     assert waiting is not None and waiting.phase == "waiting_for_batch"
     assert job_row(engine, job_id).processed_objects == 0
     fake_openai.batches.delay = 0.0
-    state = run(job_id)
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     assert fake_openai.batches.created == 1  # reattached, never submitted twice
     assert job_batch(engine, job_id).batch_id == waiting.batch_id  # type: ignore[union-attr]
@@ -183,8 +161,7 @@ def test_cancel_cancels_the_batch(
 
     use_openai(engine, org, fake_openai)
     fake_openai.batches.delay = 3600.0
-    ids = independent_objects(engine, org, 2)
-    job_id = create(engine, org, ids, mode="batch")
+    job_id, ids = new_job(engine, org, 2, mode="batch")
     thread, box = start_in_thread(job_id)
     wait_for(lambda: (b := job_batch(engine, job_id)) is not None and b.batch_id, 60)
     core_jobs.cancel_job(engine, job_id)
@@ -204,7 +181,7 @@ def test_batch_mode_refuses_the_offline_analyser(engine: Engine, org: OrgFixture
         orgs.set_provider(conn, org.id, "offline")
     ids = independent_objects(engine, org, 1)
     with pytest.raises(InvalidInput, match="--mode batch needs provider openai or azure"):
-        create(engine, org, ids, mode="batch")
+        create_job(engine, org, ids, mode="batch")
 
 
 def test_nightly_defaults_to_batch_in_waves_along_the_lineage(
@@ -226,7 +203,7 @@ def test_nightly_defaults_to_batch_in_waves_along_the_lineage(
     chain = make_chain(engine, org, 2)  # a -> b
     lone = make_object(engine, org, "lone_model")
     ids = [o.id for o in [*chain, lone]]
-    run(create(engine, org, ids))
+    run_job(create_job(engine, org, ids))
     a_summary_before = _summary(engine, chain[0].id)
     fake_openai.reset()
     with transaction(engine) as conn:
@@ -282,7 +259,7 @@ def test_cli_mode_batch_and_status_shows_the_batch(  # type: ignore[no-untyped-d
     created = cli(*args, "--object", str(object_id), "--mode", "batch")
     assert created.returncode == 0, created.stderr
     job_id = UUID(created.stdout.strip().splitlines()[-1])
-    assert run(job_id).is_completed()
+    assert run_job(job_id).is_completed()
     shown = cli("jobs", "status", str(job_id), "--json")
     batch = json.loads(shown.stdout)["batch"]
     assert batch["phase"] == "answered" and batch["batch_id"].startswith("batch_")
@@ -304,9 +281,8 @@ def test_azure_batch_job(
     from tests.test_azure_provider import use_azure
 
     use_azure(engine, org, fake_openai)
-    ids = independent_objects(engine, org, 2)
-    job_id = create(engine, org, ids, mode="batch")
-    assert run(job_id).is_completed()
+    job_id, ids = new_job(engine, org, 2, mode="batch")
+    assert run_job(job_id).is_completed()
     assert fake_openai.completions == [] and fake_openai.batches.created == 1
     lines = fake_openai.batch_requests
     assert len(lines) == 12 and {r.body["model"] for r in lines} == {"docgen-gpt4o"}

@@ -23,16 +23,15 @@ from flows.batch import EXISTING_JOB_DEPLOYMENT, POLLER_DEPLOYMENT
 from flows.batch_poller import PollerSummary, batch_poller
 from flows.documentation_job import documentation_job
 from tests.conftest import OrgFixture, use_openai
+from tests.factories import (
+    assert_exactly_once,
+    job_row,
+    new_job,
+    run_job,
+)
 from tests.fake_openai import FakeOpenAI
-from tests.test_job_control import assert_exactly_once, create, independent_objects, job_row
 
-pytestmark = pytest.mark.prefect
-
-
-@pytest.fixture(autouse=True)
-def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCGEN_BATCH_POLL_SECONDS", "0.05")
-    monkeypatch.setenv("DOCGEN_BATCH_POLL_MAX_SECONDS", "0.2")
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("fast_batch_polling")]
 
 
 @pytest.fixture
@@ -131,8 +130,7 @@ def waiting_job(engine: Engine, org: OrgFixture, fake_openai: FakeOpenAI, count:
     job waits."""
     use_openai(engine, org, fake_openai)
     fake_openai.batches.delay = 3600.0
-    ids = independent_objects(engine, org, count)
-    job_id = create(engine, org, ids, mode="batch")
+    job_id, ids = new_job(engine, org, count, mode="batch")
     state = run_as_deployment(job_id)
     assert state.is_completed(), state.message
     return job_id, ids
@@ -211,7 +209,7 @@ def test_pausing_or_cancelling_a_waiting_job_cancels_its_batch(
         return
     # resumed in the user's process: a new batch for what is left, waited for in-process
     fake_openai.batches.delay = 0.0
-    state = asyncio.run(documentation_job(job_id=job_id, return_state=True))
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     assert job_row(engine, job_id).status == "completed"
     assert fake_openai.batches.created == 2
@@ -230,9 +228,8 @@ def test_in_process_runs_wait_in_process_even_with_the_deployments_registered(
     deployment: the job never waits without a runner there."""
     use_openai(engine, org, fake_openai)
     fake_openai.batches.delay = 1.0
-    ids = independent_objects(engine, org, 2)
-    job_id = create(engine, org, ids, mode="batch")
-    state = asyncio.run(documentation_job(job_id=job_id, return_state=True))
+    job_id, ids = new_job(engine, org, 2, mode="batch")
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     job = job_row(engine, job_id)
     assert job.status == "completed"
@@ -251,7 +248,7 @@ def test_a_waiting_job_run_by_the_user_reattaches_and_the_poller_leaves_it(
     waits for it itself; the poller does not start a second runner."""
     job_id, ids = waiting_job(engine, org, fake_openai, 2)
     fake_openai.batches.delay = 0.0
-    state = asyncio.run(documentation_job(job_id=job_id, return_state=True))
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     assert job_row(engine, job_id).status == "completed"
     assert fake_openai.batches.created == 1

@@ -11,17 +11,9 @@ import pytest
 from docgen.crypto import generate_master_key
 from tests.conftest import run_cli
 from tests.crypto_probe import find_in_database
+from tests.factories import one_line_error
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.test_crypto import PLANTED_KEY
-
-
-def one_line_error(result, code: int = 1) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("docgen: error: ")
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 def test_org_lifecycle(cli, database_url: str) -> None:  # type: ignore[no-untyped-def]
@@ -213,7 +205,7 @@ def test_verify_key_switches_a_refusing_endpoint_to_json_object(  # type: ignore
 def test_unknown_model_is_flagged_until_priced(cli, fake_openai: FakeOpenAI, engine) -> None:  # type: ignore[no-untyped-def]
     from types import SimpleNamespace
 
-    from tests.factories import make_object
+    from tests.factories import make_object, one_line_error
 
     name = f"Px-{uuid.uuid4().hex[:6]}"
     org_id = uuid.UUID(cli("org", "create", name).stdout.strip().splitlines()[-1])

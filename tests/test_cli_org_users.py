@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.test_cli_org import one_line_error
+from tests.factories import one_line_error
 
 
 def test_org_users_lists_ids_emails_and_roles(cli) -> None:  # type: ignore[no-untyped-def]

@@ -17,20 +17,11 @@ from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import transaction
 from tests.conftest import OrgFixture, use_openai
-from tests.factories import make_object
+from tests.factories import make_object, one_line_error
 from tests.fake_openai import FakeOpenAI, Fault
 
 #: the docstring of docgen.cli._common.ExitCode, as users read it in `--help` and the README
 OK, FAILED, USAGE, OBJECTS_FAILED, PAUSED = 0, 1, 2, 3, 4
-
-
-def one_line_error(result, code: int) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr[-3000:])
-    lines = result.stderr.strip().splitlines()
-    assert "Traceback" not in result.stderr, result.stderr
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("docgen: error: "), lines[0]
-    return lines[0]
 
 
 def jobs_of(engine: Engine, org: OrgFixture) -> list[jobs_repo.Job]:
@@ -127,6 +118,7 @@ def test_names_are_printed_as_text(cli, name: str) -> None:  # type: ignore[no-u
 # --- exit codes of a job run ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_exit_codes_of_docgen_run(
     cli, engine: Engine, org: OrgFixture, fake_openai: FakeOpenAI, prefect_harness: str
@@ -326,6 +318,7 @@ def test_html_footer_names_the_offline_analyser(engine: Engine, org: OrgFixture)
     )
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 @pytest.mark.timeout(600)
 def test_serve_stops_quietly_on_sigterm(
@@ -362,10 +355,17 @@ def test_serve_stops_quietly_on_sigterm(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=handle,
+            start_new_session=True,  # so that a failed test stops its Prefect server too
         )
     try:
         deadline = time.monotonic() + 300
         while "Ctrl-C to stop" not in stderr.read_text():
+            assert serve.poll() is None and time.monotonic() < deadline, stderr.read_text()
+            time.sleep(0.5)
+        # the line comes before the deployments are registered and the runner starts: on a
+        # busy machine that takes more than a few seconds, so wait for the last deployment
+        poller = f"http://127.0.0.1:{port}/api/deployments/name/batch-poller/poll"
+        while not answers(poller):
             assert serve.poll() is None and time.monotonic() < deadline, stderr.read_text()
             time.sleep(0.5)
         time.sleep(3)  # the runner is up
@@ -373,7 +373,8 @@ def test_serve_stops_quietly_on_sigterm(
         assert serve.wait(60) == 0, stderr.read_text()
     finally:
         if serve.poll() is None:
-            serve.kill()
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait(30)
         name = make_url(env["DOCGEN_DATABASE_URL"]).database
         drop_database(pg_admin_url, with_database(env["DOCGEN_DATABASE_URL"], f"{name}_prefect"))
     lines = stderr.read_text().strip().splitlines()
@@ -383,6 +384,17 @@ def test_serve_stops_quietly_on_sigterm(
     assert not any(w in "\n".join(lines) for w in ("Warning", "Traceback", "INFO")), lines
     with pytest.raises(ConnectionRefusedError):  # its Prefect server is gone too
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def answers(url: str) -> bool:
+    """Whether GET `url` answers 200."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 # --- JSON for scripts, progress for logs -----------------------------------------------------

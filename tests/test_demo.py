@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_demo_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     venv = tmp_path / "venv"

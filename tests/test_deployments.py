@@ -139,9 +139,40 @@ def prefect_cli(*args: str, env: dict[str, str], timeout: float = 180) -> str:
     return done.stdout
 
 
+def deployment_names() -> list[str]:
+    """FLOW/DEPLOYMENT of every deployment in prefect.yaml."""
+    return [
+        f"{load_flow_from_entrypoint(str(REPO_ROOT / d['entrypoint'])).name}/{d['name']}"
+        for d in DEPLOYMENTS
+    ]
+
+
+def on_pool(names: list[str], pool: str = "docgen") -> bool:
+    """Whether the session's Prefect server has each deployment, on work pool `pool`."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async def check() -> bool:
+        async with get_client() as client:
+            for name in names:
+                try:
+                    found = await client.read_deployment_by_name(name)
+                except ObjectNotFound:
+                    return False
+                if found.work_pool_name != pool:
+                    return False
+        return True
+
+    return asyncio.run(check())
+
+
 @pytest.fixture
 def deployed(prefect_harness: str, env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
-    """prefect.yaml deployed to the session's Prefect server (pool `docgen`)."""
+    """prefect.yaml deployed to the session's Prefect server (pool `docgen`): the pool created
+    and `prefect deploy --all` run as a user runs them, once, and again whenever a test has
+    since removed or replaced a deployment (`docgen serve` registers its own)."""
     child_env = {
         **os.environ,
         **env,
@@ -149,15 +180,18 @@ def deployed(prefect_harness: str, env: dict[str, str], tmp_path: Path) -> Itera
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_LOGGING_LEVEL": "INFO",
     }
-    existing = subprocess.run(
-        [sys.executable, "-m", "prefect", "work-pool", "inspect", "docgen"],
-        env=child_env,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
-    if existing.returncode != 0:
-        prefect_cli("work-pool", "create", "docgen", "--type", "process", env=child_env)
-    prefect_cli("--no-prompt", "deploy", "--all", env=child_env)
+    names = deployment_names()
+    if not on_pool(names):
+        existing = subprocess.run(
+            [sys.executable, "-m", "prefect", "work-pool", "inspect", "docgen"],
+            env=child_env,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
+        if existing.returncode != 0:
+            prefect_cli("work-pool", "create", "docgen", "--type", "process", env=child_env)
+        prefect_cli("--no-prompt", "deploy", "--all", env=child_env)
+    assert on_pool(names)
     yield child_env
 
 
@@ -203,6 +237,7 @@ def save_secret(name: str, value: str) -> None:
     Secret(value=value).save(name, overwrite=True)
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_deployment_run_drives_a_job_to_completed_with_secrets_from_blocks(
     deployed: dict[str, str],
@@ -243,6 +278,7 @@ def test_deployment_run_drives_a_job_to_completed_with_secrets_from_blocks(
     assert len(fake_openai.completions) == 18
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_ingest_deployment_registers_a_dbt_project_and_documents_it(
     deployed: dict[str, str], engine: Engine, org: OrgFixture, tmp_path: Path
@@ -349,6 +385,7 @@ def test_ingest_flow_reads_a_warehouse_url_from_a_secret_block(
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_two_workers_share_a_job_without_doing_anything_twice(
     deployed: dict[str, str],
@@ -402,6 +439,43 @@ def test_two_workers_share_a_job_without_doing_anything_twice(
     assert len(pids) == 2, f"both workers' flow runs documented objects: {pids}"
 
 
+def remove_deployments(*names: str) -> None:
+    """Delete these deployments from the session's Prefect server (those that exist)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async def remove() -> None:
+        async with get_client() as client:
+            for name in names:
+                try:
+                    found = await client.read_deployment_by_name(name)
+                except ObjectNotFound:
+                    continue
+                await client.delete_deployment(found.id)
+
+    asyncio.run(remove())
+
+
+def nightly_crons() -> list[str]:
+    """The cron expressions of nightly-redocumentation/nightly's schedules, [] without it."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            try:
+                found = await client.read_deployment_by_name("nightly-redocumentation/nightly")
+            except ObjectNotFound:
+                return []
+            return [str(getattr(s.schedule, "cron", None)) for s in found.schedules]
+
+    return asyncio.run(read())
+
+
 def flow_run_name(flow_run_id: UUID | None) -> str:
     import asyncio
 
@@ -428,6 +502,7 @@ def claimed_pids(engine: Engine, job_id: UUID) -> set[str]:
         return {r.split(":")[1] for r in runners}
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_docgen_serve_runs_the_on_demand_deployment(
     prefect_harness: str,
@@ -448,18 +523,12 @@ def test_docgen_serve_runs_the_on_demand_deployment(
         "DOCGEN_NIGHTLY_TIMEZONE": "Europe/Paris",
     }
     # a user moving from workers to `docgen serve` removes the pool deployments first
-    for name in (
+    remove_deployments(
         "documentation-job/on-demand",
         "documentation-job/existing-job",
         "nightly-redocumentation/nightly",
         "ingest/on-demand",
-    ):
-        subprocess.run(
-            [sys.executable, "-m", "prefect", "deployment", "delete", name],
-            env=child_env,
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-        )
+    )
     log = tmp_path / "serve.log"
     with open(log, "w") as handle:
         served = subprocess.Popen(
@@ -477,25 +546,9 @@ def test_docgen_serve_runs_the_on_demand_deployment(
             time.sleep(0.3)
         # serve() (re)registers both deployments right after printing; the nightly schedule
         # it sets shows when that happened
-        while True:
-            shown = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "prefect",
-                    "deployment",
-                    "inspect",
-                    "nightly-redocumentation/nightly",
-                ],
-                env=child_env,
-                capture_output=True,
-                text=True,
-                stdin=subprocess.DEVNULL,
-            )
-            if "30 3 * * *" in shown.stdout:
-                break
+        while nightly_crons() != ["30 3 * * *"]:
             assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.5)
+            time.sleep(0.3)
         prefect_cli(
             "deployment",
             "run",

@@ -16,6 +16,7 @@ from docgen.db.engine import transaction
 from docgen.render.diff import structured_diff, text_diff
 from tests.conftest import OrgFixture, make_org
 from tests.docs_factory import dbt_object, document, layers, metadata
+from tests.factories import one_line_error
 
 V1_SUMMARY = "Orders gives finance one row per order. It counts completed orders only."
 V2_SUMMARY = "Orders gives finance one row per order. It now counts refunded orders too."
@@ -122,37 +123,34 @@ def test_history_diff_and_rollback(cli, engine: Engine, versioned) -> None:  # t
     assert current_rows(engine, object_id) == [(1, False), (2, True)]
 
 
-def one_line(result, code: int) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == code, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("docgen: error: ")
-    return lines[0]
-
-
 def test_bad_input_is_one_line(cli, engine: Engine, versioned) -> None:  # type: ignore[no-untyped-def]
     org, object_id = versioned
-    assert "has no documentation version 7" in one_line(
+    assert "has no documentation version 7" in one_line_error(
         cli("docs", "rollback", str(object_id), "7"), 1
     )
     assert current_rows(engine, object_id) == [(1, False), (2, True)]  # untouched
-    assert "unknown object 'nope'" in one_line(cli("docs", "history", "nope", "--org", org.name), 1)
-    assert "give --org ORG" in one_line(cli("docs", "history", "orders"), 2)
-    assert f"unknown object {uuid.UUID(int=0)}" in one_line(
+    assert "unknown object 'nope'" in one_line_error(
+        cli("docs", "history", "nope", "--org", org.name), 1
+    )
+    assert "give --org ORG" in one_line_error(cli("docs", "history", "orders"), 2)
+    assert f"unknown object {uuid.UUID(int=0)}" in one_line_error(
         cli("docs", "diff", str(uuid.UUID(int=0))), 1
     )
-    assert "has no documentation version 9" in one_line(
+    assert "has no documentation version 9" in one_line_error(
         cli("docs", "diff", str(object_id), "1", "9"), 1
     )
     other = make_org(engine, "other")
-    assert "does not belong to organization" in one_line(
+    assert "does not belong to organization" in one_line_error(
         cli("docs", "history", str(object_id), "--org", other.name), 1
     )
     lonely = dbt_object(engine, org, "lonely")
-    assert "has no documentation yet" in one_line(cli("docs", "history", str(lonely.id)), 1)
+    assert "has no documentation yet" in one_line_error(cli("docs", "history", str(lonely.id)), 1)
     document(engine, org, lonely.id, layers("lonely"))
-    assert "only one documentation version" in one_line(cli("docs", "diff", str(lonely.id)), 2)
+    assert "only one documentation version" in one_line_error(
+        cli("docs", "diff", str(lonely.id)), 2
+    )
     twin = dbt_object(engine, org, "orders", project="other")  # same name, other project
-    assert "names 2 objects (model.other.orders, model.shop.orders)" in one_line(
+    assert "names 2 objects (model.other.orders, model.shop.orders)" in one_line_error(
         cli("docs", "history", "orders", "--org", org.name), 2
     )
     by_key = cli("docs", "history", "model.other.orders", "--org", org.name)

@@ -3,31 +3,20 @@ errors (redacted) in error_log, and a job in which every object failed is 'faile
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from sqlalchemy.engine import Engine
 
-from docgen import jobs as core_jobs
 from docgen.db import jobs as jobs_repo
-from docgen.db.engine import transaction
-from docgen.jobs import JobOptions
-from flows.documentation_job import documentation_job
 from tests.conftest import OrgFixture, use_openai
-from tests.factories import make_object
+from tests.factories import job_row, new_job, run_job
 from tests.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.prefect
 
 
 def run(engine: Engine, org: OrgFixture, count: int) -> tuple[object, jobs_repo.Job]:
-    ids = [make_object(engine, org).id for _ in range(count)]
-    job = core_jobs.create_job(
-        engine, org.id, ids, JobOptions(max_retries=0), triggered_by_user_id=org.admin_id
-    )
-    state = asyncio.run(documentation_job(job_id=job.id, return_state=True))
-    with transaction(engine) as conn:
-        return state, jobs_repo.get_job(conn, job.id)
+    job_id, _ = new_job(engine, org, count, max_retries=0)
+    return run_job(job_id), job_row(engine, job_id)
 
 
 def test_failed_layers_are_counted_shown_and_logged(

@@ -8,7 +8,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,19 +23,12 @@ from docgen.db import embedded, migrate
 from docgen.db import jobs as jobs_repo
 from docgen.db.engine import create_engine, dispose_all, transaction
 from docgen.errors import PermissionDenied
-from docgen.jobs import JobOptions
-from flows.documentation_job import documentation_job
-from tests.conftest import REPO_ROOT, OrgFixture, make_org, run_cli, use_openai
+from tests.conftest import OrgFixture, make_org, run_cli, use_openai
 from tests.crypto_probe import find_in_database
-from tests.factories import make_object
+from tests.factories import cli_env, create_job, job_row, make_object, new_job, run_job, start_cli
 from tests.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.prefect
-
-
-def job_row(engine: Engine, job_id: UUID) -> jobs_repo.Job:
-    with transaction(engine) as conn:
-        return jobs_repo.get_job(conn, job_id)
 
 
 def accounted(engine: Engine, job_id: UUID) -> dict[str, int]:
@@ -103,23 +95,17 @@ def test_fault_storm_loses_no_object(
         Fault.schema_violation(),
     ):
         fake_openai.add_rule(draw, kind)
-    ids = [make_object(engine, org).id for _ in range(16)]
-    job = core_jobs.create_job(
-        engine,
-        org.id,
-        ids,
-        JobOptions(concurrency=4, max_retries=4),
-        triggered_by_user_id=org.admin_id,
-    )
-    asyncio.run(documentation_job(job_id=job.id, return_state=True))
-    done = job_row(engine, job.id)
-    states = accounted(engine, job.id)
+    job_id, _ = new_job(engine, org, 16, concurrency=4, max_retries=4)
+    run_job(job_id)
+    done = job_row(engine, job_id)
+    states = accounted(engine, job_id)
     faults = sum(1 for r in fake_openai.requests if r.fault)
     assert faults >= 10, "the storm happened"
     assert done.status == "completed" and done.processed_objects == 16
     assert states.get("pending", 0) == 0 and states.get("processing", 0) == 0
 
 
+@pytest.mark.slow
 def test_postgres_restart_mid_job_leaves_nothing_half_stored(
     org: OrgFixture,
     fake_openai: FakeOpenAI,
@@ -144,22 +130,13 @@ def test_postgres_restart_mid_job_leaves_nothing_half_stored(
         local = make_org(engine, "restart")
         use_openai(engine, local, fake_openai)
         fake_openai.latency = 0.05
-        ids = [make_object(engine, local).id for _ in range(10)]
-        job = core_jobs.create_job(
-            engine, local.id, ids, JobOptions(concurrency=2), triggered_by_user_id=local.admin_id
-        )
-        child_env = {**os.environ, **env}
-        child = subprocess.Popen(
-            [sys.executable, "-m", "docgen", "jobs", "run", str(job.id)],
-            cwd=REPO_ROOT,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        job_id, _ = new_job(engine, local, 10, concurrency=2)
+        child_env = cli_env(env)
+        child = start_cli(
+            "jobs", "run", str(job_id), env=child_env, stdout=subprocess.PIPE, text=True
         )
         deadline = time.monotonic() + 120
-        while job_row(engine, job.id).processed_objects < 2:
+        while job_row(engine, job_id).processed_objects < 2:
             assert time.monotonic() < deadline and child.poll() is None
             time.sleep(0.05)
         embedded.stop(home)  # the server goes away with objects in flight ...
@@ -168,15 +145,15 @@ def test_postgres_restart_mid_job_leaves_nothing_half_stored(
         dispose_all()
         engine.dispose()
         child.communicate(timeout=300)
-        states = accounted(engine, job.id)  # whatever happened, nothing is half-stored
-        first = job_row(engine, job.id)
+        states = accounted(engine, job_id)  # whatever happened, nothing is half-stored
+        first = job_row(engine, job_id)
         assert first.status != "completed" or first.processed_objects == 10
         if first.status != "completed":  # the run failed cleanly; running it again finishes
-            rerun = run_cli("jobs", "run", str(job.id), env=child_env)
+            rerun = run_cli("jobs", "run", str(job_id), env=child_env)
             assert rerun.returncode == 0, rerun.stderr[-2000:]
-        states = accounted(engine, job.id)
+        states = accounted(engine, job_id)
         assert states == {"documented": 10}
-        assert job_row(engine, job.id).status == "completed"
+        assert job_row(engine, job_id).status == "completed"
     finally:
         for key, value in old.items():
             if value is None:
@@ -207,11 +184,11 @@ def test_planted_key_appears_nowhere(
     ids = [make_object(engine, org).id for _ in range(3)]
     # the server echoes the key back in 401 bodies: on a non-critical layer of every object
     fake_openai.add_rule(lambda b: "Fill businessRules only" in json.dumps(b), Fault.auth())
-    job = core_jobs.create_job(engine, org.id, ids, JobOptions(), triggered_by_user_id=org.admin_id)
+    job_id = create_job(engine, org, ids)
     run = run_cli(
-        "jobs", "run", str(job.id), "--verbose", env={**env, "PREFECT_API_URL": prefect_harness}
+        "jobs", "run", str(job_id), "--verbose", env={**env, "PREFECT_API_URL": prefect_harness}
     )
-    status = run_cli("jobs", "status", str(job.id), "--json", env=env)
+    status = run_cli("jobs", "status", str(job_id), "--json", env=env)
     exports = []
     for fmt in ("html", "markdown"):
         out = tmp_path / fmt
@@ -220,7 +197,7 @@ def test_planted_key_appears_nowhere(
         exports += [p.read_text(errors="replace") for p in out.rglob("*") if p.is_file()]
     assert any(r.status == 401 for r in fake_openai.requests), "the key was refused and echoed"
     assert any(PLANTED in str(r.headers) for r in fake_openai.requests), "it was really sent"
-    flow_run_id = job_row(engine, job.id).prefect_flow_run_id
+    flow_run_id = job_row(engine, job_id).prefect_flow_run_id
 
     async def prefect_side() -> str:
         async with get_client() as client:
@@ -265,11 +242,11 @@ def test_organizations_stay_apart(
         core_jobs.create_job(engine, org.id, [theirs.id], triggered_by_user_id=org.admin_id)
     with pytest.raises(PermissionDenied):  # B's admin is nobody in A
         core_jobs.create_job(engine, org.id, [mine.id], triggered_by_user_id=other.admin_id)
-    job = core_jobs.create_job(engine, org.id, [mine.id], triggered_by_user_id=org.admin_id)
-    state = asyncio.run(documentation_job(job_id=job.id, return_state=True))
+    job_id = create_job(engine, org, [mine.id])
+    state = run_job(job_id)
     assert state.is_failed()
     assert "No OpenAI API key configured for organization" in json.dumps(
-        job_row(engine, job.id).error_log
+        job_row(engine, job_id).error_log
     )
     assert fake_openai.completions == [], "A never borrows B's key"
 

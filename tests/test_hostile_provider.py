@@ -4,7 +4,6 @@ and expected LLM failures print one line each, no traceback (issue 13, bad-input
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 from uuid import UUID
@@ -13,24 +12,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from docgen import jobs as core_jobs
 from docgen.db import jobs as jobs_repo
 from docgen.db.engine import transaction
 from docgen.layers import LAYER_NAMES
-from flows.documentation_job import documentation_job
 from tests.conftest import OrgFixture, run_cli, use_openai
-from tests.factories import make_object
+from tests.factories import create_job, job_row, make_object, new_job, run_job
 from tests.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.prefect
 
 
 def run_one(engine: Engine, org: OrgFixture) -> tuple[jobs_repo.Job, UUID]:
-    object_id = make_object(engine, org).id
-    job = core_jobs.create_job(engine, org.id, [object_id], triggered_by_user_id=org.admin_id)
-    asyncio.run(documentation_job(job_id=job.id, return_state=True))
-    with transaction(engine) as conn:
-        return jobs_repo.get_job(conn, job.id), object_id
+    job_id, (object_id,) = new_job(engine, org, 1)
+    run_job(job_id)
+    return job_row(engine, job_id), object_id
 
 
 def versions(engine: Engine, object_id: UUID) -> list[dict[str, Any]]:
@@ -86,8 +81,8 @@ def test_expected_llm_failures_print_one_line_each(
     fake_openai.add_rule(
         lambda b: "Fill executiveSummary only" in json.dumps(b), Fault.content_filter()
     )
-    job = core_jobs.create_job(engine, org.id, ids, triggered_by_user_id=org.admin_id)
-    run = run_cli("jobs", "run", str(job.id), env={**env, "PREFECT_API_URL": prefect_harness})
+    job_id = create_job(engine, org, ids)
+    run = run_cli("jobs", "run", str(job_id), env={**env, "PREFECT_API_URL": prefect_harness})
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
     lines = run.stderr.splitlines()
     failures = [line for line in lines if "content filter" in line and "object model_" in line]

@@ -8,7 +8,6 @@ documents next.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -18,18 +17,15 @@ from uuid import UUID
 import pytest
 from sqlalchemy.engine import Engine
 
-from docgen import jobs as core_jobs
 from docgen.db import documentation
 from docgen.db import jobs as jobs_repo
 from docgen.db.engine import transaction
-from docgen.jobs import JobOptions
 from docgen.layers import LAYER_NAMES
 from docgen.providers.offline import OfflineProvider
 from docgen.service import DocumentationGenerationService
-from flows.documentation_job import documentation_job
 from tasks.layers import layer_cache_key
 from tests.conftest import OrgFixture, make_org, use_openai
-from tests.factories import ORDERS_SQL, make_object
+from tests.factories import ORDERS_SQL, create_job, job_row, make_object, run_job
 from tests.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.prefect
@@ -41,13 +37,10 @@ def hostile_text(label: str, index: int) -> str:
     return f"{HOSTILE}."
 
 
-def run_job(engine: Engine, org: OrgFixture, object_id: UUID, **options: Any) -> jobs_repo.Job:
-    job = core_jobs.create_job(
-        engine, org.id, [object_id], JobOptions(**options), triggered_by_user_id=org.admin_id
-    )
-    asyncio.run(documentation_job(job_id=job.id, return_state=True))
-    with transaction(engine) as conn:
-        return jobs_repo.get_job(conn, job.id)
+def job_run_over(engine: Engine, org: OrgFixture, object_id: UUID, **options: Any) -> jobs_repo.Job:
+    job_id = create_job(engine, org, [object_id], **options)
+    run_job(job_id)
+    return job_row(engine, job_id)
 
 
 def current_text(engine: Engine, object_id: UUID) -> str:
@@ -72,20 +65,20 @@ def test_a_hostile_tenant_never_reaches_another_organization(
 
     # 1. the attacker's endpoint answers hostile text; it regenerates everything
     fake_openai.text_for = hostile_text
-    assert run_job(engine, attacker, theirs, regenerate_all=True).status == "completed"
+    assert job_run_over(engine, attacker, theirs, regenerate_all=True).status == "completed"
     assert HOSTILE in current_text(engine, theirs)
     fake_openai.reset()
 
     # 2. the victim's next job makes its own six calls and stores its own text
-    assert run_job(engine, victim, mine).status == "completed"
+    assert job_run_over(engine, victim, mine).status == "completed"
     assert len(fake_openai.completions) == len(LAYER_NAMES)
     assert HOSTILE not in current_text(engine, mine)
 
     # 3. the attacker overwrites its entries again; the victim's rerun reads only its own
     fake_openai.text_for = hostile_text
-    run_job(engine, attacker, theirs, regenerate_all=True)
+    job_run_over(engine, attacker, theirs, regenerate_all=True)
     fake_openai.reset()
-    again = run_job(engine, victim, mine)
+    again = job_run_over(engine, victim, mine)
     assert again.status == "completed"
     assert fake_openai.completions == [], "the victim's own cached results were reused"
     assert HOSTILE not in current_text(engine, mine)
@@ -93,7 +86,7 @@ def test_a_hostile_tenant_never_reaches_another_organization(
     # 4. an organization whose key the server rejects fails; it never completes with
     #    another tenant's cached documentation
     fake_openai.add_rule(lambda body: True, Fault.auth())
-    job = run_job(engine, rejected, refused)
+    job = job_run_over(engine, rejected, refused)
     assert job.status == "failed"
     assert len(fake_openai.completions) == 1, "it called its endpoint itself"
     with transaction(engine) as conn:
@@ -146,11 +139,11 @@ def test_cached_results_go_to_the_configured_storage_block(
     monkeypatch.setenv("DOCGEN_RESULT_STORAGE_BLOCK", f"local-file-system/{name}")
     use_openai(engine, org, fake_openai)
     object_id = make_object(engine, org).id
-    assert run_job(engine, org, object_id).status == "completed"
+    assert job_run_over(engine, org, object_id).status == "completed"
     stored = sorted(p.name for p in block_dir.rglob("*") if p.is_file())
     ours = [n for n in stored if n.startswith(f"docgen-{org.id}-")]
     assert len(ours) >= len(LAYER_NAMES), stored
     # the block's entries serve the next job: no call is made again
     fake_openai.reset()
-    assert run_job(engine, org, object_id).status == "completed"
+    assert job_run_over(engine, org, object_id).status == "completed"
     assert fake_openai.completions == []

@@ -8,10 +8,8 @@ benchmark): before the fix the runner was alive 13 minutes after SIGTERM.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from uuid import UUID
@@ -19,12 +17,11 @@ from uuid import UUID
 import pytest
 from sqlalchemy.engine import Engine
 
-from docgen import jobs as core_jobs
 from docgen.db import documentation
 from docgen.db import jobs as jobs_repo
 from docgen.db.engine import transaction
-from tests.conftest import REPO_ROOT, OrgFixture, run_cli, use_openai
-from tests.factories import make_object
+from tests.conftest import OrgFixture, run_cli, use_openai
+from tests.factories import cli_env, job_row, new_job, start_cli
 from tests.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.prefect
@@ -33,26 +30,9 @@ pytestmark = pytest.mark.prefect
 EXIT_WITHIN = 20.0
 
 
-def job_row(engine: Engine, job_id: UUID) -> jobs_repo.Job:
-    with transaction(engine) as conn:
-        return jobs_repo.get_job(conn, job_id)
-
-
-def new_job(engine: Engine, org: OrgFixture, count: int = 1) -> tuple[UUID, list[UUID]]:
-    ids = [make_object(engine, org).id for _ in range(count)]
-    job = core_jobs.create_job(engine, org.id, ids, triggered_by_user_id=org.admin_id)
-    return job.id, ids
-
-
 def start_runner(job_id: UUID, env: dict[str, str], **extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "docgen", "jobs", "run", str(job_id)],
-        cwd=REPO_ROOT,
-        env={**os.environ, **env, **extra},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return start_cli(
+        "jobs", "run", str(job_id), env=cli_env(env, **extra), stdout=subprocess.PIPE, text=True
     )
 
 
@@ -104,7 +84,7 @@ def test_a_paused_job_resumes_once_the_wait_is_over(
 ) -> None:
     child_env = {**env, "PREFECT_API_URL": prefect_harness}
     use_openai(engine, org, fake_openai)
-    job_id, ids = new_job(engine, org)
+    job_id, ids = new_job(engine, org, 1)
     fake_openai.enqueue(Fault.rate_limit(retry_after=3))
     run = run_cli(
         "jobs", "run", str(job_id), env={**child_env, "DOCGEN_LLM_MAX_RETRY_AFTER_SECONDS": "1"}

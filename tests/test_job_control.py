@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import os
 import signal
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 import pytest
@@ -22,77 +14,22 @@ from sqlalchemy.engine import Engine
 from docgen import jobs as core_jobs
 from docgen.db import jobs as jobs_repo
 from docgen.db.engine import transaction
-from docgen.jobs import JobOptions
-from flows.documentation_job import documentation_job
-from tests.conftest import REPO_ROOT, OrgFixture, use_openai
-from tests.factories import make_object
+from tests.conftest import OrgFixture, run_cli, use_openai
+from tests.factories import (
+    assert_exactly_once,
+    cli_env,
+    create_job,
+    independent_objects,
+    job_row,
+    new_job,
+    run_job,
+    start_cli,
+    start_in_thread,
+    wait_for,
+)
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.prefect
-
-
-def independent_objects(engine: Engine, org: OrgFixture, count: int) -> list[UUID]:
-    return [make_object(engine, org).id for _ in range(count)]
-
-
-def create(engine: Engine, org: OrgFixture, ids: list[UUID], **options: Any) -> UUID:
-    return core_jobs.create_job(
-        engine, org.id, ids, JobOptions(**options), triggered_by_user_id=org.admin_id
-    ).id
-
-
-def job_row(engine: Engine, job_id: UUID) -> jobs_repo.Job:
-    with transaction(engine) as conn:
-        return jobs_repo.get_job(conn, job_id)
-
-
-def start_in_thread(job_id: UUID) -> tuple[threading.Thread, dict[str, Any]]:
-    """Run the flow in another thread, in this context (so it reports to the test harness)."""
-    box: dict[str, Any] = {}
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        box["state"] = asyncio.run(documentation_job(job_id=job_id, return_state=True))
-
-    thread = threading.Thread(target=lambda: context.run(target), daemon=True)
-    thread.start()
-    return thread, box
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def assert_exactly_once(engine: Engine, job_id: UUID, ids: list[UUID]) -> None:
-    """Every object of the job documented exactly once by it, counters equal to the rows."""
-    with transaction(engine) as conn:
-        per_object = dict(
-            conn.execute(
-                sa.text(
-                    "SELECT object_id, count(*) FROM metadata.object_documentation"
-                    " WHERE job_id = :j GROUP BY object_id"
-                ),
-                {"j": job_id},
-            ).all()
-        )
-        log_rows = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM metadata.documentation_generation_logs WHERE job_id = :j"
-            ),
-            {"j": job_id},
-        ).scalar_one()
-        states = {o.object_id: o.status for o in jobs_repo.job_objects(conn, job_id)}
-    job = job_row(engine, job_id)
-    assert per_object == {i: 1 for i in ids}
-    assert log_rows == 6 * len(ids)
-    assert set(states.values()) == {"documented"}
-    assert (job.status, job.processed_objects, job.failed_objects) == ("completed", len(ids), 0)
-    assert job.progress_percentage == Decimal("100.00")
 
 
 def test_pause_then_resume_mid_job(
@@ -104,8 +41,7 @@ def test_pause_then_resume_mid_job(
 ) -> None:
     use_openai(engine, org, fake_openai)
     fake_openai.latency = 0.05
-    ids = independent_objects(engine, org, 8)
-    job_id = create(engine, org, ids, concurrency=2)
+    job_id, ids = new_job(engine, org, 8, concurrency=2)
     thread, box = start_in_thread(job_id)
     wait_for(lambda: job_row(engine, job_id).processed_objects >= 2)
     core_jobs.pause_job(engine, job_id)
@@ -132,8 +68,7 @@ def test_cancel_mid_job(
 ) -> None:
     use_openai(engine, org, fake_openai)
     fake_openai.latency = 0.05
-    ids = independent_objects(engine, org, 8)
-    job_id = create(engine, org, ids, concurrency=2)
+    job_id, ids = new_job(engine, org, 8, concurrency=2)
     thread, box = start_in_thread(job_id)
     wait_for(lambda: job_row(engine, job_id).processed_objects >= 2)
     core_jobs.cancel_job(engine, job_id)
@@ -163,10 +98,10 @@ def test_budget_pauses_the_job(
 ) -> None:
     use_openai(engine, org, fake_openai)
     ids = independent_objects(engine, org, 6)
-    probe = create(engine, org, ids[:1])
+    probe = create_job(engine, org, ids[:1])
     per_object = job_row(engine, probe).estimated_cost
-    job_id = create(engine, org, ids, max_cost_usd=per_object * Decimal("2.5"))
-    asyncio.run(documentation_job(job_id=job_id, return_state=True))
+    job_id = create_job(engine, org, ids, max_cost_usd=per_object * Decimal("2.5"))
+    run_job(job_id)
     job = job_row(engine, job_id)
     assert job.status == "paused"
     assert 1 <= job.processed_objects < 6
@@ -186,8 +121,7 @@ def test_cancel_from_prefect_stops_an_in_process_run(
 
     use_openai(engine, org, fake_openai)
     fake_openai.latency = 0.05
-    ids = independent_objects(engine, org, 8)
-    job_id = create(engine, org, ids)
+    job_id, ids = new_job(engine, org, 8)
     thread, _ = start_in_thread(job_id)
     wait_for(lambda: job_row(engine, job_id).processed_objects >= 1)
     flow_run_id = job_row(engine, job_id).prefect_flow_run_id
@@ -203,6 +137,7 @@ def test_cancel_from_prefect_stops_an_in_process_run(
     assert job.processed_objects < 8
 
 
+@pytest.mark.slow
 def test_sigkill_mid_job_then_rerun_is_exactly_once(
     engine: Engine,
     org: OrgFixture,
@@ -214,17 +149,9 @@ def test_sigkill_mid_job_then_rerun_is_exactly_once(
 
     use_openai(engine, org, fake_openai)
     fake_openai.latency = 0.03
-    ids = independent_objects(engine, org, 10)
-    job_id = create(engine, org, ids, concurrency=3)
-    child_env = {**os.environ, **env, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "docgen", "jobs", "run", str(job_id)],
-        cwd=REPO_ROOT,
-        env=child_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    job_id, ids = new_job(engine, org, 10, concurrency=3)
+    child_env = cli_env(env, PREFECT_API_URL=str(PREFECT_API_URL.value()))
+    child = start_cli("jobs", "run", str(job_id), env=child_env)
     try:
         wait_for(lambda: job_row(engine, job_id).processed_objects >= 3, timeout=90)
         # kill while objects are in flight: some rows say 'processing', nothing half-stored
@@ -236,15 +163,7 @@ def test_sigkill_mid_job_then_rerun_is_exactly_once(
             child.kill()
     killed = job_row(engine, job_id)
     assert killed.status == "processing" and killed.processed_objects < 10
-    rerun = subprocess.run(
-        [sys.executable, "-m", "docgen", "jobs", "run", str(job_id)],
-        cwd=REPO_ROOT,
-        env=child_env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    rerun = run_cli("jobs", "run", str(job_id), env=child_env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert_exactly_once(engine, job_id, ids)
 

@@ -17,7 +17,7 @@ from docgen.errors import InvalidInput, NotFound, PermissionDenied
 from docgen.jobs import JobOptions
 from docgen.ratelimit import RateLimiter
 from tests.conftest import OrgFixture, make_org, use_openai
-from tests.factories import ORDERS_SQL, make_object
+from tests.factories import ORDERS_SQL, make_object, one_line_error
 from tests.fake_openai import FakeOpenAI
 
 
@@ -133,13 +133,6 @@ def test_retry_after_pauses_every_caller() -> None:
     assert limiter.acquire(10) == 0
     limiter.penalize(2.5)
     assert limiter.acquire(10) == pytest.approx(2.5, abs=0.01)
-
-
-def one_line_error(result, code: int = 1) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == code, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("docgen: error: "), result.stderr
-    return lines[0]
 
 
 def test_jobs_cli(cli, engine: Engine, org: OrgFixture) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from docgen.pricing import Usage
 from docgen.service import DocumentationGenerationService
 from tasks.layers import LAYER_TASKS
 from tests.conftest import OrgFixture, use_openai
-from tests.factories import make_object
+from tests.factories import create_job, make_object, run_job
 from tests.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.prefect
@@ -197,13 +197,9 @@ def test_an_object_subflow_shows_its_six_layer_tasks_and_nothing_else(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-    from docgen import jobs as core_jobs
-    from flows.documentation_job import documentation_job
-
     use_openai(engine, org, fake_openai)
     obj = make_object(engine, org)
-    job = core_jobs.create_job(engine, org.id, [obj.id], triggered_by_user_id=org.admin_id)
-    assert asyncio.run(documentation_job(job_id=job.id, return_state=True)).is_completed()
+    assert run_job(create_job(engine, org, [obj.id])).is_completed()
 
     async def task_run_names() -> list[str]:
         async with get_client() as client:

@@ -4,20 +4,16 @@ the endpoint is back; an endpoint that refuses structured outputs is switched on
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from docgen import jobs as core_jobs
 from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import transaction
-from docgen.jobs import JobOptions
-from flows.documentation_job import documentation_job
 from tests.conftest import OrgFixture, use_openai
-from tests.factories import make_object
+from tests.factories import job_row, new_job, run_job
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.prefect
@@ -42,17 +38,14 @@ def test_unreachable_endpoint_stops_the_job_and_it_resumes_when_back(
     down = closed_port_url()
     with transaction(engine) as conn:
         orgs.set_provider(conn, org.id, "openai", base_url=down)
-    ids = [make_object(engine, org).id for _ in range(6)]
-    job = core_jobs.create_job(
-        engine, org.id, ids, JobOptions(concurrency=2), triggered_by_user_id=org.admin_id
-    )
+    job_id, _ = new_job(engine, org, 6, concurrency=2)
 
-    state = asyncio.run(documentation_job(job_id=job.id, return_state=True))
+    state = run_job(job_id)
 
     assert state.is_failed()
+    row = job_row(engine, job_id)
     with transaction(engine) as conn:
-        row = jobs_repo.get_job(conn, job.id)
-        objects = jobs_repo.job_objects(conn, job.id)
+        objects = jobs_repo.job_objects(conn, job_id)
     assert row.status == "failed"
     assert row.failed_objects == 0, "the objects did not fail: the endpoint did"
     assert {o.status for o in objects} == {"pending"}
@@ -64,10 +57,9 @@ def test_unreachable_endpoint_stops_the_job_and_it_resumes_when_back(
     # the endpoint is back: the same job runs again and finishes every object once
     with transaction(engine) as conn:
         orgs.set_provider(conn, org.id, "openai", base_url=fake_openai.base_url)
-    state = asyncio.run(documentation_job(job_id=job.id, return_state=True))
+    state = run_job(job_id)
     assert state.is_completed()
-    with transaction(engine) as conn:
-        row = jobs_repo.get_job(conn, job.id)
+    row = job_row(engine, job_id)
     assert row.status == "completed" and row.processed_objects == 6 and row.failed_objects == 0
 
 
@@ -81,15 +73,12 @@ def test_a_job_on_a_server_refusing_json_schema_switches_once_and_remembers(
 ) -> None:
     use_openai(engine, org, fake_openai)
     fake_openai.behave(refuse_json_schema=500)
-    ids = [make_object(engine, org).id for _ in range(3)]
-    job = core_jobs.create_job(
-        engine, org.id, ids, JobOptions(concurrency=1), triggered_by_user_id=org.admin_id
-    )
+    job_id, _ = new_job(engine, org, 3, concurrency=1)
     with caplog.at_level("WARNING", logger="prefect.docgen"):
-        state = asyncio.run(documentation_job(job_id=job.id, return_state=True))
+        state = run_job(job_id)
     assert state.is_completed()
     with transaction(engine) as conn:
-        row = jobs_repo.get_job(conn, job.id)
+        row = jobs_repo.get_job(conn, job_id)
         settings = orgs.get_llm_settings(conn, org.id)
     assert row.status == "completed" and row.failed_objects == 0 and row.layers_failed == {}
     refused = [r for r in fake_openai.requests if r.status == 500]

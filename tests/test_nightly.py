@@ -11,14 +11,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from docgen import jobs as core_jobs
 from docgen import nightly
 from docgen.db.engine import transaction
 from docgen.jobs import JobOptions
-from flows.documentation_job import documentation_job
 from flows.nightly import nightly_redocumentation
 from tests.conftest import OrgFixture, use_openai
-from tests.factories import make_chain, make_object
+from tests.factories import create_job, make_chain, make_object, run_job
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.prefect
@@ -42,10 +40,7 @@ def test_nightly_documents_exactly_what_changed(
     everything = [o.id for o in [*chain, lone]]
     assert set(stale(engine, org)) == set(everything)  # never documented
 
-    first = core_jobs.create_job(
-        engine, org.id, everything, JobOptions(concurrency=2), triggered_by_user_id=org.admin_id
-    )
-    asyncio.run(documentation_job(job_id=first.id, return_state=True))
+    run_job(create_job(engine, org, everything, concurrency=2))
     assert stale(engine, org) == []
 
     # nothing changed: no job and no LLM call

@@ -3,8 +3,6 @@ logged one by one, usage split so the logs add up to what the server reported.""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -13,10 +11,9 @@ from docgen.db.engine import transaction
 from docgen.layers import ENVELOPE_KEYS
 from docgen.one_call import combined_instruction, split_usage
 from docgen.pricing import Usage
-from flows.documentation_job import documentation_job
 from tests.conftest import OrgFixture, use_openai
+from tests.factories import assert_exactly_once, new_job, run_job
 from tests.fake_openai import FakeOpenAI
-from tests.test_job_control import assert_exactly_once, create, independent_objects
 
 
 def test_split_usage_adds_up() -> None:
@@ -45,9 +42,8 @@ def test_one_call_job(
     prefect_harness: None,
 ) -> None:
     use_openai(engine, org, fake_openai)
-    ids = independent_objects(engine, org, 3)
-    job_id = create(engine, org, ids, one_call=True)
-    state = asyncio.run(documentation_job(job_id=job_id, return_state=True))
+    job_id, ids = new_job(engine, org, 3, one_call=True)
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     assert len(fake_openai.completions) == 3  # one call per object
     assert_exactly_once(engine, job_id, ids)  # six log rows each, every layer stored

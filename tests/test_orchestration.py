@@ -13,39 +13,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from docgen import jobs as core_jobs
 from docgen.db import jobs as jobs_repo
 from docgen.db import logs
 from docgen.db.engine import transaction
-from docgen.jobs import JobOptions
 from docgen.layers import LAYER_NAMES
 from docgen.pricing import Usage, load_pricing
-from flows.documentation_job import documentation_job
 from tests.conftest import OrgFixture, use_openai
-from tests.factories import make_chain
+from tests.factories import create_job, job_row, make_chain, new_job, run_job
 from tests.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.prefect
 
 
-def new_job(engine: Engine, org: OrgFixture, count: int, **options: Any) -> tuple[UUID, list[UUID]]:
-    objs = make_chain(engine, org, count)
-    ids = [o.id for o in objs]
-    job = core_jobs.create_job(
-        engine, org.id, ids, JobOptions(**options), triggered_by_user_id=org.admin_id
-    )
-    return job.id, ids
-
-
-def run(job_id: UUID) -> Any:
-    return asyncio.run(documentation_job(job_id=job_id, return_state=True))
-
-
-def job_row(engine: Engine, job_id: UUID) -> jobs_repo.Job:
-    with transaction(engine) as conn:
-        return jobs_repo.get_job(conn, job_id)
-
-
+@pytest.mark.slow
 def test_twenty_objects_complete_with_exact_accounting(
     engine: Engine,
     org: OrgFixture,
@@ -54,8 +34,8 @@ def test_twenty_objects_complete_with_exact_accounting(
     prefect_harness: None,
 ) -> None:
     use_openai(engine, org, fake_openai)
-    job_id, ids = new_job(engine, org, 20, concurrency=4)
-    state = run(job_id)
+    job_id, ids = new_job(engine, org, 20, chain=True, concurrency=4)
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     job = job_row(engine, job_id)
     assert job.status == "completed"
@@ -114,14 +94,14 @@ def test_rate_limits_and_server_errors_are_retried(
     prefect_harness: None,
 ) -> None:
     use_openai(engine, org, fake_openai)
-    job_id, ids = new_job(engine, org, 5, concurrency=2, max_retries=4)
+    job_id, ids = new_job(engine, org, 5, chain=True, concurrency=2, max_retries=4)
     fake_openai.enqueue(
         Fault.rate_limit(retry_after=0.2),
         Fault.server_error(),
         Fault.rate_limit(retry_after=0.1),
         Fault.server_error(503),
     )
-    state = run(job_id)
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     job = job_row(engine, job_id)
     assert (job.status, job.processed_objects, job.failed_objects) == ("completed", 5, 0)
@@ -137,7 +117,7 @@ def test_a_failing_object_is_counted_and_the_job_goes_on(
     prefect_harness: None,
 ) -> None:
     use_openai(engine, org, fake_openai)
-    job_id, ids = new_job(engine, org, 20, concurrency=4, max_retries=1)
+    job_id, ids = new_job(engine, org, 20, chain=True, concurrency=4, max_retries=1)
     with transaction(engine) as conn:
         bad_name = conn.execute(
             sa.text("SELECT name FROM metadata.objects WHERE id = :i"), {"i": ids[7]}
@@ -150,7 +130,7 @@ def test_a_failing_object_is_counted_and_the_job_goes_on(
         ),
         Fault.server_error(),
     )
-    state = run(job_id)
+    state = run_job(job_id)
     assert state.is_completed(), state.message
     job = job_row(engine, job_id)
     assert (job.status, job.processed_objects, job.failed_objects) == ("completed", 20, 1)
@@ -177,9 +157,9 @@ def test_401_fails_the_job_fast(
     prefect_harness: None,
 ) -> None:
     key = use_openai(engine, org, fake_openai, api_key="sk-fastfail-" + "k" * 24)
-    job_id, ids = new_job(engine, org, 6, concurrency=1)
+    job_id, ids = new_job(engine, org, 6, chain=True, concurrency=1)
     fake_openai.add_rule(lambda b: True, Fault.auth())
-    state = run(job_id)
+    state = run_job(job_id)
     assert state.is_failed()
     job = job_row(engine, job_id)
     assert job.status == "failed" and job.completed_at is not None
@@ -203,8 +183,8 @@ def test_missing_key_fails_before_any_object(
 
     with transaction(engine) as conn:
         orgs.set_provider(conn, org.id, "openai", base_url=fake_openai.base_url)
-    job_id, _ = new_job(engine, org, 3)
-    state = run(job_id)
+    job_id, _ = new_job(engine, org, 3, chain=True)
+    state = run_job(job_id)
     assert state.is_failed()
     job = job_row(engine, job_id)
     assert job.status == "failed"
@@ -226,11 +206,9 @@ def test_rerun_makes_no_calls_nor_versions_and_regenerate_all_makes_new_versions
     ids = [o.id for o in objs]
 
     def job(**options: Any) -> UUID:
-        created = core_jobs.create_job(
-            engine, org.id, ids, JobOptions(**options), triggered_by_user_id=org.admin_id
-        )
-        assert run(created.id).is_completed()
-        return created.id
+        created = create_job(engine, org, ids, **options)
+        assert run_job(created).is_completed()
+        return created
 
     job(concurrency=2)
     calls = len(fake_openai.completions)
@@ -280,11 +258,9 @@ def test_client_limiter_keeps_within_the_servers_limits(
     use_openai(engine, org, fake_openai, requests_per_minute=120)
     fake_openai.set_limits(rpm=120)
     objs = [make_chain(engine, org, 1)[0].id for _ in range(22)]
-    job_id = core_jobs.create_job(
-        engine, org.id, objs, JobOptions(concurrency=8), triggered_by_user_id=org.admin_id
-    ).id
+    job_id = create_job(engine, org, objs, concurrency=8)
     started = time.monotonic()
-    state = run(job_id)
+    state = run_job(job_id)
     elapsed = time.monotonic() - started
     assert state.is_completed()
     job = job_row(engine, job_id)
@@ -305,8 +281,8 @@ def test_progress_artifact_follows_the_job(
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     use_openai(engine, org, fake_openai)
-    job_id, _ = new_job(engine, org, 3)
-    run(job_id)
+    job_id, _ = new_job(engine, org, 3, chain=True)
+    run_job(job_id)
     flow_run_id = job_row(engine, job_id).prefect_flow_run_id
 
     async def read() -> list[Any]:
@@ -339,10 +315,8 @@ def test_artifacts_per_object_and_job_summary(
 
     use_openai(engine, org, fake_openai)
     objs = make_chain(engine, org, 2)
-    job = core_jobs.create_job(
-        engine, org.id, [o.id for o in objs], JobOptions(), triggered_by_user_id=org.admin_id
-    )
-    assert run(job.id).is_completed()
+    job_id = create_job(engine, org, [o.id for o in objs])
+    assert run_job(job_id).is_completed()
 
     async def latest(key: str) -> Any:
         async with get_client() as client:
@@ -363,7 +337,7 @@ def test_artifacts_per_object_and_job_summary(
         # posted in the background by the job run, yet shown on the object's own subflow
         assert found[0].flow_run_id is not None
         assert asyncio.run(run_name(found[0].flow_run_id)) == obj.name
-    table = asyncio.run(latest(job_artifact_key(job.id)))
+    table = asyncio.run(latest(job_artifact_key(job_id)))
     assert table and table[0].type == "table"
     assert "executive_summary" in json.dumps(table[0].data)
 
@@ -376,7 +350,7 @@ def test_the_run_owns_its_runtime(
     from flows.runtime import build_runtime, running, runtime_for, runtime_if_any
 
     use_openai(engine, org, fake_openai, requests_per_minute=60)
-    job_id, _ = new_job(engine, org, 1)
+    job_id, _ = new_job(engine, org, 1, chain=True)
     first = build_runtime(job_id, "runner-a", engine)
     second = build_runtime(job_id, "runner-b", engine)
     assert first.service.rate_limiter is not second.service.rate_limiter
@@ -398,7 +372,7 @@ def test_a_job_waiting_for_its_batch_is_left_waiting(
     from flows.runtime import build_runtime
 
     use_openai(engine, org, fake_openai)
-    job_id, _ = new_job(engine, org, 2)
+    job_id, _ = new_job(engine, org, 2, chain=True)
     with transaction(engine) as conn:
         jobs_repo.update_job_status(conn, job_id, "processing")
     runtime = build_runtime(job_id, "runner", engine)
@@ -420,10 +394,7 @@ def test_each_object_is_claimed_and_read_in_one_transaction(
     and hands both to the subflow: the subflow neither claims nor checks the claim again
     (one database round trip fewer per object)."""
     use_openai(engine, org, fake_openai)
-    objs = make_chain(engine, org, 3)
-    job = core_jobs.create_job(
-        engine, org.id, [o.id for o in objs], JobOptions(), triggered_by_user_id=org.admin_id
-    )
+    job_id, _ = new_job(engine, org, 3, chain=True)
     statements: list[str] = []
 
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -431,10 +402,10 @@ def test_each_object_is_claimed_and_read_in_one_transaction(
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
     try:
-        assert run(job.id).is_completed()
+        assert run_job(job_id).is_completed()
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
     claims = [s for s in statements if "SET status = 'processing'" in s]
     checks = [s for s in statements if s.startswith("SELECT 1 FROM metadata.documentation_job")]
     assert len(claims) == 3 and not checks
-    assert job_row(engine, job.id).processed_objects == 3
+    assert job_row(engine, job_id).processed_objects == 3

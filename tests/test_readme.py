@@ -102,6 +102,7 @@ def prefect_rows(url: str, query: str) -> list[tuple[object, ...]]:
         return conn.execute(query).fetchall()
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 @pytest.mark.timeout(1800)
 def test_readme_blocks_run_verbatim(

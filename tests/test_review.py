@@ -19,6 +19,7 @@ from docgen.db.engine import transaction
 from flows.nightly import nightly_redocumentation
 from tests.conftest import OrgFixture, use_openai
 from tests.docs_factory import dbt_object, document, layers
+from tests.factories import one_line_error
 from tests.fake_openai import FakeOpenAI
 
 EDITED_RULE = "Only orders the customer paid for count as revenue (checked by finance)."
@@ -42,18 +43,12 @@ text = json.dumps(data)
 """
 
 
-def one_line_error(result, code: int) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == code, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("docgen: error: "), result.stderr
-    return lines[0]
-
-
 def versions(engine: Engine, object_id) -> list[documentation.Documentation]:  # type: ignore[no-untyped-def]
     with transaction(engine) as conn:
         return documentation.history(conn, object_id)
 
 
+@pytest.mark.slow
 def test_approve_reject_and_edit(cli, engine: Engine, org: OrgFixture, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     obj = dbt_object(engine, org, "fct_orders")
     document(engine, org, obj.id, layers("fct_orders"))
@@ -154,6 +149,7 @@ def test_export_shows_state_and_approved_only(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_nightly_keeps_approved_edited_text_and_stores_a_proposal(
     cli,  # type: ignore[no-untyped-def]

@@ -142,9 +142,11 @@ def assert_schema_complete(url: str) -> None:
             assert row[0] == arguments
 
 
-def test_fresh_embedded_database_upgrades_twice(tmp_path: Path) -> None:
+def test_fresh_embedded_database_upgrades_twice(tmp_path_factory: pytest.TempPathFactory) -> None:
     """`docgen db upgrade` on a new DOCGEN_HOME starts PostgreSQL, migrates, then is a no-op."""
-    home = tmp_path / "home"
+    # a short path: the server's socket goes in pgdata only while its path fits a socket
+    # address (107 bytes), and an xdist worker adds a folder to the path
+    home = tmp_path_factory.mktemp("home")
     env = {"DOCGEN_HOME": str(home), "DOCGEN_DATABASE_URL": ""}
     try:
         first = run_cli("db", "upgrade", env=env)

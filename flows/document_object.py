@@ -59,12 +59,11 @@ async def document_object(
     """Document one object of a job.
 
     Steps:
-    1. Claim the object for this runner (pending -> processing; `claimed`: the job's
-       scheduler claimed it before starting this subflow, so no subflow is started for an
-       object another runner holds, and read it in the claim's transaction) and read its
-       context and lineage in the same transaction; an object someone else claimed or
-       finished is left alone. With
-       skip_existing, stop here when its current documentation was made from the same
+    1. Claim the object for this runner (pending -> processing) and read its context and
+       lineage in the same transaction; an object someone else claimed or finished is left
+       alone. `claimed`: the job's scheduler did both before starting this subflow (so no
+       subflow is started for an object another runner holds) and hands the reading over.
+       With skip_existing, stop here when its current documentation was made from the same
        inputs (counted as skipped).
     2. Run the pipeline over the six layer tasks: critical layers first (a failed one fails
        the object, which is counted with what it spent), the other four one after another,

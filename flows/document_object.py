@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from docgen import jobs as core_jobs
 from docgen.errors import ProviderError
 from docgen.layers import LayerName
-from docgen.object_run import ObjectStart, release_object, start_object
+from docgen.object_run import ObjectStart, release_object
 from docgen.outcomes import LayerOutcome, ledger_key
 from docgen.pipeline import CallLayer, PipelineResult, run_pipeline
 from docgen.pricing import Usage
@@ -77,17 +77,7 @@ async def document_object(
     runtime = runtime_for(job_id)
     start: ObjectStart | None = runtime.started.pop(object_id, None) if claimed else None
     if start is None:  # not read by this run's scheduler (another process, a direct call)
-        start = await run_db(
-            lambda: start_object(
-                runtime.engine,
-                runtime.service,
-                runtime.job_id,
-                object_id,
-                runtime.runner,
-                skip_existing=runtime.options.skip_existing,
-                claimed=claimed,
-            )
-        )
+        start = await run_db(lambda: runtime.start_object(object_id, claimed=claimed))
     if start is None:
         return ObjectResult(object_id=object_id, status="not_claimed")
     finished = False

@@ -27,7 +27,6 @@ from docgen import jobs as core_jobs
 from docgen.db.engine import get_engine
 from docgen.errors import APIKeyError, DocgenError, KeyDecryptionError
 from docgen.jobs import JobOptions
-from docgen.object_run import start_object
 from docgen.redact import one_line, redact
 from docgen.scheduler import Item, Scheduler
 from flows import hooks
@@ -181,14 +180,7 @@ async def _schedule(runtime: JobRuntime, logger: Any) -> str | None:
     def claim(object_id: UUID) -> bool:
         """Claim the object and read what its subflow needs, in one transaction (one
         round trip fewer per object than claiming here and reading in the subflow)."""
-        start = start_object(
-            runtime.engine,
-            runtime.service,
-            runtime.job_id,
-            object_id,
-            runtime.runner,
-            skip_existing=options.skip_existing,
-        )
+        start = runtime.start_object(object_id)
         if start is None:
             return False
         runtime.started[object_id] = start

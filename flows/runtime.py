@@ -32,7 +32,7 @@ from docgen.db import jobs as jobs_repo
 from docgen.db import orgs
 from docgen.db.engine import get_engine, transaction
 from docgen.jobs import JobOptions, job_options
-from docgen.object_run import ObjectStart
+from docgen.object_run import ObjectStart, start_object
 from docgen.one_call import with_one_call
 from docgen.pricing import org_pricing
 from docgen.ratelimit import RateLimiter
@@ -67,6 +67,19 @@ class JobRuntime(RunControl):
 
     def __post_init__(self) -> None:
         RunControl.__init__(self, self.stop, PROCESS_STOP)
+
+    def start_object(self, object_id: UUID, *, claimed: bool = False) -> ObjectStart | None:
+        """Claim (or, `claimed`, check the claim on) one object of this run and read what
+        its subflow needs, in one transaction (docgen.object_run.start_object)."""
+        return start_object(
+            self.engine,
+            self.service,
+            self.job_id,
+            object_id,
+            self.runner,
+            skip_existing=self.options.skip_existing,
+            claimed=claimed,
+        )
 
     def close(self) -> None:
         self.service.close()

@@ -147,25 +147,30 @@ def deployment_names() -> list[str]:
     ]
 
 
-def on_pool(names: list[str], pool: str = "docgen") -> bool:
-    """Whether the session's Prefect server has each deployment, on work pool `pool`."""
+def read_deployments(*names: str) -> dict[str, Any]:
+    """These deployments as the session's Prefect server has them (None: it has not)."""
     import asyncio
 
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    async def check() -> bool:
+    async def read() -> dict[str, Any]:
+        found: dict[str, Any] = {}
         async with get_client() as client:
             for name in names:
                 try:
-                    found = await client.read_deployment_by_name(name)
+                    found[name] = await client.read_deployment_by_name(name)
                 except ObjectNotFound:
-                    return False
-                if found.work_pool_name != pool:
-                    return False
-        return True
+                    found[name] = None
+        return found
 
-    return asyncio.run(check())
+    return asyncio.run(read())
+
+
+def on_pool(names: list[str], pool: str = "docgen") -> bool:
+    """Whether the session's Prefect server has each deployment, on work pool `pool`."""
+    found = read_deployments(*names)
+    return all(d is not None and d.work_pool_name == pool for d in found.values())
 
 
 @pytest.fixture
@@ -444,16 +449,13 @@ def remove_deployments(*names: str) -> None:
     import asyncio
 
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
+
+    ids = [d.id for d in read_deployments(*names).values() if d is not None]
 
     async def remove() -> None:
         async with get_client() as client:
-            for name in names:
-                try:
-                    found = await client.read_deployment_by_name(name)
-                except ObjectNotFound:
-                    continue
-                await client.delete_deployment(found.id)
+            for deployment_id in ids:
+                await client.delete_deployment(deployment_id)
 
     asyncio.run(remove())
 
